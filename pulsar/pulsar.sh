@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# A real Apache Pulsar standalone (broker + bookie + RocksDB metadata) from Pulsar's own
+# jars, resolved from Maven Central. Everything lives under pulsar/: the jars in .lib/,
+# data, rendered conf, logs and the pid in .data/ (both git-ignored).
+#
+#   pulsar.sh resolve        resolve the jars once (cached; re-resolved when pom.xml changes)
+#   pulsar.sh start          start and wait until healthy (does nothing if already healthy)
+#   pulsar.sh stop           SIGTERM, then SIGKILL after a grace period
+#   pulsar.sh status         exit 0 when healthy
+#   pulsar.sh restart        stop, then start (same data)
+#   pulsar.sh wipe           stop and delete all data
+#   pulsar.sh admin ARGS     Pulsar's own admin CLI (pulsar-admin)
+#   pulsar.sh client ARGS    Pulsar's own client CLI (pulsar-client)
+#   pulsar.sh perf ARGS      Pulsar's own perf tool (pulsar-perf: produce|read|consume ...)
+#   pulsar.sh java-home      print the JDK this script runs Pulsar with
+#
+# Environment (defaults in brackets):
+#   SEAM_PULSAR_BROKER_PORT [6650]          SEAM_PULSAR_WEB_PORT [8080]
+#   SEAM_PULSAR_ENTRIES_PER_LEDGER [1000]   entries (batches) before a ledger rolls over
+#   SEAM_PULSAR_DATA [pulsar/.data]         data, conf, logs, pid
+#   SEAM_PULSAR_START_TIMEOUT [180]         seconds to wait for health
+#   SEAM_JAVA_HOME                          a JDK (>= 17); default: the newest under /usr/lib/jvm
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+lib="$here/.lib"
+data=${SEAM_PULSAR_DATA:-$here/.data}
+broker_port=${SEAM_PULSAR_BROKER_PORT:-6650}
+web_port=${SEAM_PULSAR_WEB_PORT:-8080}
+entries_per_ledger=${SEAM_PULSAR_ENTRIES_PER_LEDGER:-1000}
+start_timeout=${SEAM_PULSAR_START_TIMEOUT:-180}
+web_url="http://127.0.0.1:$web_port"
+pid_file="$data/pulsar.pid"
+log_file="$data/logs/pulsar.log"
+
+die() { echo "pulsar.sh: $*" >&2; exit 1; }
+say() { echo "pulsar.sh: $*" >&2; }
+
+# Prints the major version of the JDK whose java binary is $1.
+java_major() {
+  "$1" -XshowSettings:properties -version 2>&1 |
+    sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p'
+}
+
+# The JDK to run Pulsar with. Pulsar 4.0 is built for Java 21 and supports 17; the newest
+# installed JDK wins (Temurin 25 here: 17.0.15 carries a JVM bug Pulsar warns about).
+java_home() {
+  if [ -n "${SEAM_JAVA_HOME:-}" ]; then
+    [ -x "$SEAM_JAVA_HOME/bin/java" ] || die "SEAM_JAVA_HOME=$SEAM_JAVA_HOME has no bin/java"
+    echo "$SEAM_JAVA_HOME"; return
+  fi
+  local best="" best_major=0 candidate major
+  for candidate in /usr/lib/jvm/*/ "${JAVA_HOME:-/nonexistent}/"; do
+    [ -x "$candidate/bin/java" ] || continue
+    major=$(java_major "$candidate/bin/java")
+    if [ -n "$major" ] && [ "$major" -gt "$best_major" ]; then best=${candidate%/}; best_major=$major; fi
+  done
+  if [ -z "$best" ] && command -v java >/dev/null; then
+    best=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+    best_major=$(java_major "$best/bin/java")
+  fi
+  [ -n "$best" ] || die "no Java found: install a JDK >= 17 (e.g. apt-get install openjdk-17-jdk-headless) or set SEAM_JAVA_HOME"
+  [ "$best_major" -ge 17 ] || die "Java $best_major at $best is too old: Pulsar 4 needs >= 17; set SEAM_JAVA_HOME"
+  echo "$best"
+}
+
+resolve() {
+  local stamp="$lib/.pom.sha256" want
+  want=$(sha256sum "$here/pom.xml" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  command -v mvn >/dev/null || die "Maven is missing: install it (apt-get install maven) and run again"
+  say "resolving Pulsar's jars with Maven (first time: about a minute, ~235 MiB)..."
+  local tmp="$here/.lib.tmp" started=$SECONDS
+  rm -rf "$tmp"
+  mvn -B -q -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$tmp" ||
+    die "Maven could not resolve Pulsar's jars (see above; a 'confluent ... Unknown host' line means a jar is missing from the repository, not a network problem)"
+  rm -rf "$lib" && mv "$tmp" "$lib" && echo "$want" >"$stamp"
+  say "resolved $(find "$lib" -name '*.jar' | wc -l) jars in $((SECONDS - started)) s"
+}
+
+healthy() {
+  [ "$(curl -sf --max-time 2 "$web_url/admin/v2/brokers/health" 2>/dev/null)" = "ok" ] &&
+    curl -sf --max-time 2 "$web_url/admin/v2/namespaces/public" 2>/dev/null | grep -q '"public/default"'
+}
+
+running_pid() {
+  [ -f "$pid_file" ] || return 1
+  local pid; pid=$(cat "$pid_file")
+  kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+jvm_flags() {
+  local major=$1
+  local flags=(-Xms512m -Xmx1g -XX:MaxDirectMemorySize=1g -XX:+UseG1GC
+    -Dio.netty.leakDetectionLevel=disabled
+    "-Dlog4j.configurationFile=$here/conf/log4j2.xml" "-Dseam.pulsar.log=$log_file"
+    --add-opens java.base/java.io=ALL-UNNAMED --add-opens java.base/java.util.zip=ALL-UNNAMED
+    --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED
+    --add-opens java.base/sun.net=ALL-UNNAMED --add-opens java.management/sun.management=ALL-UNNAMED)
+  # Newer JDKs warn about Netty's and RocksDB's native and Unsafe access without these.
+  [ "$major" -ge 22 ] && flags+=(--enable-native-access=ALL-UNNAMED)
+  [ "$major" -ge 23 ] && flags+=(--sun-misc-unsafe-memory-access=allow)
+  printf '%s\n' "${flags[@]}"
+}
+
+render_conf() {
+  sed -e "s/@BROKER_PORT@/$broker_port/" -e "s/@WEB_PORT@/$web_port/" \
+    -e "s/@ENTRIES_PER_LEDGER@/$entries_per_ledger/" "$here/conf/standalone.conf" >"$data/standalone.conf"
+  cat >"$data/client.conf" <<EOF
+webServiceUrl=$web_url
+brokerServiceUrl=pulsar://127.0.0.1:$broker_port
+EOF
+}
+
+start() {
+  mkdir -p "$data/logs"
+  # One start at a time: test workers may all ask for Pulsar at once.
+  exec 9>"$data/.lock"
+  flock 9
+  if healthy; then say "already running and healthy at $web_url"; return; fi
+  if ! running_pid >/dev/null; then
+    resolve
+    local jhome major started=$SECONDS
+    jhome=$(java_home)
+    major=$(java_major "$jhome/bin/java")
+    render_conf
+    say "starting Pulsar 4.0.8 standalone on Java $major (broker pulsar://127.0.0.1:$broker_port, admin $web_url); log: $log_file"
+    mapfile -t flags < <(jvm_flags "$major")
+    setsid "$jhome/bin/java" "${flags[@]}" -cp "$lib/*" org.apache.pulsar.PulsarStandaloneStarter \
+      -c "$data/standalone.conf" -nfw -nss -a 127.0.0.1 \
+      --metadata-dir "$data/metadata" --bookkeeper-dir "$data/bookkeeper" \
+      >>"$data/logs/stdout.log" 2>&1 </dev/null 9>&- &
+    echo $! >"$pid_file"
+    SECONDS_AT_START=$started
+  else
+    say "Pulsar (pid $(running_pid)) is starting; waiting for it"
+    SECONDS_AT_START=$SECONDS
+  fi
+  while ! healthy; do
+    if ! running_pid >/dev/null; then
+      tail -n 30 "$data/logs/stdout.log" "$log_file" >&2 2>/dev/null || true
+      die "Pulsar exited during start-up; the lines above are the end of its logs"
+    fi
+    if [ $((SECONDS - SECONDS_AT_START)) -ge "$start_timeout" ]; then
+      tail -n 30 "$log_file" >&2 2>/dev/null || true
+      die "Pulsar was not healthy after ${start_timeout}s; see $log_file (run 'pulsar.sh stop' before retrying)"
+    fi
+    sleep 0.5
+  done
+  say "healthy after $((SECONDS - SECONDS_AT_START)) s"
+}
+
+stop() {
+  local pid
+  if ! pid=$(running_pid); then say "not running"; rm -f "$pid_file"; return; fi
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  if kill -0 "$pid" 2>/dev/null; then say "still running after 30 s: killing"; kill -KILL "$pid"; fi
+  rm -f "$pid_file"
+  say "stopped"
+}
+
+tool() {
+  local main=$1; shift
+  resolve
+  mkdir -p "$data/logs" && render_conf
+  local jhome; jhome=$(java_home)
+  exec "$jhome/bin/java" -Xmx512m "-Dlog4j.configurationFile=$here/conf/log4j2.xml" \
+    "-Dseam.pulsar.log=$data/logs/tools.log" -cp "$lib/*" "$main" "$@"
+}
+
+case "${1:-}" in
+  resolve) resolve ;;
+  start) start ;;
+  stop) stop ;;
+  restart) stop; start ;;
+  status) if healthy; then echo "healthy at $web_url"; else echo "not healthy"; exit 1; fi ;;
+  wipe) stop; rm -rf "$data"; say "data deleted" ;;
+  java-home) java_home ;;
+  admin) shift; tool org.apache.pulsar.admin.cli.PulsarAdminTool "$data/client.conf" "$@" ;;
+  client) shift; tool org.apache.pulsar.client.cli.PulsarClientTool "$data/client.conf" "$@" ;;
+  perf) shift; tool org.apache.pulsar.testclient.PulsarPerfTestTool "$data/client.conf" "$@" ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The README's test command: lint and type-check, then every test against a real Pulsar
+# standalone (started here unless one is already healthy, and then stopped again).
+# Extra arguments go to ava (e.g. a test file). Ends with "N passed, N failed".
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+bash "$root/scripts/setup.sh"
+cd "$root"
+
+echo "== lint and types"
+lint_ok=1
+biome check . || lint_ok=0
+tsc -p tsconfig.json || lint_ok=0
+
+started_pulsar=0
+if ! bash "$pulsar" status >/dev/null 2>&1; then
+  bash "$pulsar" start
+  started_pulsar=1
+  trap 'bash "$pulsar" stop' EXIT
+fi
+
+echo "== tests (ava)"
+log=$(mktemp)
+set +e
+ava --tap "$@" | tee "$log"
+ava_status=${PIPESTATUS[0]}
+set -e
+# Counted from the TAP lines themselves, so a crash before ava's summary still counts.
+passed=$(grep -c '^ok ' "$log" || true)
+failed=$(grep -c '^not ok ' "$log" || true)
+skipped=$(grep -c '^ok .* # SKIP' "$log" || true)
+todo=$(grep -c '# TODO' "$log" || true)
+passed=$((passed - skipped - todo))
+rm -f "$log"
+if [ "$started_pulsar" -eq 1 ]; then
+  bash "$pulsar" stop
+  trap - EXIT
+fi
+
+status=0
+[ "$lint_ok" -eq 1 ] || { echo "lint or type check failed (see above)"; status=1; }
+[ "$ava_status" -eq 0 ] || status=1
+summary="$passed passed, $failed failed"
+[ $((skipped + todo)) -eq 0 ] || summary="$summary, $((skipped + todo)) skipped"
+echo "$summary"
+exit "$status"

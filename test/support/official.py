@@ -1,0 +1,200 @@
+"""The official Pulsar client (C++ inside the Python wheel) as test producer and reference reader.
+
+Tests compare what Seam reads against what this writes and reads, so nothing here is ours
+but the plumbing. Both commands speak JSON lines.
+
+  produce TOPIC [options]   messages from stdin (one JSON object a line) or --count N;
+                            prints one line per message: its id as the producer saw it
+  read TOPIC [options]      reads from earliest (or --start) until nothing is left
+                            (or --count); prints one line per message with every field
+
+A message on stdin: {"value_b64": ..} or {"value_text": ..} or {"value": <json>} (for
+AVRO/JSON schemas), and optionally "key", "ordering_key_b64", "properties" {str: str},
+"event_time" (ms).
+"""
+
+import argparse
+import base64
+import json
+import sys
+
+import pulsar
+from pulsar import schema as pulsar_schema
+
+COMPRESSION = {
+    "NONE": pulsar.CompressionType.NONE,
+    "LZ4": pulsar.CompressionType.LZ4,
+    "ZLIB": pulsar.CompressionType.ZLib,
+    "ZSTD": pulsar.CompressionType.ZSTD,
+    "SNAPPY": pulsar.CompressionType.SNAPPY,
+}
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii") if data is not None else None
+
+
+def message_id_json(mid):
+    return {
+        "ledger": mid.ledger_id(),
+        "entry": mid.entry_id(),
+        "partition": mid.partition(),
+        "batch_index": mid.batch_index(),
+        "serialized_b64": b64(mid.serialize()),
+    }
+
+
+def make_schema(kind, definition):
+    if kind == "bytes":
+        return pulsar_schema.BytesSchema()
+    if kind == "string":
+        return pulsar_schema.StringSchema()
+    if kind == "avro":
+        return pulsar_schema.AvroSchema(None, schema_definition=json.loads(definition))
+    raise SystemExit(f"unknown schema kind {kind!r}: use bytes, string or avro")
+
+
+def generated_messages(count, size, keys):
+    for i in range(count):
+        body = f"{i:010d}".encode()
+        message = {"value_bytes": body + b"." * max(0, size - len(body))}
+        if keys:
+            message["key"] = f"k{i % keys}"
+        yield message
+
+
+def stdin_messages():
+    for line in sys.stdin:
+        if line.strip():
+            yield json.loads(line)
+
+
+def message_value(message, schema_kind):
+    if "value_bytes" in message:
+        return message["value_bytes"]
+    if "value_b64" in message:
+        return base64.b64decode(message["value_b64"])
+    if "value_text" in message:
+        text = message["value_text"]
+        return text if schema_kind == "string" else text.encode()
+    return message["value"]
+
+
+def produce(client, args):
+    producer = client.create_producer(
+        args.topic,
+        schema=make_schema(args.schema, args.schema_definition),
+        producer_name=args.producer_name,
+        batching_enabled=args.batching and not args.chunking,
+        batching_max_messages=args.batch_max_messages,
+        batching_max_publish_delay_ms=args.batch_delay_ms,
+        batching_type=pulsar.BatchingType.KeyBased if args.key_based_batching else pulsar.BatchingType.Default,
+        compression_type=COMPRESSION[args.compression],
+        chunking_enabled=args.chunking,
+        block_if_queue_full=True,
+        max_pending_messages=10000,
+    )
+    messages = generated_messages(args.count, args.size, args.keys) if args.count is not None else stdin_messages()
+    results = []
+    errors = []
+
+    def on_sent(index):
+        def callback(result, message_id):
+            if result != pulsar.Result.Ok:
+                errors.append(f"message {index}: {result}")
+            else:
+                results[index] = message_id
+
+        return callback
+
+    for index, message in enumerate(messages):
+        results.append(None)
+        extra = {}
+        if "ordering_key_b64" in message:
+            extra["ordering_key"] = base64.b64decode(message["ordering_key_b64"]).decode()
+        producer.send_async(
+            message_value(message, args.schema),
+            on_sent(index),
+            partition_key=message.get("key"),
+            properties=message.get("properties"),
+            event_timestamp=message.get("event_time"),
+            **extra,
+        )
+    producer.flush()
+    producer.close()
+    if errors:
+        raise SystemExit("produce failed: " + "; ".join(errors[:5]))
+    out = sys.stdout
+    for message_id in results:
+        out.write(json.dumps(message_id_json(message_id)) + "\n")
+
+
+def read(client, args):
+    start = pulsar.MessageId.earliest
+    if args.start:
+        start = pulsar.MessageId.deserialize(base64.b64decode(args.start))
+    reader = client.create_reader(
+        args.topic,
+        start,
+        start_message_id_inclusive=args.inclusive,
+        receiver_queue_size=1000,
+    )
+    out = sys.stdout
+    seen = 0
+    while (args.count is None and reader.has_message_available()) or (args.count is not None and seen < args.count):
+        msg = reader.read_next(args.timeout_ms)
+        seen += 1
+        out.write(
+            json.dumps(
+                {
+                    "message_id": message_id_json(msg.message_id()),
+                    "topic": msg.topic_name(),
+                    "key": msg.partition_key() or None,
+                    "properties": msg.properties(),
+                    "publish_time": msg.publish_timestamp(),
+                    "event_time": msg.event_timestamp() or None,
+                    "value_b64": b64(msg.data()),
+                }
+            )
+            + "\n"
+        )
+    reader.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="pulsar://127.0.0.1:6650")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("produce")
+    p.add_argument("topic")
+    p.add_argument("--count", type=int, help="generate N messages instead of reading stdin")
+    p.add_argument("--size", type=int, default=16, help="payload bytes of generated messages")
+    p.add_argument("--keys", type=int, default=0, help="give generated messages keys k0..k(N-1)")
+    p.add_argument("--schema", default="bytes", choices=["bytes", "string", "avro"])
+    p.add_argument("--schema-definition", help="the AVRO schema as JSON")
+    p.add_argument("--no-batching", dest="batching", action="store_false")
+    p.add_argument("--batch-max-messages", type=int, default=1000)
+    p.add_argument("--batch-delay-ms", type=int, default=10)
+    p.add_argument("--key-based-batching", action="store_true")
+    p.add_argument("--compression", default="NONE", choices=sorted(COMPRESSION))
+    p.add_argument("--chunking", action="store_true", help="chunk messages over maxMessageSize (disables batching)")
+    p.add_argument("--producer-name")
+
+    r = commands.add_parser("read")
+    r.add_argument("topic")
+    r.add_argument("--start", help="serialized message id (base64) to start from")
+    r.add_argument("--inclusive", action="store_true")
+    r.add_argument("--count", type=int, help="read exactly N messages, waiting for them")
+    r.add_argument("--timeout-ms", type=int, default=30000)
+
+    args = parser.parse_args()
+    client = pulsar.Client(args.url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    try:
+        (produce if args.command == "produce" else read)(client, args)
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    main()
