@@ -1,0 +1,225 @@
+/**
+ * Decoders for the metadata an entry carries: `MessageMetadata` (one per entry),
+ * `SingleMessageMetadata` (one per message inside a batch) and `BrokerEntryMetadata`.
+ */
+import { readKeyValue } from './commands.ts';
+import { ProtoReader } from './wire.ts';
+
+/** `MessageMetadata`, the fields a reader uses. */
+export interface MessageMetadata {
+  producerName: string;
+  sequenceId: number;
+  publishTime: number;
+  properties: Record<string, string>;
+  /** Key; base64 of the bytes when `partitionKeyB64Encoded`. */
+  partitionKey: string | undefined;
+  partitionKeyB64Encoded: boolean;
+  orderingKey: Buffer | undefined;
+  compression: number;
+  uncompressedSize: number;
+  /** Messages in the entry: 1 unless it is a batch. Set explicitly by batching producers. */
+  numMessagesInBatch: number;
+  /** Whether the producer sent `num_messages_in_batch`, i.e. the payload is a batch. */
+  isBatch: boolean;
+  /** 0 when unset. */
+  eventTime: number;
+  schemaVersion: Buffer | undefined;
+  /** Encrypted payloads cannot be read without the key: Seam reports them. */
+  encrypted: boolean;
+  nullValue: boolean;
+  /** Broker-internal marker messages (replication, transactions) carry a marker type. */
+  markerType: number | undefined;
+  /** Chunked message: uuid shared by its chunks, chunk index, chunk count, total size. */
+  uuid: string | undefined;
+  chunkId: number;
+  numChunksFromMsg: number;
+  totalChunkMsgSize: number;
+}
+
+/** Decodes `MessageMetadata`. */
+export function decodeMessageMetadata(buf: Buffer): MessageMetadata {
+  const m: MessageMetadata = {
+    producerName: '',
+    sequenceId: 0,
+    publishTime: 0,
+    properties: {},
+    partitionKey: undefined,
+    partitionKeyB64Encoded: false,
+    orderingKey: undefined,
+    compression: 0,
+    uncompressedSize: 0,
+    numMessagesInBatch: 1,
+    isBatch: false,
+    eventTime: 0,
+    schemaVersion: undefined,
+    encrypted: false,
+    nullValue: false,
+    markerType: undefined,
+    uuid: undefined,
+    chunkId: 0,
+    numChunksFromMsg: 0,
+    totalChunkMsgSize: 0,
+  };
+  const r = new ProtoReader(buf);
+  for (let f = r.next(); f !== 0; f = r.next()) {
+    switch (f) {
+      case 1:
+        m.producerName = r.string();
+        break;
+      case 2:
+        m.sequenceId = r.varint();
+        break;
+      case 3:
+        m.publishTime = r.varint();
+        break;
+      case 4: {
+        const [key, value] = readKeyValue(r.message());
+        m.properties[key] = value;
+        break;
+      }
+      case 6:
+        m.partitionKey = r.string();
+        break;
+      case 8:
+        m.compression = r.varint();
+        break;
+      case 9:
+        m.uncompressedSize = r.varint();
+        break;
+      case 11:
+        m.numMessagesInBatch = r.int();
+        m.isBatch = true;
+        break;
+      case 12:
+        m.eventTime = r.varint();
+        break;
+      case 13:
+        m.encrypted = true;
+        r.skip();
+        break;
+      case 16:
+        m.schemaVersion = r.bytes();
+        break;
+      case 17:
+        m.partitionKeyB64Encoded = r.bool();
+        break;
+      case 18:
+        m.orderingKey = r.bytes();
+        break;
+      case 20:
+        m.markerType = r.int();
+        break;
+      case 25:
+        m.nullValue = r.bool();
+        break;
+      case 26:
+        m.uuid = r.string();
+        break;
+      case 27:
+        m.numChunksFromMsg = r.int();
+        break;
+      case 28:
+        m.totalChunkMsgSize = r.int();
+        break;
+      case 29:
+        m.chunkId = r.int();
+        break;
+      default:
+        r.skip();
+    }
+  }
+  return m;
+}
+
+/** `SingleMessageMetadata`: one message inside a batch. */
+export interface SingleMessageMetadata {
+  properties: Record<string, string>;
+  partitionKey: string | undefined;
+  partitionKeyB64Encoded: boolean;
+  orderingKey: Buffer | undefined;
+  payloadSize: number;
+  /** Removed by topic compaction: skip it. */
+  compactedOut: boolean;
+  /** 0 when unset. */
+  eventTime: number;
+  /** 0 when unset; the batch's sequence id plus the index otherwise. */
+  sequenceId: number | undefined;
+  nullValue: boolean;
+}
+
+/**
+ * Decodes the `SingleMessageMetadata` at `r`'s position in a batch payload, where each
+ * message is `[size u32][SingleMessageMetadata][payload of payload_size bytes]`.
+ */
+export function decodeSingleMessageMetadata(
+  buf: Buffer,
+  start: number,
+  end: number,
+): SingleMessageMetadata {
+  const m: SingleMessageMetadata = {
+    properties: {},
+    partitionKey: undefined,
+    partitionKeyB64Encoded: false,
+    orderingKey: undefined,
+    payloadSize: 0,
+    compactedOut: false,
+    eventTime: 0,
+    sequenceId: undefined,
+    nullValue: false,
+  };
+  const r = new ProtoReader(buf, start, end);
+  for (let f = r.next(); f !== 0; f = r.next()) {
+    switch (f) {
+      case 1: {
+        const [key, value] = readKeyValue(r.message());
+        m.properties[key] = value;
+        break;
+      }
+      case 2:
+        m.partitionKey = r.string();
+        break;
+      case 3:
+        m.payloadSize = r.varint();
+        break;
+      case 4:
+        m.compactedOut = r.bool();
+        break;
+      case 5:
+        m.eventTime = r.varint();
+        break;
+      case 6:
+        m.partitionKeyB64Encoded = r.bool();
+        break;
+      case 7:
+        m.orderingKey = r.bytes();
+        break;
+      case 8:
+        m.sequenceId = r.varint();
+        break;
+      case 9:
+        m.nullValue = r.bool();
+        break;
+      default:
+        r.skip();
+    }
+  }
+  return m;
+}
+
+/** `BrokerEntryMetadata`: what the broker stamped on the entry when it stored it. */
+export interface BrokerEntryMetadata {
+  brokerTimestamp: number | undefined;
+  /** Index of the entry's last message in the topic partition, counted from 0. */
+  index: number | undefined;
+}
+
+export function decodeBrokerEntryMetadata(buf: Buffer): BrokerEntryMetadata {
+  const m: BrokerEntryMetadata = { brokerTimestamp: undefined, index: undefined };
+  const r = new ProtoReader(buf);
+  for (let f = r.next(); f !== 0; f = r.next()) {
+    if (f === 1) m.brokerTimestamp = r.varint();
+    else if (f === 2) m.index = r.varint();
+    else r.skip();
+  }
+  return m;
+}

@@ -1,0 +1,524 @@
+/**
+ * A reader of one topic partition (or non-partitioned topic): an exclusive, non-durable
+ * subscription from a start position, with bounded prefetch, batch and chunk decoding, and
+ * reconnection that resumes right after the last message queued, so the sequence of
+ * messages it returns has no gap and no duplicate across broker restarts and unloads.
+ */
+import { randomBytes } from 'node:crypto';
+import type { PulsarClient } from './client.ts';
+import { expect } from './client.ts';
+import type { Connection, ConsumerHandler } from './connection.ts';
+import { PulsarError } from './errors.ts';
+import { compareMessageIds, MessageId } from './message-id.ts';
+import {
+  encodeCloseConsumer,
+  encodeFlow,
+  encodeGetLastMessageId,
+  encodeSeek,
+  encodeSubscribe,
+  type Incoming,
+} from './protocol/commands.ts';
+import { DecompressionError, decompress } from './protocol/compression.ts';
+import { splitEntry } from './protocol/frame.ts';
+import {
+  decodeBrokerEntryMetadata,
+  decodeMessageMetadata,
+  decodeSingleMessageMetadata,
+  type MessageMetadata,
+} from './protocol/metadata.ts';
+import { parseTopicName } from './topic-name.ts';
+
+/** One message as Pulsar stored it. */
+export interface Message {
+  /** The partition's topic name (or the topic's, when not partitioned). */
+  topic: string;
+  messageId: MessageId;
+  /** The message's value bytes, decompressed; a view into the entry where possible. */
+  payload: Buffer;
+  /** The message key, as the producer set it (base64 of the bytes when `keyIsBase64`). */
+  key: string | undefined;
+  keyIsBase64: boolean;
+  orderingKey: Buffer | undefined;
+  properties: Record<string, string>;
+  /** Publish time, ms since the epoch, set by the producer's client. */
+  publishTime: number;
+  /** Event time, ms since the epoch; undefined when the producer did not set it. */
+  eventTime: number | undefined;
+  /** The schema version the producer wrote with. */
+  schemaVersion: Buffer | undefined;
+  producerName: string;
+  sequenceId: number;
+  /** True when the producer sent a null value (a tombstone). */
+  nullValue: boolean;
+  /** When the broker stored the entry, if the broker adds broker entry metadata. */
+  brokerTimestamp: number | undefined;
+}
+
+/** Where to start and how much to prefetch. */
+export interface ReaderOptions {
+  /** A partition's or a non-partitioned topic's full name. */
+  topic: string;
+  /** `MessageId.earliest` (default), `MessageId.latest`, or a message's id. */
+  start?: MessageId;
+  /** Start with the message at `start` instead of after it. */
+  startInclusive?: boolean;
+  /** Messages the broker may push ahead of `receive()` (flow-control permits). */
+  receiverQueueSize?: number;
+  /** Seen by the broker as the consumer name. */
+  name?: string;
+}
+
+const defaultReceiverQueueSize = 1000;
+const reconnectBackoff = { initialMs: 100, maxMs: 30_000 };
+
+/** The position messages must be after (or at, when inclusive) to be returned. */
+interface StartFilter {
+  id: MessageId;
+  inclusive: boolean;
+}
+
+interface ChunkAssembly {
+  parts: Buffer[];
+  received: number;
+  firstChunk: MessageId;
+}
+
+/** Reads one partition in order. `receive()` returns what is queued, waiting for at least one. */
+export class Reader {
+  readonly topic: string;
+  /** Partition index of `topic`, or -1. */
+  readonly partition: number;
+  private readonly client: PulsarClient;
+  private readonly subscription = `seam-reader-${randomBytes(5).toString('hex')}`;
+  private readonly consumerName: string;
+  private readonly receiverQueueSize: number;
+  /** Decoded messages, in order, not yet handed out. */
+  private queue: Message[] = [];
+  private waiter: { resolve(): void; reject(error: PulsarError): void } | undefined;
+  private failure: PulsarError | undefined;
+  private closed = false;
+  /** Messages handed out since the last FLOW. */
+  private consumedSinceFlow = 0;
+  private connection: Connection | undefined;
+  private consumerId = 0;
+  /** Where to resubscribe: the start until a message is queued, then right after it. */
+  private resumeFrom: StartFilter | undefined;
+  private startFilter: StartFilter | undefined;
+  private readonly chunks = new Map<string, ChunkAssembly>();
+  private reconnecting: Promise<void> | undefined;
+  /** `earliest` or `latest` when the reader started from one and has queued nothing yet. */
+  private readonly sentinelStart: MessageId | undefined;
+  /** Times the reader resubscribed after losing its consumer. */
+  reconnects = 0;
+
+  private constructor(client: PulsarClient, options: ReaderOptions) {
+    this.client = client;
+    this.topic = options.topic;
+    this.partition = parseTopicName(options.topic).partition;
+    this.consumerName = options.name ?? this.subscription;
+    this.receiverQueueSize = options.receiverQueueSize ?? defaultReceiverQueueSize;
+    const start = options.start ?? MessageId.earliest;
+    this.resumeFrom = start.isSentinel
+      ? undefined
+      : {
+          // A chunked message starts at its first chunk.
+          id: options.startInclusive && start.firstChunk ? start.firstChunk : start,
+          inclusive: options.startInclusive ?? false,
+        };
+    this.sentinelStart = start.isSentinel ? start : undefined;
+  }
+
+  /** Subscribes to `options.topic` and starts prefetching. */
+  static async open(client: PulsarClient, options: ReaderOptions): Promise<Reader> {
+    const reader = new Reader(client, options);
+    await reader.subscribe();
+    return reader;
+  }
+
+  /**
+   * The queued messages, in order, waiting until there is at least one. Rejects when the
+   * reader failed for good or was closed; `signal` gives up waiting (the reader stays usable).
+   */
+  async receive(signal?: AbortSignal): Promise<Message[]> {
+    while (this.queue.length === 0) {
+      if (this.failure) throw this.failure;
+      if (this.closed)
+        throw new PulsarError('ConnectionClosed', `reader of ${this.topic} is closed`);
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          this.waiter = undefined;
+          reject(PulsarError.from(signal?.reason ?? new Error('aborted'), 'Aborted'));
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.waiter = {
+          resolve: () => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          },
+          reject: (error) => {
+            signal?.removeEventListener('abort', onAbort);
+            reject(error);
+          },
+        };
+      });
+    }
+    const messages = this.queue;
+    this.queue = [];
+    this.returnPermits(messages.length);
+    return messages;
+  }
+
+  /** Every message from the start, one at a time, until the reader is closed. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Message> {
+    for (;;) {
+      let messages: Message[];
+      try {
+        messages = await this.receive();
+      } catch (error) {
+        if (this.closed) return;
+        throw error;
+      }
+      yield* messages;
+    }
+  }
+
+  /** The id of the last message in the partition (`MessageId.earliest`-like when empty). */
+  async lastMessageId(): Promise<MessageId> {
+    const connection = await this.ready();
+    const response = await connection.request(`last message id of ${this.topic}`, (id) =>
+      encodeGetLastMessageId(this.consumerId, id),
+    );
+    const r = expect(response, 'GET_LAST_MESSAGE_ID_RESPONSE');
+    return r.lastMessageId.withPartition(this.partition);
+  }
+
+  /**
+   * Moves the reader: the next message returned is the one at `messageId`, or the first
+   * with publish time >= `publishTime`. Queued messages are dropped.
+   */
+  async seek(target: { messageId: MessageId } | { publishTime: number }): Promise<void> {
+    const connection = await this.ready();
+    this.queue = [];
+    this.chunks.clear();
+    // The broker resets the cursor and then closes the consumer; the reader resubscribes
+    // to the same (still existing) subscription, whose cursor the broker keeps.
+    this.resumeFrom = 'messageId' in target ? { id: target.messageId, inclusive: true } : undefined;
+    this.startFilter = this.resumeFrom;
+    await connection.request(`seek on ${this.topic}`, (id) =>
+      encodeSeek(this.consumerId, id, target),
+    );
+  }
+
+  /** Stops reading and releases the subscription. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.waiter?.reject(new PulsarError('ConnectionClosed', `reader of ${this.topic} is closed`));
+    this.waiter = undefined;
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection && !connection.closed) {
+      connection.removeConsumer(this.consumerId);
+      await connection
+        .request(`close reader of ${this.topic}`, (id) => encodeCloseConsumer(this.consumerId, id))
+        .catch(() => {});
+    }
+  }
+
+  private async ready(): Promise<Connection> {
+    if (this.failure) throw this.failure;
+    if (this.reconnecting) await this.reconnecting;
+    if (!this.connection)
+      throw new PulsarError('ConnectionClosed', `reader of ${this.topic} is not connected`);
+    return this.connection;
+  }
+
+  private async subscribe(): Promise<void> {
+    const { connection } = await this.client.lookup(this.topic);
+    const consumerId = connection.newConsumerId();
+    const handler: ConsumerHandler = {
+      onMessage: (command, entry) => this.onEntry(consumerId, command, entry),
+      onClosedByBroker: () => this.lost(consumerId),
+      onEndOfTopic: () => {},
+      onConnectionClosed: () => this.lost(consumerId),
+    };
+    connection.addConsumer(consumerId, handler);
+    const { sent, filter } = this.subscribePosition();
+    try {
+      await connection.request(`subscribe to ${this.topic}`, (id) =>
+        encodeSubscribe({
+          topic: this.topic,
+          subscription: this.subscription,
+          consumerId,
+          requestId: id,
+          consumerName: this.consumerName,
+          startMessageId: sent,
+        }),
+      );
+    } catch (error) {
+      connection.removeConsumer(consumerId);
+      throw error;
+    }
+    this.connection = connection;
+    this.consumerId = consumerId;
+    this.startFilter = filter;
+    if (this.closed) {
+      await this.close();
+      return;
+    }
+    const permits = this.receiverQueueSize - this.queue.length;
+    this.consumedSinceFlow = 0;
+    if (permits > 0) connection.send(encodeFlow(consumerId, permits));
+  }
+
+  /**
+   * The start id to send and the filter to apply. The broker starts a non-durable cursor
+   * after the id it is given, but at the id's entry when the id has a batch index (a batch
+   * may be partly consumed); messages before the exact start are then dropped here.
+   */
+  private subscribePosition(): { sent: MessageId; filter: StartFilter | undefined } {
+    const from = this.resumeFrom;
+    if (!from) return { sent: this.sentinelStart ?? MessageId.earliest, filter: undefined };
+    const { id, inclusive } = from;
+    if (!inclusive && id.batchIndex < 0) {
+      return { sent: new MessageId(id.ledgerId, id.entryId), filter: from };
+    }
+    return {
+      sent: new MessageId(id.ledgerId, id.entryId, Math.max(id.batchIndex, 0)),
+      filter: from,
+    };
+  }
+
+  private onEntry(
+    consumerId: number,
+    command: Extract<Incoming, { type: 'MESSAGE' }>,
+    entry: Buffer,
+  ): void {
+    if (consumerId !== this.consumerId || this.closed) return;
+    try {
+      const before = this.queue.length;
+      this.decodeEntry(command.messageId, entry);
+      const added = this.queue.length - before;
+      // Permits count messages; messages dropped here (before the start, compacted out,
+      // markers, partial chunks) are returned at once so the broker keeps sending.
+      const dropped = this.entryMessageCount - added;
+      if (dropped > 0) this.returnPermits(dropped);
+      if (added > 0 && this.waiter) {
+        const waiter = this.waiter;
+        this.waiter = undefined;
+        waiter.resolve();
+      }
+    } catch (error) {
+      this.fail(
+        error instanceof PulsarError
+          ? error
+          : new PulsarError(
+              error instanceof DecompressionError ? 'UnreadableMessage' : 'ProtocolError',
+              `entry ${command.messageId.ledgerId}:${command.messageId.entryId} of ${this.topic}: ${(error as Error).message}`,
+              { cause: error, retriable: false },
+            ),
+      );
+    }
+  }
+
+  /** Messages the last decoded entry counted for flow control. */
+  private entryMessageCount = 0;
+
+  private decodeEntry(id: MessageId, entry: Buffer): void {
+    const parts = splitEntry(entry);
+    const metadata = decodeMessageMetadata(parts.metadata);
+    this.entryMessageCount = metadata.numMessagesInBatch;
+    const brokerTimestamp = parts.brokerEntryMetadata
+      ? decodeBrokerEntryMetadata(parts.brokerEntryMetadata).brokerTimestamp
+      : undefined;
+    if (metadata.markerType !== undefined) return;
+    if (metadata.encrypted) {
+      throw new PulsarError(
+        'UnreadableMessage',
+        `entry ${id.ledgerId}:${id.entryId} of ${this.topic} is encrypted; Seam cannot decrypt messages`,
+        { retriable: false },
+      );
+    }
+    if (metadata.numChunksFromMsg > 1) {
+      this.addChunk(id, metadata, parts.payload, brokerTimestamp);
+      return;
+    }
+    const payload = decompress(metadata.compression, parts.payload, metadata.uncompressedSize);
+    if (!metadata.isBatch) {
+      const messageId = new MessageId(id.ledgerId, id.entryId, -1, this.partition);
+      if (this.passesStart(messageId))
+        this.push(single(this.topic, messageId, metadata, payload, brokerTimestamp));
+      return;
+    }
+    this.decodeBatch(id, metadata, payload, brokerTimestamp);
+  }
+
+  private decodeBatch(
+    id: MessageId,
+    metadata: MessageMetadata,
+    payload: Buffer,
+    brokerTimestamp: number | undefined,
+  ): void {
+    const count = metadata.numMessagesInBatch;
+    let pos = 0;
+    for (let index = 0; index < count; index++) {
+      if (pos + 4 > payload.length)
+        throw new Error(`batch ends after ${index} of ${count} messages`);
+      const size = payload.readUInt32BE(pos);
+      const metadataEnd = pos + 4 + size;
+      const single = decodeSingleMessageMetadata(payload, pos + 4, metadataEnd);
+      const valueEnd = metadataEnd + single.payloadSize;
+      if (valueEnd > payload.length)
+        throw new Error(`message ${index} of ${count} overruns its batch`);
+      pos = valueEnd;
+      if (single.compactedOut) continue;
+      const messageId = new MessageId(id.ledgerId, id.entryId, index, this.partition, count);
+      if (!this.passesStart(messageId)) continue;
+      this.push({
+        topic: this.topic,
+        messageId,
+        payload: payload.subarray(metadataEnd, valueEnd),
+        key: single.partitionKey,
+        keyIsBase64: single.partitionKeyB64Encoded,
+        orderingKey: single.orderingKey,
+        properties: single.properties,
+        publishTime: metadata.publishTime,
+        eventTime: single.eventTime || undefined,
+        schemaVersion: metadata.schemaVersion,
+        producerName: metadata.producerName,
+        sequenceId: single.sequenceId ?? metadata.sequenceId + index,
+        nullValue: single.nullValue,
+        brokerTimestamp,
+      });
+    }
+  }
+
+  /**
+   * Collects the chunks of a message larger than the broker's limit. Chunks arrive in
+   * order (possibly interleaved with other producers' messages); a message whose first
+   * chunk is before the start, or lost, is dropped whole.
+   */
+  private addChunk(
+    id: MessageId,
+    metadata: MessageMetadata,
+    chunk: Buffer,
+    brokerTimestamp: number | undefined,
+  ): void {
+    const uuid = metadata.uuid ?? '';
+    const chunkId = new MessageId(id.ledgerId, id.entryId, -1, this.partition);
+    if (metadata.chunkId === 0) {
+      if (!this.passesStart(chunkId)) return;
+      this.chunks.set(uuid, { parts: [], received: 0, firstChunk: chunkId });
+    }
+    const assembly = this.chunks.get(uuid);
+    if (!assembly || assembly.received !== metadata.chunkId) {
+      this.chunks.delete(uuid);
+      return;
+    }
+    // Chunk payloads are views into socket buffers: keep copies only until assembled.
+    assembly.parts.push(Buffer.from(chunk));
+    assembly.received++;
+    if (assembly.received < metadata.numChunksFromMsg) return;
+    this.chunks.delete(uuid);
+    const whole = Buffer.concat(assembly.parts, metadata.totalChunkMsgSize);
+    const payload = decompress(metadata.compression, whole, metadata.uncompressedSize);
+    const messageId = new MessageId(
+      id.ledgerId,
+      id.entryId,
+      -1,
+      this.partition,
+      0,
+      assembly.firstChunk,
+    );
+    this.push(single(this.topic, messageId, metadata, payload, brokerTimestamp));
+  }
+
+  private passesStart(id: MessageId): boolean {
+    const filter = this.startFilter;
+    if (!filter) return true;
+    const order = compareMessageIds(id, filter.id);
+    if (order > 0 || (order === 0 && filter.inclusive)) {
+      this.startFilter = undefined;
+      return true;
+    }
+    return false;
+  }
+
+  private push(message: Message): void {
+    this.queue.push(message);
+    this.resumeFrom = { id: message.messageId, inclusive: false };
+  }
+
+  private returnPermits(count: number): void {
+    this.consumedSinceFlow += count;
+    // Refill in chunks of half the queue, as the official clients do.
+    if (this.consumedSinceFlow < Math.max(1, this.receiverQueueSize >> 1)) return;
+    const connection = this.connection;
+    if (!connection || connection.closed || this.reconnecting) return;
+    connection.send(encodeFlow(this.consumerId, this.consumedSinceFlow));
+    this.consumedSinceFlow = 0;
+  }
+
+  /** The consumer is gone (closed by the broker, or its connection lost): resubscribe. */
+  private lost(consumerId: number): void {
+    if (consumerId !== this.consumerId || this.closed || this.reconnecting) return;
+    this.connection = undefined;
+    this.chunks.clear();
+    this.reconnecting = this.reconnect().finally(() => {
+      this.reconnecting = undefined;
+    });
+  }
+
+  private async reconnect(): Promise<void> {
+    let delay = reconnectBackoff.initialMs;
+    while (!this.closed) {
+      try {
+        await this.subscribe();
+        this.reconnects++;
+        return;
+      } catch (error) {
+        const failure = PulsarError.from(error);
+        if (!failure.retriable) {
+          this.fail(failure);
+          return;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, reconnectBackoff.maxMs);
+    }
+  }
+
+  private fail(error: PulsarError): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.waiter?.reject(error);
+    this.waiter = undefined;
+    void this.close();
+  }
+}
+
+function single(
+  topic: string,
+  messageId: MessageId,
+  metadata: MessageMetadata,
+  payload: Buffer,
+  brokerTimestamp: number | undefined,
+): Message {
+  return {
+    topic,
+    messageId,
+    payload,
+    key: metadata.partitionKey,
+    keyIsBase64: metadata.partitionKeyB64Encoded,
+    orderingKey: metadata.orderingKey,
+    properties: metadata.properties,
+    publishTime: metadata.publishTime,
+    eventTime: metadata.eventTime || undefined,
+    schemaVersion: metadata.schemaVersion,
+    producerName: metadata.producerName,
+    sequenceId: metadata.sequenceId,
+    nullValue: metadata.nullValue,
+    brokerTimestamp,
+  };
+}
