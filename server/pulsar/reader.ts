@@ -228,7 +228,7 @@ export class Reader {
 
   private async ready(): Promise<Connection> {
     if (this.failure) throw this.failure;
-    if (this.reconnecting) await this.reconnecting;
+    if (this.reconnecting !== undefined) await this.reconnecting;
     if (!this.connection)
       throw new PulsarError('ConnectionClosed', `reader of ${this.topic} is not connected`);
     return this.connection;
@@ -455,14 +455,14 @@ export class Reader {
     // Refill in chunks of half the queue, as the official clients do.
     if (this.consumedSinceFlow < Math.max(1, this.receiverQueueSize >> 1)) return;
     const connection = this.connection;
-    if (!connection || connection.closed || this.reconnecting) return;
+    if (!connection || connection.closed || this.reconnecting !== undefined) return;
     connection.send(encodeFlow(this.consumerId, this.consumedSinceFlow));
     this.consumedSinceFlow = 0;
   }
 
   /** The consumer is gone (closed by the broker, or its connection lost): resubscribe. */
   private lost(consumerId: number): void {
-    if (consumerId !== this.consumerId || this.closed || this.reconnecting) return;
+    if (consumerId !== this.consumerId || this.closed || this.reconnecting !== undefined) return;
     this.connection = undefined;
     this.chunks.clear();
     this.reconnecting = this.reconnect().finally(() => {
