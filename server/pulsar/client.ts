@@ -87,7 +87,7 @@ export class PulsarClient {
       encodePartitionedMetadata(topic, id),
     );
     const r = expect(response, 'PARTITIONED_METADATA_RESPONSE');
-    if (r.failed) throw serverError(r.error, `partition metadata of ${topic}: ${r.message}`);
+    if (r.failed) throw serverError(r.error, `partition metadata of ${topic}`, r.message);
     return r.partitions;
   }
 
@@ -100,7 +100,7 @@ export class PulsarClient {
         encodeLookup(topic, id, authoritative),
       );
       const r = expect(response, 'LOOKUP_RESPONSE');
-      if (r.response === 2) throw serverError(r.error, `lookup of ${topic}: ${r.message}`);
+      if (r.response === 2) throw serverError(r.error, `lookup of ${topic}`, r.message);
       const brokerUrl = this.options.serviceUrl.startsWith('pulsar+ssl:')
         ? r.brokerServiceUrlTls
         : r.brokerServiceUrl;
@@ -137,7 +137,7 @@ export class PulsarClient {
     if (r.error !== undefined) {
       // TopicNotFound here means "no schema" (the broker's answer for schemaless topics).
       if (r.error === 11) return undefined;
-      throw serverError(r.error, `schema of ${topic}: ${r.message}`);
+      throw serverError(r.error, `schema of ${topic}`, r.message);
     }
     if (!r.schema) return undefined;
     return { schema: r.schema, version: r.schemaVersion ?? Buffer.alloc(0) };

@@ -292,7 +292,7 @@ export class Connection {
       case 'ERROR':
         if (this.handshake && command.requestId === 0) {
           // An ERROR before CONNECTED is the broker refusing the handshake.
-          this.close(serverError(command.error, `connecting to ${this.url}: ${command.message}`));
+          this.close(serverError(command.error, `connecting to ${this.url}`, command.message));
           return;
         }
         this.settle(command);
@@ -313,7 +313,7 @@ export class Connection {
     this.pending.delete(response.requestId);
     clearTimeout(pending.timer);
     if (response.type === 'ERROR') {
-      pending.reject(serverError(response.error, `${pending.what}: ${response.message}`));
+      pending.reject(serverError(response.error, pending.what, response.message));
     } else {
       pending.resolve(response);
     }
@@ -364,8 +364,8 @@ export class Connection {
   }
 }
 
-/** Turns a `ServerError` code into a PulsarError named after it. */
-export function serverError(code: number, message: string): PulsarError {
+/** Turns a `ServerError` code and the broker's message into a PulsarError named after it. */
+export function serverError(code: number, what: string, serverMessage: string): PulsarError {
   const name = serverErrorNames[code] ?? 'UnknownError';
   const known: readonly string[] = [
     'TopicNotFound',
@@ -380,7 +380,10 @@ export function serverError(code: number, message: string): PulsarError {
     'NotAllowedError',
   ];
   const kind = (known.includes(name) ? name : 'UnknownError') as PulsarErrorKind;
-  return new PulsarError(kind, `${message} (${name})`);
+  return new PulsarError(
+    kind,
+    serverMessage ? `${what}: ${name}: ${serverMessage}` : `${what}: ${name}`,
+  );
 }
 
 /** Host, port and TLS of a `pulsar://` or `pulsar+ssl://` URL. */

@@ -1,0 +1,141 @@
+/**
+ * Pulsar's admin REST API, for what the binary protocol does not tell: a topic's segments
+ * (ledgers) from its managed-ledger metadata, with their close times.
+ */
+import { PulsarError, type PulsarErrorKind } from './errors.ts';
+import { MessageId } from './message-id.ts';
+import { parseTopicName } from './topic-name.ts';
+
+/** One segment of a topic partition. */
+export interface Ledger {
+  ledgerId: number;
+  /** Entries in the ledger (for the open ledger: those written so far). */
+  entries: number;
+  /** Bytes in the ledger (for the open ledger: those written so far). */
+  size: number;
+  offloaded: boolean;
+  /** When the ledger was closed, ms since the epoch; undefined while it is open. */
+  closedAt: number | undefined;
+  /** True for the ledger the broker is still writing. */
+  open: boolean;
+}
+
+/** Settings for the admin client. */
+export interface PulsarAdminOptions {
+  /** `http(s)://host:port` of a broker's (or proxy's) web service. */
+  webServiceUrl: string;
+  /** Returns the `Authorization` header value, e.g. `Bearer <token>`. */
+  authorization?: () => string | Promise<string>;
+  timeoutMs?: number;
+}
+
+interface InternalStats {
+  currentLedgerEntries: number;
+  currentLedgerSize: number;
+  ledgers: { ledgerId: number; entries: number; size: number; offloaded: boolean }[];
+}
+
+interface InternalInfo {
+  ledgers: { ledgerId: number; timestamp?: number; isOffloaded?: boolean }[];
+}
+
+/** The admin calls Seam makes. */
+export class PulsarAdmin {
+  private readonly options: PulsarAdminOptions;
+
+  constructor(options: PulsarAdminOptions) {
+    this.options = options;
+  }
+
+  /** Partitions of a topic; 0 when it is not partitioned. */
+  async partitions(topic: string): Promise<number> {
+    const body = await this.get<{ partitions: number }>(`${restPath(topic)}/partitions`);
+    return body.partitions;
+  }
+
+  /**
+   * The ledgers of one partition (or non-partitioned topic), oldest first. The open ledger
+   * is last, with the entries and bytes written so far.
+   */
+  async ledgers(topic: string): Promise<Ledger[]> {
+    const path = restPath(topic);
+    const [stats, info] = await Promise.all([
+      this.get<InternalStats>(`${path}/internalStats`),
+      this.get<InternalInfo>(`${path}/internal-info`),
+    ]);
+    // internal-info lists only ledgers with metadata; the open one has no close time.
+    const closedAt = new Map(info.ledgers.map((l) => [l.ledgerId, l.timestamp]));
+    const last = stats.ledgers.length - 1;
+    return stats.ledgers.map((l, i) => {
+      const open = i === last && l.entries === 0 && stats.currentLedgerEntries >= 0;
+      return {
+        ledgerId: l.ledgerId,
+        entries: open ? stats.currentLedgerEntries : l.entries,
+        size: open ? stats.currentLedgerSize : l.size,
+        offloaded: l.offloaded,
+        closedAt: open ? undefined : closedAt.get(l.ledgerId),
+        open,
+      };
+    });
+  }
+
+  /** The id of the last message of one partition (or non-partitioned topic). */
+  async lastMessageId(topic: string): Promise<MessageId> {
+    const body = await this.get<{
+      ledgerId: number;
+      entryId: number;
+      partitionIndex: number;
+      batchIndex: number;
+    }>(`${restPath(topic)}/lastMessageId`);
+    return new MessageId(body.ledgerId, body.entryId, body.batchIndex, body.partitionIndex);
+  }
+
+  /** GET a JSON document; HTTP errors become PulsarErrors with Pulsar's reason. */
+  private async get<T>(path: string): Promise<T> {
+    const url = `${this.options.webServiceUrl.replace(/\/$/, '')}/admin/v2/${path}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.options.authorization) headers.authorization = await this.options.authorization();
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        headers,
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+      });
+    } catch (error) {
+      const timedOut = error instanceof Error && error.name === 'TimeoutError';
+      throw new PulsarError(
+        timedOut ? 'Timeout' : 'ConnectionClosed',
+        `admin GET ${path}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    if (response.ok) return (await response.json()) as T;
+    const text = await response.text();
+    let reason = text;
+    try {
+      reason = (JSON.parse(text) as { reason?: string }).reason ?? text;
+    } catch {}
+    throw new PulsarError(
+      httpKind(response.status),
+      `admin GET ${path}: ${response.status} ${reason}`,
+    );
+  }
+}
+
+function httpKind(status: number): PulsarErrorKind {
+  if (status === 401) return 'AuthenticationError';
+  if (status === 403) return 'AuthorizationError';
+  if (status === 404) return 'TopicNotFound';
+  if (status === 412 || status === 400) return 'NotAllowedError';
+  if (status === 429) return 'TooManyRequests';
+  if (status >= 500) return 'ServiceNotReady';
+  return 'UnknownError';
+}
+
+/** `persistent/tenant/namespace/topic`, each part URL-encoded. */
+function restPath(topic: string): string {
+  const name = parseTopicName(topic);
+  return [name.domain, name.tenant, name.namespace, name.local].map(encodeURIComponent).join('/');
+}

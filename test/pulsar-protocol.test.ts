@@ -1,0 +1,121 @@
+/** Unit tests of the wire format, frames and message ids: no broker needed. */
+import test from 'ava';
+import { MessageId } from '../server/pulsar/message-id.ts';
+import { crc32c } from '../server/pulsar/protocol/checksum.ts';
+import { FrameDecoder, FrameError, splitEntry } from '../server/pulsar/protocol/frame.ts';
+import { ProtoDecodeError, ProtoReader, ProtoWriter } from '../server/pulsar/protocol/wire.ts';
+
+test('varints round-trip across the 28-bit and 53-bit boundaries', (t) => {
+  const values = [
+    0,
+    1,
+    127,
+    128,
+    300,
+    2 ** 28 - 1,
+    2 ** 28,
+    2 ** 31,
+    2 ** 32 + 5,
+    1_795_586_544_149,
+    2 ** 53 - 1,
+  ];
+  const w = new ProtoWriter(4);
+  values.forEach((v, i) => {
+    w.uint(i + 1, v);
+  });
+  const r = new ProtoReader(w.finish());
+  const read: number[] = [];
+  for (let f = r.next(); f !== 0; f = r.next()) read.push(r.varint());
+  t.deepEqual(read, values);
+});
+
+test('negative int32 takes ten bytes and reads back', (t) => {
+  const bytes = new ProtoWriter().int(3, -1).finish();
+  t.is(bytes.length, 11);
+  const r = new ProtoReader(bytes);
+  t.is(r.next(), 3);
+  t.is(r.int(), -1);
+});
+
+test('message ids serialize byte for byte as the official C++ client does', (t) => {
+  // Bytes printed by the official Python client's MessageId.serialize() (see official.py).
+  t.is(new MessageId(5, 0, 0, -1, 5).serialize().toString('base64'), 'CAUQACAAMAU=');
+  t.is(new MessageId(10, 9, 999, -1, 1000).serialize().toString('base64'), 'CAoQCSDnBzDoBw==');
+  const id = MessageId.deserialize(Buffer.from('CAoQCSDnBzDoBw==', 'base64'));
+  t.deepEqual(
+    [id.ledgerId, id.entryId, id.batchIndex, id.partition, id.batchSize],
+    [10, 9, 999, -1, 1000],
+  );
+});
+
+test('earliest and latest encode as Java does and read back as sentinels', (t) => {
+  const earliest = MessageId.deserialize(MessageId.earliest.serialize());
+  const latest = MessageId.deserialize(MessageId.latest.serialize());
+  t.true(earliest.isSentinel && earliest.ledgerId === -1);
+  t.true(latest.isSentinel && latest.ledgerId === MessageId.latest.ledgerId);
+  // ledgerId = Long.MAX_VALUE as a varint: 0xff x8 then 0x7f.
+  t.is(MessageId.latest.serialize().subarray(1, 10).toString('hex'), 'ffffffffffffffff7f');
+});
+
+test('garbage message ids are refused with a typed error', (t) => {
+  for (const bytes of [
+    Buffer.from([0xff]),
+    Buffer.from('hello'),
+    Buffer.alloc(0),
+    Buffer.from([0x08, 0x80]),
+  ]) {
+    t.throws(() => MessageId.deserialize(bytes), { name: 'InvalidMessageIdError' });
+  }
+});
+
+/** A MESSAGE-like frame tail: checksum section, metadata and payload. */
+function entryBytes(metadata: Buffer, payload: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.alloc(4), metadata, payload]);
+  body.writeUInt32BE(metadata.length, 0);
+  const head = Buffer.alloc(6);
+  head.writeUInt16BE(0x0e01, 0);
+  head.writeUInt32BE(crc32c(body), 2);
+  return Buffer.concat([head, body]);
+}
+
+test('an entry with a valid checksum splits into metadata and payload', (t) => {
+  const parts = splitEntry(entryBytes(Buffer.from('meta'), Buffer.from('payload')));
+  t.is(parts.metadata.toString(), 'meta');
+  t.is(parts.payload.toString(), 'payload');
+});
+
+test('a corrupted byte fails the checksum', (t) => {
+  const entry = entryBytes(Buffer.from('meta'), Buffer.from('payload'));
+  entry.writeUInt8((entry.at(-1) ?? 0) ^ 1, entry.length - 1);
+  t.throws(() => splitEntry(entry), { instanceOf: FrameError, message: /checksum mismatch/ });
+});
+
+test('the frame decoder reassembles frames split at every byte', (t) => {
+  const frames = [Buffer.from('first command'), Buffer.from('second')].map((c) => {
+    const f = Buffer.alloc(8 + c.length);
+    f.writeUInt32BE(4 + c.length, 0);
+    f.writeUInt32BE(c.length, 4);
+    c.copy(f, 8);
+    return f;
+  });
+  const stream = Buffer.concat(frames);
+  const decoder = new FrameDecoder();
+  const out: string[] = [];
+  for (let i = 0; i < stream.length; i++) {
+    for (const frame of decoder.push(stream.subarray(i, i + 1))) out.push(frame.command.toString());
+  }
+  t.deepEqual(out, ['first command', 'second']);
+  t.is(decoder.pendingBytes, 0);
+});
+
+test('an oversized or undersized frame length is refused before anything is allocated', (t) => {
+  const huge = Buffer.from([0x7f, 0xff, 0xff, 0xff]);
+  t.throws(() => new FrameDecoder().push(huge), { instanceOf: FrameError, message: /outside/ });
+  t.throws(() => new FrameDecoder().push(Buffer.from([0, 0, 0, 1, 0])), { instanceOf: FrameError });
+});
+
+test('truncated protobuf fields throw ProtoDecodeError', (t) => {
+  const r = new ProtoReader(Buffer.from([0x0a, 0x05, 0x41]));
+  t.is(r.next(), 1);
+  t.throws(() => r.bytes(), { instanceOf: ProtoDecodeError });
+});
