@@ -182,3 +182,68 @@ test('latest: only messages published after the reader opened', async (t) => {
     await reader.close();
   }
 });
+
+test('seek by message id, exclusive and inclusive, inside a batch and back in time', async (t) => {
+  const topic = freshTopic('seek-id');
+  const ids = await produce(topic, { count: 500, batchMaxMessages: 64, size: 12 });
+  const serialized = ids.map((id) => id.serialized_b64);
+  const reader = await Reader.open(client, { topic });
+  const signal = AbortSignal.timeout(30_000);
+  const readN = async (n: number) => {
+    const got: string[] = [];
+    while (got.length < n)
+      got.push(
+        ...(await reader.receive(signal)).map((m) => m.messageId.serialize().toString('base64')),
+      );
+    return got;
+  };
+  try {
+    await readN(400);
+    for (const [index, inclusive] of [
+      [70, false],
+      [70, true],
+      [3, true],
+      [499, false],
+      [250, false],
+    ] as const) {
+      await reader.seek({
+        messageId: MessageId.deserialize(Buffer.from(serialized[index] as string, 'base64')),
+        inclusive,
+      });
+      const from = inclusive ? index : index + 1;
+      const expected = serialized.slice(from, from + 20);
+      if (expected.length === 0) continue;
+      t.deepEqual(
+        (await readN(expected.length)).slice(0, expected.length),
+        expected,
+        `seek to ${index}, inclusive ${inclusive}`,
+      );
+    }
+  } finally {
+    await reader.close();
+  }
+});
+
+test('seek by publish time: the first message published at or after it', async (t) => {
+  const topic = freshTopic('seek-time');
+  await produce(topic, { count: 100, size: 10 });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await produce(topic, { count: 100, size: 10 });
+  const official = await readOfficial(topic);
+  const time = official[150]?.publish_time as number;
+  const expected = official.filter((m) => m.publish_time >= time);
+  t.true(
+    expected.length >= 50 && expected.length < 200,
+    `${expected.length} messages at or after the seek time`,
+  );
+  const reader = await Reader.open(client, { topic, start: MessageId.latest });
+  try {
+    await reader.seek({ publishTime: time });
+    const got = [];
+    const signal = AbortSignal.timeout(30_000);
+    while (got.length < expected.length) got.push(...(await reader.receive(signal)));
+    t.deepEqual(got.map(asOfficial), expected);
+  } finally {
+    await reader.close();
+  }
+});

@@ -49,8 +49,8 @@ export class PulsarClient {
   }
 
   /**
-   * The pooled connection to `url` (through the service URL when `proxyToBrokerUrl` is
-   * set), opened on first use and replaced once it closes.
+   * The pooled connection to `url`, opened on first use and replaced once it closes. With
+   * `proxyToBrokerUrl` (`host:port`), `url` is a proxy and the connection is for that broker.
    */
   connection(url: string, proxyToBrokerUrl?: string): Promise<Connection> {
     if (this.closed)
@@ -111,8 +111,9 @@ export class PulsarClient {
         );
       }
       // Through a proxy, every connection goes to the service URL and names the broker.
+      // CONNECT names the broker as host:port, without a scheme, as the official clients do.
       const target = r.proxyThroughServiceUrl
-        ? this.connection(this.options.serviceUrl, brokerUrl)
+        ? this.connection(this.options.serviceUrl, new URL(brokerUrl).host)
         : this.connection(brokerUrl);
       if (r.response === 1) return { connection: await target, brokerUrl };
       connection = await target;

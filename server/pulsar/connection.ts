@@ -32,7 +32,7 @@ export interface AuthProvider {
 export interface ConnectionOptions {
   /** Physical address: `pulsar://host:port` or `pulsar+ssl://host:port`. */
   url: string;
-  /** The broker to reach through a proxy at `url` (its logical `pulsar://` address). */
+  /** The broker to reach through a proxy at `url`, as `host:port`. */
   proxyToBrokerUrl?: string | undefined;
   /** TLS settings for `pulsar+ssl://` (CA, client certificate, servername). */
   tls?: tls.ConnectionOptions | undefined;

@@ -108,6 +108,8 @@ export class Reader {
   private reconnecting: Promise<void> | undefined;
   /** `earliest` or `latest` when the reader started from one and has queued nothing yet. */
   private readonly sentinelStart: MessageId | undefined;
+  /** Set while a seek waits for the broker to reset the cursor. */
+  private seeking = false;
   /** Times the reader resubscribed after losing its consumer. */
   reconnects = 0;
 
@@ -194,20 +196,47 @@ export class Reader {
   }
 
   /**
-   * Moves the reader: the next message returned is the one at `messageId`, or the first
-   * with publish time >= `publishTime`. Queued messages are dropped.
+   * Moves the reader. With `messageId`, the next message returned is the first after it
+   * (or the one at it, when `inclusive`); with `publishTime`, the first message published
+   * at or after it (ms). Queued messages are dropped.
    */
-  async seek(target: { messageId: MessageId } | { publishTime: number }): Promise<void> {
+  async seek(
+    target: { messageId: MessageId; inclusive?: boolean } | { publishTime: number },
+  ): Promise<void> {
     const connection = await this.ready();
+    const consumerId = this.consumerId;
+    // The broker closes the consumer before it answers, then keeps the reset cursor for
+    // the next SUBSCRIBE to the same subscription. Detached from the old consumer id, the
+    // reader drops what it still sends and does not treat its closing as a loss.
+    this.seeking = true;
+    this.consumerId = 0;
     this.queue = [];
     this.chunks.clear();
-    // The broker resets the cursor and then closes the consumer; the reader resubscribes
-    // to the same (still existing) subscription, whose cursor the broker keeps.
-    this.resumeFrom = 'messageId' in target ? { id: target.messageId, inclusive: true } : undefined;
-    this.startFilter = this.resumeFrom;
-    await connection.request(`seek on ${this.topic}`, (id) =>
-      encodeSeek(this.consumerId, id, target),
-    );
+    let seekFor: { messageId: MessageId } | { publishTime: number } = target;
+    if ('messageId' in target) {
+      const id =
+        target.inclusive && target.messageId.firstChunk
+          ? target.messageId.firstChunk
+          : target.messageId;
+      this.resumeFrom = { id, inclusive: target.inclusive ?? false };
+      // The broker resets to an entry; the batch index is applied here, by the filter.
+      seekFor = { messageId: new MessageId(id.ledgerId, id.entryId) };
+    } else {
+      this.resumeFrom = undefined;
+    }
+    try {
+      await connection.request(`seek on ${this.topic}`, (id) =>
+        encodeSeek(consumerId, id, seekFor),
+      );
+      connection.removeConsumer(consumerId);
+      await this.subscribe();
+    } catch (error) {
+      this.seeking = false;
+      this.consumerId = consumerId;
+      this.lost(consumerId);
+      throw error;
+    }
+    this.seeking = false;
   }
 
   /** Stops reading and releases the subscription. */
@@ -227,6 +256,10 @@ export class Reader {
   }
 
   private async ready(): Promise<Connection> {
+    if (this.seeking)
+      throw new PulsarError('NotAllowedError', `reader of ${this.topic} is already seeking`, {
+        retriable: false,
+      });
     if (this.failure) throw this.failure;
     if (this.reconnecting !== undefined) await this.reconnecting;
     if (!this.connection)

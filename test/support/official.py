@@ -17,6 +17,7 @@ import argparse
 import base64
 import json
 import sys
+import time
 
 import pulsar
 from pulsar import schema as pulsar_schema
@@ -124,6 +125,9 @@ def produce(client, args):
     producer.close()
     if errors:
         raise SystemExit("produce failed: " + "; ".join(errors[:5]))
+    if args.quiet:
+        print(json.dumps({"count": len(results), "last": message_id_json(results[-1]) if results else None}))
+        return
     out = sys.stdout
     for message_id in results:
         out.write(json.dumps(message_id_json(message_id)) + "\n")
@@ -137,8 +141,10 @@ def read(client, args):
         args.topic,
         start,
         start_message_id_inclusive=args.inclusive,
-        receiver_queue_size=1000,
+        receiver_queue_size=args.receiver_queue_size,
     )
+    if args.quiet:
+        return read_quietly(reader, args)
     out = sys.stdout
     seen = 0
     while (args.count is None and reader.has_message_available()) or (args.count is not None and seen < args.count):
@@ -161,6 +167,20 @@ def read(client, args):
     reader.close()
 
 
+def read_quietly(reader, args):
+    """The plain reader loop a Python user writes, timed: --count messages, values kept."""
+    started = time.perf_counter()
+    values = []
+    size = 0
+    for _ in range(args.count):
+        data = reader.read_next(args.timeout_ms).data()
+        values.append(data)
+        size += len(data)
+    seconds = time.perf_counter() - started
+    reader.close()
+    print(json.dumps({"count": len(values), "bytes": size, "seconds": seconds}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="pulsar://127.0.0.1:6650")
@@ -180,13 +200,16 @@ def main():
     p.add_argument("--compression", default="NONE", choices=sorted(COMPRESSION))
     p.add_argument("--chunking", action="store_true", help="chunk messages over maxMessageSize (disables batching)")
     p.add_argument("--producer-name")
+    p.add_argument("--quiet", action="store_true", help="print only the count and the last id")
 
     r = commands.add_parser("read")
     r.add_argument("topic")
     r.add_argument("--start", help="serialized message id (base64) to start from")
     r.add_argument("--inclusive", action="store_true")
+    r.add_argument("--receiver-queue-size", type=int, default=1000)
     r.add_argument("--count", type=int, help="read exactly N messages, waiting for them")
     r.add_argument("--timeout-ms", type=int, default=30000)
+    r.add_argument("--quiet", action="store_true", help="with --count: time the read, print only figures")
 
     args = parser.parse_args()
     client = pulsar.Client(args.url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
