@@ -19,6 +19,7 @@
 #   SEAM_PULSAR_ENTRIES_PER_LEDGER [1000]   entries (batches) before a ledger rolls over
 #   SEAM_PULSAR_DATA [pulsar/.data]         data, conf, logs, pid
 #   SEAM_PULSAR_START_TIMEOUT [180]         seconds to wait for health
+#   SEAM_PULSAR_TOOLS_LOG [.data/logs/tools.log]  where admin/client/perf log
 #   SEAM_JAVA_HOME                          a JDK (>= 17); default: the newest under /usr/lib/jvm
 set -euo pipefail
 
@@ -90,11 +91,12 @@ running_pid() {
   kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
+# JVM flags: $1 the Java major version, $2 the log file; then extra flags (heap).
 jvm_flags() {
-  local major=$1
-  local flags=(-Xms512m -Xmx1g -XX:MaxDirectMemorySize=1g -XX:+UseG1GC
-    -Dio.netty.leakDetectionLevel=disabled
-    "-Dlog4j.configurationFile=$here/conf/log4j2.xml" "-Dseam.pulsar.log=$log_file"
+  local major=$1 log=$2
+  shift 2
+  local flags=("$@" -Dio.netty.leakDetectionLevel=disabled
+    "-Dlog4j.configurationFile=$here/conf/log4j2.xml" "-Dseam.pulsar.log=$log"
     --add-opens java.base/java.io=ALL-UNNAMED --add-opens java.base/java.util.zip=ALL-UNNAMED
     --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED
     --add-opens java.base/sun.net=ALL-UNNAMED --add-opens java.management/sun.management=ALL-UNNAMED)
@@ -126,7 +128,7 @@ start() {
     major=$(java_major "$jhome/bin/java")
     render_conf
     say "starting Pulsar 4.0.8 standalone on Java $major (broker pulsar://127.0.0.1:$broker_port, admin $web_url); log: $log_file"
-    mapfile -t flags < <(jvm_flags "$major")
+    mapfile -t flags < <(jvm_flags "$major" "$log_file" -Xms512m -Xmx1g -XX:MaxDirectMemorySize=1g -XX:+UseG1GC)
     setsid "$jhome/bin/java" "${flags[@]}" -cp "$lib/*" org.apache.pulsar.PulsarStandaloneStarter \
       -c "$data/standalone.conf" -nfw -nss -a 127.0.0.1 \
       --metadata-dir "$data/metadata" --bookkeeper-dir "$data/bookkeeper" \
@@ -165,9 +167,10 @@ tool() {
   local main=$1; shift
   resolve
   mkdir -p "$data/logs" && render_conf
-  local jhome; jhome=$(java_home)
-  exec "$jhome/bin/java" -Xmx512m "-Dlog4j.configurationFile=$here/conf/log4j2.xml" \
-    "-Dseam.pulsar.log=$data/logs/tools.log" -cp "$lib/*" "$main" "$@"
+  local jhome flags
+  jhome=$(java_home)
+  mapfile -t flags < <(jvm_flags "$(java_major "$jhome/bin/java")" "${SEAM_PULSAR_TOOLS_LOG:-$data/logs/tools.log}" -Xmx512m)
+  exec "$jhome/bin/java" "${flags[@]}" -cp "$lib/*" "$main" "$@"
 }
 
 case "${1:-}" in
@@ -181,5 +184,5 @@ case "${1:-}" in
   admin) shift; tool org.apache.pulsar.admin.cli.PulsarAdminTool "$data/client.conf" "$@" ;;
   client) shift; tool org.apache.pulsar.client.cli.PulsarClientTool "$data/client.conf" "$@" ;;
   perf) shift; tool org.apache.pulsar.testclient.PulsarPerfTestTool "$data/client.conf" "$@" ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

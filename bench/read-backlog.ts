@@ -1,0 +1,191 @@
+/**
+ * Reads a backlog with Seam's Pulsar reader and, in the same run on the same topic, with
+ * the official Java reader (pulsar-perf read) and the official Python client's reader
+ * loop. Prints messages/s and MB/s of payload with ratios, and writes the figures to
+ * bench/results/read-backlog.json.
+ *
+ *   node bench/read-backlog.ts [--messages 1000000] [--size 100] [--runs 3]
+ *
+ * The topic is written once by the official Python producer (batching on) and reused by
+ * later runs with the same --messages and --size. Each reader reads it `runs` times, in
+ * turns, after one untimed warm-up read; the best run counts.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { PulsarAdmin } from '../server/pulsar/admin.ts';
+import { PulsarClient } from '../server/pulsar/client.ts';
+import { Reader } from '../server/pulsar/reader.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '1000000' },
+    size: { type: 'string', default: '100' },
+    runs: { type: 'string', default: '3' },
+  },
+});
+const messages = Number(args.messages);
+const size = Number(args.size);
+const runs = Number(args.runs);
+const serviceUrl = `pulsar://127.0.0.1:${process.env.SEAM_PULSAR_BROKER_PORT ?? '6650'}`;
+const webServiceUrl = `http://127.0.0.1:${process.env.SEAM_PULSAR_WEB_PORT ?? '8080'}`;
+const topic = `persistent://public/default/bench-backlog-${messages}x${size}`;
+const python = `${root}.venv/bin/python`;
+const officialPy = `${root}test/support/official.py`;
+
+/** One timed read: messages, payload bytes, seconds. */
+interface Read {
+  count: number;
+  bytes: number;
+  seconds: number;
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+async function prepare(): Promise<void> {
+  await run('bash', [`${root}pulsar/pulsar.sh`, 'start'], { timeout: 300_000 });
+  const admin = new PulsarAdmin({ webServiceUrl });
+  const stored = await admin.ledgers(topic).then(
+    (ledgers) => ledgers.reduce((n, l) => n + l.entries, 0),
+    () => 0,
+  );
+  if (stored > 0) {
+    log(`reusing ${topic}`);
+    return;
+  }
+  log(
+    `producing ${messages} messages of ${size} B to ${topic} with the official Python producer (batching on)...`,
+  );
+  const started = performance.now();
+  await run(
+    python,
+    [
+      officialPy,
+      '--url',
+      serviceUrl,
+      'produce',
+      topic,
+      '--count',
+      String(messages),
+      '--size',
+      String(size),
+      '--quiet',
+    ],
+    { timeout: 1_800_000 },
+  );
+  log(`produced in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/** Seam's reader, in this process: from opening the reader to the last message. */
+async function seamRead(): Promise<Read> {
+  const client = new PulsarClient({ serviceUrl });
+  try {
+    const started = performance.now();
+    const reader = await Reader.open(client, { topic });
+    let count = 0;
+    let bytes = 0;
+    while (count < messages) {
+      const batch = await reader.receive();
+      count += batch.length;
+      for (const m of batch) bytes += m.payload.length;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    await reader.close();
+    return { count, bytes, seconds };
+  } finally {
+    await client.close();
+  }
+}
+
+/** The official Java reader: pulsar-perf's own figure (it times from subscribe to done). */
+async function javaRead(): Promise<Read> {
+  const logFile = `${os.tmpdir()}/seam-bench-perf-${process.pid}.log`;
+  await rm(logFile, { force: true });
+  await run(
+    'bash',
+    [`${root}pulsar/pulsar.sh`, 'perf', 'read', '-n', String(messages), '-q', '1000', topic],
+    {
+      env: { ...process.env, SEAM_PULSAR_TOOLS_LOG: logFile },
+      timeout: 600_000,
+    },
+  );
+  const text = await readFile(logFile, 'utf8');
+  const match = /Aggregated throughput stats --- (\d+) records received --- ([\d.]+) msg\/s/.exec(
+    text,
+  );
+  if (!match) throw new Error(`pulsar-perf printed no throughput line; see ${logFile}`);
+  const count = Number(match[1]);
+  const rate = Number(match[2]);
+  await rm(logFile, { force: true });
+  return { count, bytes: count * size, seconds: count / rate };
+}
+
+/** The official Python client: a `read_next()` loop keeping every value. */
+async function pythonRead(): Promise<Read> {
+  const { stdout } = await run(
+    python,
+    [officialPy, '--url', serviceUrl, 'read', topic, '--count', String(messages), '--quiet'],
+    { timeout: 600_000 },
+  );
+  return JSON.parse(stdout) as Read;
+}
+
+const readers: [string, () => Promise<Read>][] = [
+  ['Seam reader (TypeScript)', seamRead],
+  ['official Java reader (pulsar-perf read)', javaRead],
+  ['official Python reader loop', pythonRead],
+];
+
+await prepare();
+log('warm-up read (untimed)...');
+await seamRead();
+const results = new Map<string, Read[]>(readers.map(([name]) => [name, []]));
+for (let i = 1; i <= runs; i++) {
+  for (const [name, read] of readers) {
+    const r = await read();
+    if (r.count < messages) throw new Error(`${name} read ${r.count} of ${messages} messages`);
+    results.get(name)?.push(r);
+    log(`run ${i}/${runs}: ${name}: ${Math.round(r.count / r.seconds)} msg/s`);
+  }
+}
+
+const figures = readers.map(([name]) => {
+  const reads = results.get(name) ?? [];
+  const best = reads.reduce((a, b) => (a.count / a.seconds >= b.count / b.seconds ? a : b));
+  return {
+    reader: name,
+    msgPerSec: Math.round(best.count / best.seconds),
+    mbPerSec: Number((best.bytes / best.seconds / 1e6).toFixed(1)),
+    runs: reads.map((r) => Math.round(r.count / r.seconds)),
+  };
+});
+const java = figures[1]?.msgPerSec ?? 1;
+const rows = figures.map((f) => [
+  f.reader,
+  f.msgPerSec.toLocaleString('en'),
+  f.mbPerSec.toFixed(1),
+  (f.msgPerSec / java).toFixed(2),
+]);
+const header = ['reader', 'msg/s (best)', 'MB/s', 'vs Java'];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+const line = (cells: string[]) =>
+  cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+console.log(
+  `\n${messages.toLocaleString('en')} messages × ${size} B, batching on, one partition; best of ${runs} runs`,
+);
+console.log(line(header));
+for (const row of rows) console.log(line(row));
+
+const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+await mkdir(`${root}bench/results`, { recursive: true });
+await writeFile(
+  `${root}bench/results/read-backlog.json`,
+  `${JSON.stringify({ date: new Date().toISOString(), machine, topic, messages, size, runs, figures }, null, 2)}\n`,
+);
+log('written to bench/results/read-backlog.json');
