@@ -8,6 +8,10 @@ import test from 'ava';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
 import { Connection } from '../server/pulsar/connection.ts';
+import type { PulsarError } from '../server/pulsar/errors.ts';
+import { CommandType } from '../server/pulsar/protocol/commands.ts';
+import { encodeFrame } from '../server/pulsar/protocol/frame.ts';
+import { ProtoWriter } from '../server/pulsar/protocol/wire.ts';
 import { Reader } from '../server/pulsar/reader.ts';
 import { ensurePulsar, freshTopic, produce, pulsar } from './support/pulsar.ts';
 import { testClient } from './support/seam-reader.ts';
@@ -102,4 +106,31 @@ test('nothing listening: ConnectionClosed, retriable', async (t) => {
   t.is((error as { kind?: string }).kind, 'ConnectionClosed');
   t.true((error as { retriable?: boolean }).retriable);
   await lonely.close();
+});
+
+/** A CONNECTED frame, as a broker answers CONNECT. */
+function connectedFrame(): Buffer {
+  const command = new ProtoWriter()
+    .uint(1, CommandType.CONNECTED)
+    .message(CommandType.CONNECTED, (w) => w.string(1, 'fake-broker').uint(2, 21))
+    .finish();
+  return encodeFrame(command);
+}
+
+test('a broker that stops answering is detected by keepalive and closed with Timeout', async (t) => {
+  const sockets: net.Socket[] = [];
+  const peer = await fakeBroker((socket) => {
+    sockets.push(socket);
+    socket.once('data', () => socket.write(connectedFrame()));
+  });
+  try {
+    const connection = await Connection.connect({ url: peer.url, keepAliveIntervalMs: 100 });
+    t.is(connection.serverVersion, 'fake-broker');
+    const closed = await new Promise<PulsarError>((resolve) => connection.onClose(resolve));
+    t.is(closed.kind, 'Timeout');
+    t.regex(closed.message, /stopped answering/);
+  } finally {
+    for (const s of sockets) s.destroy();
+    peer.close();
+  }
 });

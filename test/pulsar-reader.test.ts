@@ -44,6 +44,8 @@ async function assertSameAsOfficial(
   t.is(official.length, count, 'the official reader sees every message');
   const seam = await readCount(client, { topic }, count);
   t.deepEqual(seam.map(asOfficial), official);
+  // The standalone adds broker entry metadata; Seam reads past it (and keeps the time).
+  t.true(seam.every((m) => m.brokerTimestamp !== undefined && m.brokerTimestamp >= m.publishTime));
 }
 
 const layouts: [string, ProduceOptions][] = [
