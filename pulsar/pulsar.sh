@@ -16,6 +16,7 @@
 #
 # Environment (defaults in brackets):
 #   SEAM_PULSAR_BROKER_PORT [6650]          SEAM_PULSAR_WEB_PORT [8080]
+#   SEAM_PULSAR_BROKER_TLS_PORT [6651]      TLS, with a test CA in .data/tls/ca.cert.pem
 #   SEAM_PULSAR_ENTRIES_PER_LEDGER [1000]   entries (batches) before a ledger rolls over
 #   SEAM_PULSAR_DATA [pulsar/.data]         data, conf, logs, pid
 #   SEAM_PULSAR_START_TIMEOUT [180]         seconds to wait for health
@@ -28,6 +29,7 @@ lib="$here/.lib"
 data=${SEAM_PULSAR_DATA:-$here/.data}
 broker_port=${SEAM_PULSAR_BROKER_PORT:-6650}
 web_port=${SEAM_PULSAR_WEB_PORT:-8080}
+broker_tls_port=${SEAM_PULSAR_BROKER_TLS_PORT:-6651}
 entries_per_ledger=${SEAM_PULSAR_ENTRIES_PER_LEDGER:-1000}
 start_timeout=${SEAM_PULSAR_START_TIMEOUT:-180}
 web_url="http://127.0.0.1:$web_port"
@@ -106,8 +108,29 @@ jvm_flags() {
   printf '%s\n' "${flags[@]}"
 }
 
+# A test CA and a broker certificate for 127.0.0.1 and localhost, made once.
+make_tls() {
+  local dir="$data/tls"
+  [ -f "$dir/broker.key-pk8.pem" ] && return
+  command -v openssl >/dev/null || die "openssl is missing: install it (apt-get install openssl)"
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Seam test CA" \
+      -keyout ca.key.pem -out ca.cert.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout broker.key.pem -out broker.csr.pem
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >broker.ext
+    openssl x509 -req -days 3650 -in broker.csr.pem -CA ca.cert.pem -CAkey ca.key.pem -CAcreateserial \
+      -extfile broker.ext -out broker.cert.pem
+    # The broker reads keys in PKCS#8 only.
+    openssl pkcs8 -topk8 -nocrypt -in broker.key.pem -out broker.key-pk8.pem
+  ) >/dev/null 2>&1 || die "could not make the test TLS certificates in $dir"
+}
+
 render_conf() {
+  make_tls
   sed -e "s/@BROKER_PORT@/$broker_port/" -e "s/@WEB_PORT@/$web_port/" \
+    -e "s/@BROKER_TLS_PORT@/$broker_tls_port/" -e "s|@TLS_DIR@|$data/tls|" \
     -e "s/@ENTRIES_PER_LEDGER@/$entries_per_ledger/" "$here/conf/standalone.conf" >"$data/standalone.conf"
   cat >"$data/client.conf" <<EOF
 webServiceUrl=$web_url
@@ -127,7 +150,7 @@ start() {
     jhome=$(java_home)
     major=$(java_major "$jhome/bin/java")
     render_conf
-    say "starting Pulsar 4.0.8 standalone on Java $major (broker pulsar://127.0.0.1:$broker_port, admin $web_url); log: $log_file"
+    say "starting Pulsar 4.0.8 standalone on Java $major (broker pulsar://127.0.0.1:$broker_port and pulsar+ssl://127.0.0.1:$broker_tls_port, admin $web_url); log: $log_file"
     mapfile -t flags < <(jvm_flags "$major" "$log_file" -Xms512m -Xmx1g -XX:MaxDirectMemorySize=1g -XX:+UseG1GC)
     setsid "$jhome/bin/java" "${flags[@]}" -cp "$lib/*" org.apache.pulsar.PulsarStandaloneStarter \
       -c "$data/standalone.conf" -nfw -nss -a 127.0.0.1 \
@@ -184,5 +207,5 @@ case "${1:-}" in
   admin) shift; tool org.apache.pulsar.admin.cli.PulsarAdminTool "$data/client.conf" "$@" ;;
   client) shift; tool org.apache.pulsar.client.cli.PulsarClientTool "$data/client.conf" "$@" ;;
   perf) shift; tool org.apache.pulsar.testclient.PulsarPerfTestTool "$data/client.conf" "$@" ;;
-  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

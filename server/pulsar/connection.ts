@@ -128,13 +128,16 @@ export class Connection {
       this.handshake = { resolve, reject, timer };
     });
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    this.socket.on('error', (error) =>
+    this.socket.on('error', (error: NodeJS.ErrnoException) => {
+      // A certificate the client does not trust stays untrusted: retrying cannot help.
+      const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(error.code ?? '');
       this.close(
         new PulsarError('ConnectionClosed', `connection to ${this.url} failed: ${error.message}`, {
           cause: error,
+          retriable: !untrusted,
         }),
-      ),
-    );
+      );
+    });
     this.socket.on('close', () =>
       this.close(new PulsarError('ConnectionClosed', `connection to ${this.url} closed`)),
     );

@@ -14,6 +14,9 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 /** Where the standalone listens; the same environment variables as pulsar.sh. */
 export const pulsar = {
   serviceUrl: `pulsar://127.0.0.1:${process.env.SEAM_PULSAR_BROKER_PORT ?? '6650'}`,
+  tlsServiceUrl: `pulsar+ssl://127.0.0.1:${process.env.SEAM_PULSAR_BROKER_TLS_PORT ?? '6651'}`,
+  /** The test CA that signed the broker's TLS certificate (made by pulsar.sh). */
+  caFile: `${process.env.SEAM_PULSAR_DATA ?? `${root}pulsar/.data`}/tls/ca.cert.pem`,
   webUrl: `http://127.0.0.1:${process.env.SEAM_PULSAR_WEB_PORT ?? '8080'}`,
 };
 
