@@ -48,6 +48,19 @@ test('message ids serialize byte for byte as the official C++ client does', (t) 
   );
 });
 
+test('ids written by the Java and Go clients read back to the same position', (t) => {
+  // From the clients' serialization rules: Java always writes batch_size (0 unbatched);
+  // Go writes partition -1, and batch index 0 / size 1 for an unbatched message.
+  const java = MessageId.deserialize(Buffer.from('080a10053000', 'hex'));
+  t.deepEqual([java.ledgerId, java.entryId, java.batchIndex, java.partition], [10, 5, -1, -1]);
+  const go = MessageId.deserialize(Buffer.from(`080a100518${'ff'.repeat(9)}0120023003`, 'hex'));
+  t.deepEqual(
+    [go.ledgerId, go.entryId, go.batchIndex, go.partition, go.batchSize],
+    [10, 5, 2, -1, 3],
+  );
+  t.is(new MessageId(10, 5).serialize().toString('hex'), '080a1005');
+});
+
 test('earliest and latest encode as Java does and read back as sentinels', (t) => {
   const earliest = MessageId.deserialize(MessageId.earliest.serialize());
   const latest = MessageId.deserialize(MessageId.latest.serialize());

@@ -151,6 +151,26 @@ test('start positions on unbatched messages, inclusive and exclusive', async (t)
   }
 });
 
+test('a Go-style id (batch index 0 on an unbatched message) starts at that message', async (t) => {
+  const topic = freshTopic('start-go-id');
+  const ids = await produce(topic, { count: 20, batching: false });
+  const at = ids[7] as (typeof ids)[number];
+  const goStyle = new MessageId(at.ledger, at.entry, 0, -1, 1);
+  for (const inclusive of [true, false]) {
+    const expected = ids.slice(inclusive ? 7 : 8).map((id) => id.entry);
+    const seam = await readCount(
+      client,
+      { topic, start: goStyle, startInclusive: inclusive },
+      expected.length,
+    );
+    t.deepEqual(
+      seam.map((m) => m.messageId.entryId),
+      expected,
+      `inclusive ${inclusive}`,
+    );
+  }
+});
+
 test('the last message id is the last message the official producer wrote', async (t) => {
   const topic = freshTopic('last');
   const ids = await produce(topic, { count: 250, batchMaxMessages: 100 });

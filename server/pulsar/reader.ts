@@ -470,7 +470,12 @@ export class Reader {
   private passesStart(id: MessageId): boolean {
     const filter = this.startFilter;
     if (!filter) return true;
-    const order = compareMessageIds(id, filter.id);
+    // An unbatched message at the start entry is the start message, whatever batch index
+    // the start id carries (Go ids give unbatched messages batch index 0).
+    const order =
+      id.batchIndex < 0 && id.ledgerId === filter.id.ledgerId && id.entryId === filter.id.entryId
+        ? 0
+        : compareMessageIds(id, filter.id);
     if (order > 0 || (order === 0 && filter.inclusive)) {
       this.startFilter = undefined;
       return true;
