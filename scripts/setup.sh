@@ -16,4 +16,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+bash "$root/scripts/gen.sh"
 bash "$pulsar" resolve

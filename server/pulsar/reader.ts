@@ -62,6 +62,8 @@ export interface ReaderOptions {
   start?: MessageId;
   /** Start with the message at `start` instead of after it. */
   startInclusive?: boolean;
+  /** Instead of `start`: the first message with publish time >= this (ms since the epoch). */
+  startPublishTime?: number;
   /** Messages the broker may push ahead of `receive()` (flow-control permits). */
   receiverQueueSize?: number;
   /** Seen by the broker as the consumer name. */
@@ -133,7 +135,13 @@ export class Reader {
   /** Subscribes to `options.topic` and starts prefetching. */
   static async open(client: PulsarClient, options: ReaderOptions): Promise<Reader> {
     const reader = new Reader(client, options);
-    await reader.subscribe();
+    if (options.startPublishTime === undefined) {
+      await reader.subscribe();
+    } else {
+      // Position the cursor before asking for messages, so none from the start arrive.
+      await reader.subscribe(false);
+      await reader.seek({ publishTime: options.startPublishTime });
+    }
     return reader;
   }
 
@@ -185,14 +193,28 @@ export class Reader {
     }
   }
 
-  /** The id of the last message in the partition (`MessageId.earliest`-like when empty). */
-  async lastMessageId(): Promise<MessageId> {
+  /**
+   * The id of the last message in the partition (entry id -1 when it is empty), and the
+   * subscription's mark-delete position: the entry before the next one the cursor reads.
+   */
+  async positions(): Promise<{
+    lastMessageId: MessageId;
+    markDeletePosition: MessageId | undefined;
+  }> {
     const connection = await this.ready();
     const response = await connection.request(`last message id of ${this.topic}`, (id) =>
       encodeGetLastMessageId(this.consumerId, id),
     );
     const r = expect(response, 'GET_LAST_MESSAGE_ID_RESPONSE');
-    return r.lastMessageId.withPartition(this.partition);
+    return {
+      lastMessageId: r.lastMessageId.withPartition(this.partition),
+      markDeletePosition: r.markDeletePosition?.withPartition(this.partition),
+    };
+  }
+
+  /** The id of the last message in the partition (entry id -1 when it is empty). */
+  async lastMessageId(): Promise<MessageId> {
+    return (await this.positions()).lastMessageId;
   }
 
   /**
@@ -267,7 +289,7 @@ export class Reader {
     return this.connection;
   }
 
-  private async subscribe(): Promise<void> {
+  private async subscribe(flow = true): Promise<void> {
     const { connection } = await this.client.lookup(this.topic);
     const consumerId = connection.newConsumerId();
     const handler: ConsumerHandler = {
@@ -302,7 +324,7 @@ export class Reader {
     }
     const permits = this.receiverQueueSize - this.queue.length;
     this.consumedSinceFlow = 0;
-    if (permits > 0) connection.send(encodeFlow(consumerId, permits));
+    if (flow && permits > 0) connection.send(encodeFlow(consumerId, permits));
   }
 
   /**

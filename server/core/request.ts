@@ -1,0 +1,50 @@
+/** A validated read request, as the core takes it, and the batching defaults. */
+import type { MessageId } from '../pulsar/message-id.ts';
+
+/** Where the stream starts. */
+export type Start =
+  | { kind: 'earliest' }
+  | { kind: 'latest' }
+  | { kind: 'publishTime'; ms: number }
+  | { kind: 'messageId'; id: MessageId }
+  | { kind: 'resumeToken'; token: Buffer };
+
+/** When the stream ends. */
+export type End = { kind: 'follow' } | { kind: 'atOpen' } | { kind: 'publishTime'; ms: number };
+
+/** Batch limits; every field has a default. */
+export interface BatchLimits {
+  /** Rows per batch at most. */
+  maxRows: number;
+  /** Arrow bytes per batch at most (estimated while building). */
+  maxBytes: number;
+  /** How long the tail holds rows before sending them, ms. */
+  maxLatencyMs: number;
+  /** How often an idle tail sends a heartbeat, ms. */
+  heartbeatMs: number;
+}
+
+export const defaultBatchLimits: BatchLimits = {
+  maxRows: 65_536,
+  maxBytes: 3 * 1024 * 1024, // 3 MiB: a response then stays under gRPC's default 4 MiB limit
+  maxLatencyMs: 10, // 10 ms
+  heartbeatMs: 1_000, // 1 s
+};
+
+/** Largest accepted limits: beyond them a batch cannot be sent in one gRPC message anyway. */
+export const batchLimitCeilings: BatchLimits = {
+  maxRows: 1_048_576,
+  maxBytes: 64 * 1024 * 1024, // 64 MiB, for clients that raise their receive limit
+  maxLatencyMs: 60_000, // 1 min
+  heartbeatMs: 300_000, // 5 min
+};
+
+/** What to read. */
+export interface ReadRequest {
+  topic: string;
+  start: Start;
+  end: End;
+  /** Column names; empty = all. */
+  columns: string[];
+  batching: BatchLimits;
+}

@@ -1,0 +1,534 @@
+/**
+ * The seam. A stream plans the read (partitions, each one's start and its boundary: the
+ * last message it held when the stream opened), reads every partition's history up to
+ * its boundary, marks the seam, then follows the live tail, as Arrow record batches with
+ * a resume token after each. It knows nothing of gRPC: it is an async generator of events
+ * that the transport writes out, pulling only as fast as its client reads.
+ */
+import type * as arrow from 'apache-arrow';
+import { type BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
+import { type ValueSchema, valueSchema } from '../arrow/value-schema.ts';
+import type { PulsarAdmin } from '../pulsar/admin.ts';
+import type { PulsarClient } from '../pulsar/client.ts';
+import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
+import { type Message, Reader } from '../pulsar/reader.ts';
+import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
+import { SeamError } from './errors.ts';
+import type { ReadRequest } from './request.ts';
+import { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.ts';
+
+/** What the stream needs from outside. */
+export interface StreamDeps {
+  client: PulsarClient;
+  /** For segment metadata (history estimates, retention checks); optional. */
+  admin?: PulsarAdmin | undefined;
+  /** Messages each partition's reader may prefetch. */
+  receiverQueueSize?: number;
+}
+
+/** One partition as the stream sees it at open. */
+export interface PartitionPlan {
+  partition: number;
+  topic: string;
+  /** Last message at open; undefined when the partition was empty. */
+  boundary: MessageId | undefined;
+}
+
+/** Known when the stream opens; sent with the schema. */
+export interface StreamInfo {
+  topic: string;
+  partitions: PartitionPlan[];
+  estimatedHistoryBytes: number;
+  estimatedHistoryEntries: number;
+  schemaType: string;
+  schemaVersion: Buffer | undefined;
+}
+
+/** History progress. */
+export interface Progress {
+  historyRows: number;
+  historyBytesRead: number;
+  historyBytesExpected: number;
+}
+
+/** What a stream emits, in order: start, batches, seam, batches and heartbeats. */
+export type StreamEvent =
+  | { kind: 'start'; schema: arrow.Schema; info: StreamInfo }
+  | {
+      kind: 'batch';
+      batch: arrow.RecordBatch;
+      phase: 'history' | 'tail';
+      resumeToken: Buffer;
+      progress: Progress;
+    }
+  | { kind: 'seam'; resumeToken: Buffer; historyRows: number }
+  | {
+      kind: 'heartbeat';
+      resumeToken: Buffer;
+      lastPublishTime: number | undefined;
+      caughtUpAt: number;
+    };
+
+/** A partition being read. */
+interface Partition extends PartitionPlan {
+  reader: Reader;
+  /** Where the partition continues: what the next resume token says. */
+  position: Position;
+  /** Received messages; those from `next` on are not yet in a batch. */
+  pending: Message[];
+  next: number;
+  inflight: Promise<void> | undefined;
+  historyDone: boolean;
+  /** The end (publish time) was reached: nothing more from this partition. */
+  finished: boolean;
+}
+
+/** Flush history when no partition has had new messages for this long, ms. */
+const historyIdleFlushMs = 50;
+
+/** Reads a topic as events. Throws SeamError; after the first batch, with a resume token. */
+export async function* readStream(
+  deps: StreamDeps,
+  request: ReadRequest,
+  signal: AbortSignal,
+): AsyncGenerator<StreamEvent> {
+  const stream = new Stream(deps, request, signal);
+  try {
+    yield await stream.open();
+    yield* stream.history();
+    if (request.end.kind !== 'atOpen' && !stream.allFinished()) yield* stream.tail();
+  } catch (error) {
+    const failure = SeamError.from(signal.aborted ? (signal.reason ?? error) : error);
+    if (stream.opened && !failure.resumeToken) failure.resumeToken = stream.token();
+    throw failure;
+  } finally {
+    await stream.close();
+  }
+}
+
+class Stream {
+  private readonly deps: StreamDeps;
+  private readonly request: ReadRequest;
+  private readonly signal: AbortSignal;
+  private topic = '';
+  private partitions: Partition[] = [];
+  private schema: StreamSchema | undefined;
+  private builder: BatchBuilder | undefined;
+  /** Decoders per schema version (hex), for messages written with other versions. */
+  private readonly versions = new Map<string, ValueSchema>();
+  private streamVersion: string | undefined;
+  private historyRows = 0;
+  private historyBytesRead = 0;
+  private historyBytesExpected = 0;
+  private lastPublishTime: number | undefined;
+  /** When the batch being built got its first row. */
+  private batchStartedAt = 0;
+  /** Set once the start event is out: errors then carry a resume token. */
+  opened = false;
+
+  constructor(deps: StreamDeps, request: ReadRequest, signal: AbortSignal) {
+    this.deps = deps;
+    this.request = request;
+    this.signal = signal;
+  }
+
+  /** Plans the read and opens one reader per partition. */
+  async open(): Promise<StreamEvent> {
+    const name = parseTopicName(this.request.topic);
+    this.topic = name.full;
+    const { client } = this.deps;
+    const count = name.partition >= 0 ? 0 : await client.partitions(this.topic);
+    const plans =
+      count === 0
+        ? [{ partition: name.partition, topic: this.topic }]
+        : Array.from({ length: count }, (_, i) => ({
+            partition: i,
+            topic: partitionTopic(this.topic, i),
+          }));
+    const starts = this.startPositions(plans.map((p) => p.partition));
+
+    const schemaBase = name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
+    const schema = await client.schema(schemaBase);
+    const value = valueSchema(schema?.schema);
+    this.schema = new StreamSchema(value, this.request.columns);
+    this.builder = this.schema.builder();
+    if (schema) {
+      this.streamVersion = schema.version.toString('hex');
+      this.versions.set(this.streamVersion, value);
+    }
+
+    this.partitions = await Promise.all(
+      plans.map((plan) => this.openPartition(plan, starts.get(plan.partition))),
+    );
+    const estimate = await this.estimateHistory();
+    this.historyBytesExpected = estimate.bytes;
+    this.opened = true;
+    return {
+      kind: 'start',
+      schema: this.schema.schema,
+      info: {
+        topic: this.topic,
+        partitions: this.partitions.map(({ partition, topic, boundary }) => ({
+          partition,
+          topic,
+          boundary,
+        })),
+        estimatedHistoryBytes: estimate.bytes,
+        estimatedHistoryEntries: estimate.entries,
+        schemaType: value.typeName,
+        schemaVersion: schema?.version,
+      },
+    };
+  }
+
+  private startPositions(partitions: number[]): Map<number, Position | 'latest'> {
+    const start = this.request.start;
+    const all = (p: Position | 'latest') => new Map(partitions.map((i) => [i, p]));
+    switch (start.kind) {
+      case 'earliest':
+        return all({ kind: 'earliest' });
+      case 'latest':
+        return all('latest');
+      case 'publishTime':
+        return all({ kind: 'publishTime', ms: start.ms });
+      case 'messageId': {
+        if (partitions.length !== 1) {
+          throw new SeamError(
+            'INVALID_ARGUMENT',
+            `${this.topic} has ${partitions.length} partitions: start from a message id on one partition (${this.topic}-partition-N), or use start_publish_time or a resume token`,
+          );
+        }
+        return all({ kind: 'at', id: start.id });
+      }
+      case 'resumeToken': {
+        const positions = decodeResumeToken(this.topic, start.token);
+        const known = [...positions.keys()].sort((a, b) => a - b).join(',');
+        if (known !== partitions.join(',')) {
+          throw new SeamError(
+            'FAILED_PRECONDITION',
+            `the resume token covers partitions [${known}] but ${this.topic} now has [${partitions.join(',')}]: the topic was repartitioned`,
+          );
+        }
+        return positions;
+      }
+    }
+  }
+
+  private async openPartition(
+    plan: { partition: number; topic: string },
+    start: Position | 'latest' | undefined,
+  ): Promise<Partition> {
+    const options = { topic: plan.topic, receiverQueueSize: this.deps.receiverQueueSize ?? 1000 };
+    let reader: Reader;
+    let position: Position;
+    if (start === 'latest') {
+      reader = await Reader.open(this.deps.client, { ...options, start: MessageId.latest });
+      position = { kind: 'earliest' };
+    } else {
+      position = start ?? { kind: 'earliest' };
+      await this.checkRetention(plan.topic, position);
+      reader = await Reader.open(this.deps.client, readerStart(options, position));
+    }
+    let boundary: MessageId | undefined;
+    let historyDone: boolean;
+    try {
+      const { lastMessageId, markDeletePosition } = await reader.positions();
+      boundary = lastMessageId.entryId >= 0 ? lastMessageId : undefined;
+      if (start === 'latest') {
+        // Everything after "latest" is tail; pin the position to the boundary so a resume
+        // continues exactly here rather than at a later "latest".
+        historyDone = true;
+        position = boundary ? { kind: 'after', id: boundary } : { kind: 'earliest' };
+      } else {
+        historyDone = !boundary || startsAfter(position, boundary, markDeletePosition);
+      }
+    } catch (error) {
+      await reader.close();
+      throw error;
+    }
+    return {
+      ...plan,
+      reader,
+      boundary,
+      position,
+      pending: [],
+      next: 0,
+      inflight: undefined,
+      historyDone,
+      finished: false,
+    };
+  }
+
+  /** DATA_LOSS when a position points into a ledger that retention already deleted. */
+  private async checkRetention(topic: string, position: Position): Promise<void> {
+    const admin = this.deps.admin;
+    if (!admin || (position.kind !== 'after' && position.kind !== 'at')) return;
+    const ledgers = await admin.ledgers(topic).catch(() => undefined);
+    const first = ledgers?.[0];
+    if (!first || position.id.ledgerId >= first.ledgerId) return;
+    throw new SeamError(
+      'DATA_LOSS',
+      `${topic}: position ${position.id.ledgerId}:${position.id.entryId} is in a segment retention has deleted (the oldest left is ledger ${first.ledgerId}); messages after it are lost. Start from earliest to read what remains.`,
+    );
+  }
+
+  /** Stored bytes and entries of history from the segment metadata, when available. */
+  private async estimateHistory(): Promise<{ bytes: number; entries: number }> {
+    const admin = this.deps.admin;
+    if (!admin) return { bytes: 0, entries: 0 };
+    let bytes = 0;
+    let entries = 0;
+    await Promise.all(
+      this.partitions.map(async (p) => {
+        if (p.historyDone || !p.boundary) return;
+        const ledgers = await admin.ledgers(p.topic).catch(() => []);
+        const from =
+          p.position.kind === 'after' || p.position.kind === 'at' ? p.position.id.ledgerId : -1;
+        for (const l of ledgers) {
+          if (l.ledgerId < from || l.ledgerId > (p.boundary?.ledgerId ?? -1)) continue;
+          bytes += l.size;
+          entries += l.entries;
+        }
+      }),
+    );
+    return { bytes, entries };
+  }
+
+  /** History: every partition up to its boundary, then the seam. */
+  async *history(): AsyncGenerator<StreamEvent> {
+    while (this.partitions.some((p) => !p.historyDone && !p.finished)) {
+      const active = this.partitions.filter((p) => !p.historyDone && !p.finished);
+      const arrived = await this.receive(active, historyIdleFlushMs);
+      if (arrived) {
+        yield* this.drain('history');
+      } else if ((this.builder as BatchBuilder).rows > 0) {
+        yield this.flush('history');
+      }
+    }
+    yield* this.drain('history');
+    if ((this.builder as BatchBuilder).rows > 0) yield this.flush('history');
+    yield { kind: 'seam', resumeToken: this.token(), historyRows: this.historyRows };
+  }
+
+  /** The live tail: batches by size or latency, heartbeats while idle. */
+  async *tail(): AsyncGenerator<StreamEvent> {
+    const { maxLatencyMs, heartbeatMs } = this.request.batching;
+    const end = this.request.end;
+    const builder = this.builder as BatchBuilder;
+    let lastSentAt = Date.now();
+    // Tail rows that arrived with the last history entries go first.
+    yield* this.drain('tail');
+    while (!this.allFinished()) {
+      const now = Date.now();
+      const pastEnd = end.kind === 'publishTime' && now >= end.ms;
+      let wait =
+        builder.rows > 0
+          ? this.batchStartedAt + maxLatencyMs - now
+          : lastSentAt + heartbeatMs - now;
+      // Past the end time, look every 100 ms for partitions with nothing left.
+      if (end.kind === 'publishTime') wait = Math.min(wait, pastEnd ? 100 : end.ms - now);
+      if (
+        await this.receive(
+          this.partitions.filter((p) => !p.finished),
+          Math.max(0, wait),
+        )
+      ) {
+        for (const event of this.drain('tail')) {
+          lastSentAt = Date.now();
+          yield event;
+        }
+        continue;
+      }
+      if (builder.rows > 0 && Date.now() >= this.batchStartedAt + maxLatencyMs) {
+        yield this.flush('tail');
+        lastSentAt = Date.now();
+        continue;
+      }
+      if (pastEnd) await this.finishCaughtUp();
+      if (builder.rows === 0 && Date.now() >= lastSentAt + heartbeatMs) {
+        lastSentAt = Date.now();
+        yield {
+          kind: 'heartbeat',
+          resumeToken: this.token(),
+          lastPublishTime: this.lastPublishTime,
+          caughtUpAt: lastSentAt,
+        };
+      }
+    }
+    if (builder.rows > 0) yield this.flush('tail');
+  }
+
+  /** Past an end publish time: a partition with nothing left to read is finished. */
+  private async finishCaughtUp(): Promise<void> {
+    for (const p of this.partitions) {
+      if (p.finished || p.next < p.pending.length) continue;
+      const { lastMessageId } = await p.reader.positions();
+      const delivered = p.position.kind === 'after' ? p.position.id : undefined;
+      if (lastMessageId.entryId < 0 || (delivered && !isAfter(lastMessageId, delivered)))
+        p.finished = true;
+    }
+  }
+
+  allFinished(): boolean {
+    return this.partitions.every((p) => p.finished);
+  }
+
+  /**
+   * Waits until some partition in `from` has new messages (true) or `timeoutMs` passes
+   * (false). Receives stay in flight across calls, so no message is lost to a timeout.
+   */
+  private async receive(from: Partition[], timeoutMs: number): Promise<boolean> {
+    this.signal.throwIfAborted();
+    if (from.some((p) => p.next < p.pending.length)) return true;
+    let arrived = false;
+    const waits = from.map((p) => {
+      p.inflight ??= p.reader.receive(this.signal).then((messages) => {
+        p.inflight = undefined;
+        p.pending.push(...messages);
+      });
+      return p.inflight.then(() => {
+        arrived = true;
+      });
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    try {
+      await Promise.race([...waits, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return arrived;
+  }
+
+  /**
+   * Moves pending messages of the phase into the builder, yielding full batches. In the
+   * history phase only messages up to each boundary move; the rest wait for the tail.
+   * Receives may append to `pending` while this is suspended at a yield.
+   */
+  private *drain(phase: 'history' | 'tail'): Generator<StreamEvent> {
+    const { maxRows, maxBytes } = this.request.batching;
+    const builder = this.builder as BatchBuilder;
+    const end = this.request.end;
+    for (const p of this.partitions) {
+      while (p.next < p.pending.length && !p.finished && !(phase === 'history' && p.historyDone)) {
+        const message = p.pending[p.next] as Message;
+        if (phase === 'history' && p.boundary && isAfter(message.messageId, p.boundary)) {
+          p.historyDone = true;
+          break;
+        }
+        if (end.kind === 'publishTime' && message.publishTime >= end.ms) {
+          p.finished = true;
+          break;
+        }
+        p.next++;
+        this.append(message);
+        p.position = { kind: 'after', id: message.messageId };
+        if (phase === 'history') {
+          this.historyRows++;
+          this.historyBytesRead += message.payload.length;
+          if (p.boundary && isBoundary(message.messageId, p.boundary)) p.historyDone = true;
+        }
+        if (builder.rows >= maxRows || builder.bytes >= maxBytes) yield this.flush(phase);
+      }
+      if (p.finished) {
+        p.pending = [];
+        p.next = 0;
+        void p.reader.close();
+      } else if (p.next === p.pending.length) {
+        p.pending = [];
+        p.next = 0;
+      }
+    }
+  }
+
+  private append(message: Message): void {
+    const version = message.schemaVersion?.toString('hex');
+    if (version !== undefined && version !== this.streamVersion && !this.versions.has(version)) {
+      throw new SeamError(
+        'FAILED_PRECONDITION',
+        `the topic's schema changed mid-stream (version ${version} after ${this.streamVersion ?? 'none'}); resume with the resume token to read on with the new schema`,
+      );
+    }
+    const builder = this.builder as BatchBuilder;
+    if (builder.rows === 0) this.batchStartedAt = Date.now();
+    builder.append(message);
+    this.lastPublishTime = message.publishTime;
+  }
+
+  private flush(phase: 'history' | 'tail'): StreamEvent {
+    const batch = (this.builder as BatchBuilder).flush();
+    return {
+      kind: 'batch',
+      batch,
+      phase,
+      resumeToken: this.token(),
+      progress: {
+        historyRows: this.historyRows,
+        historyBytesRead: this.historyBytesRead,
+        historyBytesExpected: this.historyBytesExpected,
+      },
+    };
+  }
+
+  /** A resume token for the current position of every partition. */
+  token(): Buffer {
+    return encodeResumeToken(
+      this.topic,
+      new Map(this.partitions.map((p) => [p.partition, p.position])),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.partitions.map((p) => p.reader.close()));
+  }
+}
+
+/** Reader options that start at `position`. */
+function readerStart(options: { topic: string; receiverQueueSize: number }, position: Position) {
+  switch (position.kind) {
+    case 'earliest':
+      return { ...options, start: MessageId.earliest };
+    case 'after':
+      return { ...options, start: position.id, startInclusive: false };
+    case 'at':
+      return { ...options, start: position.id, startInclusive: true };
+    case 'publishTime':
+      return { ...options, startPublishTime: position.ms };
+  }
+}
+
+/** Whether `id` comes after `boundary`. A boundary without batch index covers its whole entry. */
+function isAfter(id: MessageId, boundary: MessageId): boolean {
+  if (id.ledgerId !== boundary.ledgerId || id.entryId !== boundary.entryId)
+    return compareMessageIds(id, boundary) > 0;
+  return boundary.batchIndex >= 0 && id.batchIndex > boundary.batchIndex;
+}
+
+/** Whether `id` is the boundary message itself (the last of history). */
+function isBoundary(id: MessageId, boundary: MessageId): boolean {
+  if (id.ledgerId !== boundary.ledgerId || id.entryId !== boundary.entryId) return false;
+  if (boundary.batchIndex >= 0) return id.batchIndex === boundary.batchIndex;
+  return id.batchIndex < 0 || id.batchIndex === id.batchSize - 1;
+}
+
+/** Whether a partition starting at `position` has no history before `boundary`. */
+function startsAfter(
+  position: Position,
+  boundary: MessageId,
+  markDelete: MessageId | undefined,
+): boolean {
+  switch (position.kind) {
+    case 'earliest':
+      return false;
+    case 'after':
+      return !isAfter(boundary, position.id) || isBoundary(position.id, boundary);
+    case 'at':
+      return isAfter(position.id, boundary);
+    case 'publishTime':
+      // After a seek by time, the cursor's mark-delete position is just before the first
+      // message at or after the time: at or past the boundary entry, history is empty.
+      return markDelete !== undefined && compareMessageIds(markDelete.entry, boundary.entry) >= 0;
+  }
+}
