@@ -1,0 +1,123 @@
+/** Turns a wire ReadStreamRequest into the core's ReadRequest, or INVALID_ARGUMENT. */
+import { SeamError } from '../core/errors.ts';
+import {
+  type BatchLimits,
+  batchLimitCeilings,
+  defaultBatchLimits,
+  type ReadRequest,
+} from '../core/request.ts';
+import { MessageId } from '../pulsar/message-id.ts';
+import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRequest.ts';
+
+interface Timestamp {
+  seconds?: number | string | null;
+  nanos?: number | null;
+}
+
+/** Milliseconds since the epoch of a protobuf Timestamp or Duration. */
+function millis(t: Timestamp | null | undefined, what: string): number {
+  const seconds = Number(t?.seconds ?? 0);
+  const nanos = t?.nanos ?? 0;
+  if (!Number.isFinite(seconds) || nanos < 0 || nanos > 999_999_999) {
+    throw new SeamError('INVALID_ARGUMENT', `${what} is not a valid timestamp or duration`);
+  }
+  return seconds * 1000 + Math.floor(nanos / 1e6);
+}
+
+/** Validates and fills defaults. */
+export function toReadRequest(wire: ReadStreamRequest__Output): ReadRequest {
+  const topic = (wire.topic ?? '').trim();
+  if (!topic)
+    throw new SeamError(
+      'INVALID_ARGUMENT',
+      'topic is required (e.g. persistent://public/default/orders)',
+    );
+  const request: ReadRequest = {
+    topic,
+    start: { kind: 'earliest' },
+    end: { kind: 'follow' },
+    columns: [...(wire.columns ?? [])],
+    batching: batching(wire.batching),
+  };
+  switch (wire.start) {
+    case 'latest':
+      request.start = { kind: 'latest' };
+      break;
+    case 'start_publish_time':
+      request.start = {
+        kind: 'publishTime',
+        ms: millis(wire.start_publish_time, 'start_publish_time'),
+      };
+      break;
+    case 'message_id':
+      request.start = { kind: 'messageId', id: messageId(wire.message_id) };
+      break;
+    case 'resume_token':
+      if (!wire.resume_token?.length)
+        throw new SeamError('INVALID_ARGUMENT', 'resume_token is empty');
+      request.start = { kind: 'resumeToken', token: Buffer.from(wire.resume_token) };
+      break;
+    default:
+      break;
+  }
+  switch (wire.end) {
+    case 'at_open':
+      request.end = { kind: 'atOpen' };
+      break;
+    case 'end_publish_time':
+      request.end = { kind: 'publishTime', ms: millis(wire.end_publish_time, 'end_publish_time') };
+      break;
+    default:
+      break;
+  }
+  if (
+    request.start.kind === 'publishTime' &&
+    request.end.kind === 'publishTime' &&
+    request.end.ms <= request.start.ms
+  ) {
+    throw new SeamError('INVALID_ARGUMENT', 'end_publish_time must be after start_publish_time');
+  }
+  return request;
+}
+
+function messageId(bytes: Buffer | null | undefined): MessageId {
+  if (!bytes?.length) throw new SeamError('INVALID_ARGUMENT', 'message_id is empty');
+  let id: MessageId;
+  try {
+    id = MessageId.deserialize(bytes);
+  } catch (error) {
+    throw new SeamError(
+      'INVALID_ARGUMENT',
+      `message_id is not a serialized Pulsar MessageId: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (id.isSentinel || id.ledgerId < 0 || id.entryId < 0) {
+    throw new SeamError(
+      'INVALID_ARGUMENT',
+      'message_id must name a message; use earliest or latest for the ends',
+    );
+  }
+  return id;
+}
+
+function batching(wire: ReadStreamRequest__Output['batching']): BatchLimits {
+  const limits = { ...defaultBatchLimits };
+  if (!wire) return limits;
+  if (wire.max_rows) limits.maxRows = wire.max_rows;
+  if (wire.max_bytes) limits.maxBytes = Number(wire.max_bytes);
+  if (wire.max_latency) limits.maxLatencyMs = millis(wire.max_latency, 'batching.max_latency');
+  if (wire.heartbeat_interval)
+    limits.heartbeatMs = millis(wire.heartbeat_interval, 'batching.heartbeat_interval');
+  for (const key of Object.keys(limits) as (keyof BatchLimits)[]) {
+    if (limits[key] > batchLimitCeilings[key] || limits[key] <= 0) {
+      throw new SeamError(
+        'INVALID_ARGUMENT',
+        `batching ${key} = ${limits[key]} is outside 1..${batchLimitCeilings[key]}`,
+      );
+    }
+  }
+  return limits;
+}

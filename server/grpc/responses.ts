@@ -1,0 +1,104 @@
+/**
+ * Stream events as ReadStreamResponse messages (Arrow Flight `FlightData` on the wire):
+ * the IPC header and body of each Arrow message, and a StreamMetadata in app_metadata.
+ */
+
+import { apiType } from '../api.ts';
+import { batchMessages, schemaMessage } from '../arrow/flight.ts';
+import type { StreamEvent } from '../core/stream.ts';
+
+const ReadStreamResponse = apiType('ReadStreamResponse');
+const StreamMetadata = apiType('StreamMetadata');
+
+const empty = new Uint8Array(0);
+
+function timestamp(ms: number): { seconds: number; nanos: number } {
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+}
+
+function metadata(value: Record<string, unknown>): Uint8Array {
+  return StreamMetadata.encode(StreamMetadata.fromObject(value)).finish();
+}
+
+/** Serializes one ReadStreamResponse. */
+export function encodeResponse(
+  header: Uint8Array,
+  appMetadata: Uint8Array,
+  body: Uint8Array,
+): Buffer {
+  const message = ReadStreamResponse.create({
+    data_header: header,
+    app_metadata: appMetadata,
+    data_body: body,
+  });
+  return Buffer.from(ReadStreamResponse.encode(message).finish());
+}
+
+/** The serialized responses for one event, in order. */
+export function responsesFor(event: StreamEvent): Buffer[] {
+  switch (event.kind) {
+    case 'start': {
+      const { info } = event;
+      const app = metadata({
+        stream_info: {
+          topic: info.topic,
+          partitions: info.partitions.map((p) => ({
+            partition: p.partition,
+            topic: p.topic,
+            boundary_message_id: p.boundary?.serialize() ?? empty,
+          })),
+          estimated_history_bytes: info.estimatedHistoryBytes,
+          estimated_history_entries: info.estimatedHistoryEntries,
+          pulsar_schema_type: info.schemaType,
+          pulsar_schema_version: info.schemaVersion ?? empty,
+        },
+      });
+      const schema = schemaMessage(event.schema);
+      return [encodeResponse(schema.header, app, schema.body)];
+    }
+    case 'batch': {
+      const app = metadata({
+        batch: {
+          phase: event.phase === 'history' ? 'PHASE_HISTORY' : 'PHASE_TAIL',
+          resume_token: event.resumeToken,
+          progress: {
+            history_rows: event.progress.historyRows,
+            history_bytes_read: event.progress.historyBytesRead,
+            history_bytes_expected: event.progress.historyBytesExpected,
+          },
+        },
+      });
+      // Dictionary batches precede their record batch; all carry the batch's metadata.
+      return batchMessages(event.batch).map((m) => encodeResponse(m.header, app, m.body));
+    }
+    case 'seam':
+      return [
+        encodeResponse(
+          empty,
+          metadata({ seam: { resume_token: event.resumeToken, history_rows: event.historyRows } }),
+          empty,
+        ),
+      ];
+    case 'heartbeat':
+      return [
+        encodeResponse(
+          empty,
+          metadata({
+            heartbeat: {
+              resume_token: event.resumeToken,
+              ...(event.lastPublishTime === undefined
+                ? {}
+                : { last_publish_time: timestamp(event.lastPublishTime) }),
+              caught_up_at: timestamp(event.caughtUpAt),
+            },
+          }),
+          empty,
+        ),
+      ];
+  }
+}
+
+/** The resume token an event carries, if any: what the client can resume after. */
+export function resumeTokenOf(event: StreamEvent): Buffer | undefined {
+  return event.kind === 'start' ? undefined : event.resumeToken;
+}

@@ -1,0 +1,221 @@
+/**
+ * The gRPC binding: SeamService.ReadStream over the core stream, with one
+ * backpressure-aware write loop, errors mapped to status codes in one place, the standard
+ * health service, server reflection, limits and graceful shutdown.
+ */
+import { once } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { protoFile, protoRoot } from '../api.ts';
+import { SeamError, type StatusName } from '../core/errors.ts';
+import { readStream, type StreamDeps } from '../core/stream.ts';
+import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRequest.ts';
+import { toReadRequest } from './request.ts';
+import { responsesFor, resumeTokenOf } from './responses.ts';
+
+/** Trailing metadata key carrying the last resume token when a stream ends early. */
+export const resumeTokenTrailer = 'seam-resume-token-bin';
+
+/** Server settings; see server/config.ts for defaults and units. */
+export interface GatewayOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Streams open at once, across clients; more get RESOURCE_EXHAUSTED. */
+  maxConcurrentStreams: number;
+  /** Largest request accepted, bytes. */
+  maxRequestBytes: number;
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  /** How long shutdown waits for streams to end before cutting them. */
+  shutdownGraceMs: number;
+  /** TLS; plaintext when undefined. */
+  credentials?: grpc.ServerCredentials;
+}
+
+const statusCodes: Record<StatusName, grpc.status> = {
+  CANCELLED: grpc.status.CANCELLED,
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
+  DATA_LOSS: grpc.status.DATA_LOSS,
+  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+  INTERNAL: grpc.status.INTERNAL,
+};
+
+/** The one place errors become gRPC statuses. */
+export function toStatus(error: unknown, lastToken: Buffer | undefined): grpc.StatusObject {
+  const failure = SeamError.from(error);
+  const metadata = new grpc.Metadata();
+  const token = failure.resumeToken ?? lastToken;
+  if (token) metadata.set(resumeTokenTrailer, token);
+  return { code: statusCodes[failure.code], details: failure.message, metadata };
+}
+
+/** The service's definition as proto-loader reads it, shared with reflection. */
+export function loadDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync(protoFile, {
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    oneofs: true,
+    includeDirs: [protoRoot],
+  });
+}
+
+const serviceName = 'seam.v1.SeamService';
+
+interface ActiveStream {
+  abort: AbortController;
+  /** Set when the gateway ends the stream to shut down (then the status is OK). */
+  shuttingDown: boolean;
+}
+
+/** A running gateway. */
+export class Gateway {
+  readonly port: number;
+  private readonly server: grpc.Server;
+  private readonly health: HealthImplementation;
+  private readonly options: GatewayOptions;
+  private readonly active = new Set<ActiveStream>();
+  private stopping = false;
+
+  private constructor(
+    server: grpc.Server,
+    health: HealthImplementation,
+    options: GatewayOptions,
+    port: number,
+  ) {
+    this.server = server;
+    this.health = health;
+    this.options = options;
+    this.port = port;
+  }
+
+  /** Streams being served now. */
+  get activeStreams(): number {
+    return this.active.size;
+  }
+
+  /** Binds and starts serving. */
+  static async start(deps: StreamDeps, options: GatewayOptions): Promise<Gateway> {
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': options.maxRequestBytes,
+      'grpc.keepalive_time_ms': options.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
+      'grpc.keepalive_permit_without_calls': 1,
+      // Clients may ping this often without data before the server complains.
+      'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    } satisfies grpc.ChannelOptions);
+    const definition = loadDefinition();
+    const service = (
+      grpc.loadPackageDefinition(definition) as unknown as {
+        seam: { v1: { SeamService: grpc.ServiceClientConstructor } };
+      }
+    ).seam.v1.SeamService.service;
+    // Responses are serialized by responses.ts already.
+    const readStreamMethod = {
+      ...service.ReadStream,
+      responseSerialize: (bytes: Buffer) => bytes,
+    } as grpc.MethodDefinition<ReadStreamRequest__Output, Buffer>;
+    const health = new HealthImplementation({ '': 'SERVING', [serviceName]: 'SERVING' });
+    const gateway = await new Promise<Gateway>((resolve, reject) => {
+      server.bindAsync(
+        `${options.host}:${options.port}`,
+        options.credentials ?? grpc.ServerCredentials.createInsecure(),
+        (error, port) => {
+          if (error) reject(error);
+          else resolve(new Gateway(server, health, options, port));
+        },
+      );
+    });
+    server.addService(
+      { ReadStream: readStreamMethod },
+      {
+        ReadStream: (call: grpc.ServerWritableStream<ReadStreamRequest__Output, Buffer>) => {
+          void gateway.serve(deps, call);
+        },
+      },
+    );
+    health.addToServer(server);
+    new ReflectionService(definition).addToServer(server);
+    return gateway;
+  }
+
+  /** Serves one ReadStream call: the write loop. */
+  private async serve(
+    deps: StreamDeps,
+    call: grpc.ServerWritableStream<ReadStreamRequest__Output, Buffer>,
+  ): Promise<void> {
+    if (this.stopping) {
+      call.emit('error', {
+        code: grpc.status.UNAVAILABLE,
+        details: 'the gateway is shutting down: retry on another replica',
+      });
+      return;
+    }
+    if (this.active.size >= this.options.maxConcurrentStreams) {
+      call.emit('error', {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `the gateway serves ${this.options.maxConcurrentStreams} streams at most: retry later`,
+      });
+      return;
+    }
+    const stream: ActiveStream = { abort: new AbortController(), shuttingDown: false };
+    const { signal } = stream.abort;
+    this.active.add(stream);
+    // A client that cancels or vanishes aborts the stream, whatever it is waiting on.
+    call.on('cancelled', () =>
+      stream.abort.abort(new SeamError('CANCELLED', 'the client cancelled the stream')),
+    );
+    let lastToken: Buffer | undefined;
+    try {
+      const request = toReadRequest(call.request);
+      for await (const event of readStream(deps, request, signal)) {
+        for (const response of responsesFor(event)) {
+          // Wait for HTTP/2 flow control: a slow client slows only its own stream.
+          if (!call.write(response)) await once(call, 'drain', { signal });
+        }
+        lastToken = resumeTokenOf(event) ?? lastToken;
+      }
+      call.end();
+    } catch (error) {
+      if (stream.shuttingDown) {
+        // Ended by shutdown: OK, with where to resume on another replica.
+        const metadata = new grpc.Metadata();
+        if (lastToken) metadata.set(resumeTokenTrailer, lastToken);
+        call.end(metadata);
+      } else if (!call.cancelled) {
+        call.emit('error', toStatus(error, lastToken));
+      }
+    } finally {
+      this.active.delete(stream);
+    }
+  }
+
+  /**
+   * Graceful shutdown: health NOT_SERVING, refuse new streams, end open ones with OK and
+   * their resume token, then stop; cut whatever is left after the grace period.
+   */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.health.setStatus('', 'NOT_SERVING');
+    this.health.setStatus(serviceName, 'NOT_SERVING');
+    for (const stream of this.active) {
+      stream.shuttingDown = true;
+      stream.abort.abort(new SeamError('UNAVAILABLE', 'the gateway is shutting down'));
+    }
+    const stopped = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.options.shutdownGraceMs);
+    });
+    if ((await Promise.race([stopped, grace])) === 'timeout') this.server.forceShutdown();
+    clearTimeout(timer);
+  }
+}
