@@ -108,7 +108,13 @@ def produce(client, args):
 
         return callback
 
+    started = time.monotonic()
     for index, message in enumerate(messages):
+        if args.rate:
+            # Pace to --rate messages/s: sleep until this message's slot.
+            delay = started + index / args.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
         results.append(None)
         extra = {}
         if "ordering_key_b64" in message:
@@ -201,6 +207,7 @@ def main():
     p.add_argument("--chunking", action="store_true", help="chunk messages over maxMessageSize (disables batching)")
     p.add_argument("--producer-name")
     p.add_argument("--quiet", action="store_true", help="print only the count and the last id")
+    p.add_argument("--rate", type=float, help="messages per second (default: as fast as possible)")
 
     r = commands.add_parser("read")
     r.add_argument("topic")

@@ -110,6 +110,8 @@ export interface ProduceOptions {
   keyBasedBatching?: boolean;
   schema?: 'bytes' | 'string' | 'avro';
   schemaDefinition?: unknown;
+  /** Messages per second; default as fast as possible. */
+  rate?: number;
 }
 
 const python = `${root}.venv/bin/python`;
@@ -139,6 +141,7 @@ export async function produce(
   if (options.chunking) args.push('--chunking');
   if (options.keyBasedBatching) args.push('--key-based-batching');
   if (options.schema) args.push('--schema', options.schema);
+  if (options.rate !== undefined) args.push('--rate', String(options.rate));
   if (options.schemaDefinition !== undefined) {
     args.push('--schema-definition', JSON.stringify(options.schemaDefinition));
   }
