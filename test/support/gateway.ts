@@ -192,6 +192,7 @@ function plain(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
   if (value instanceof arrow.Vector) return [...value].map(plain);
   const json = (value as { toJSON?: () => unknown }).toJSON?.() ?? value;
+  if (json === null || typeof json !== 'object') return json;
   if (Array.isArray(json)) return json.map(plain);
   return Object.fromEntries(
     Object.entries(json as Record<string, unknown>).map(([k, v]) => [k, plain(v)]),

@@ -17,10 +17,15 @@ import argparse
 import base64
 import json
 import sys
+import datetime
+import decimal
+import uuid
 import time
 
 import pulsar
 from pulsar import schema as pulsar_schema
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 COMPRESSION = {
     "NONE": pulsar.CompressionType.NONE,
@@ -70,6 +75,38 @@ def stdin_messages():
             yield json.loads(line)
 
 
+def from_tagged(value):
+    """JSON to Avro values: {"$decimal": "12.34"} becomes a Decimal; the rest as is."""
+    if isinstance(value, dict):
+        if set(value) == {"$decimal"}:
+            return decimal.Decimal(value["$decimal"])
+        return {k: from_tagged(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_tagged(v) for v in value]
+    return value
+
+
+def to_json(value):
+    """Decoded Avro values as JSON: times as epoch ms (µs for microsecond types), dates as
+    epoch days, decimals and UUIDs as strings."""
+    if isinstance(value, datetime.datetime):
+        delta = value - EPOCH if value.tzinfo else value - EPOCH.replace(tzinfo=None)
+        return delta // datetime.timedelta(microseconds=1)
+    if isinstance(value, datetime.date):
+        return (value - EPOCH.date()).days
+    if isinstance(value, datetime.time):
+        return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, bytes):
+        return {"$b64": b64(value)}
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    return value
+
+
 def message_value(message, schema_kind):
     if "value_bytes" in message:
         return message["value_bytes"]
@@ -78,7 +115,7 @@ def message_value(message, schema_kind):
     if "value_text" in message:
         text = message["value_text"]
         return text if schema_kind == "string" else text.encode()
-    return message["value"]
+    return from_tagged(message["value"])
 
 
 def produce(client, args):
@@ -148,6 +185,7 @@ def read(client, args):
         start,
         start_message_id_inclusive=args.inclusive,
         receiver_queue_size=args.receiver_queue_size,
+        schema=make_schema(args.schema, args.schema_definition),
     )
     if args.quiet:
         return read_quietly(reader, args)
@@ -166,6 +204,7 @@ def read(client, args):
                     "publish_time": msg.publish_timestamp(),
                     "event_time": msg.event_timestamp() or None,
                     "value_b64": b64(msg.data()),
+                    **({"value": to_json(msg.value())} if args.schema == "avro" else {}),
                 }
             )
             + "\n"
@@ -214,6 +253,8 @@ def main():
     r.add_argument("--start", help="serialized message id (base64) to start from")
     r.add_argument("--inclusive", action="store_true")
     r.add_argument("--receiver-queue-size", type=int, default=1000)
+    r.add_argument("--schema", default="bytes", choices=["bytes", "string", "avro"])
+    r.add_argument("--schema-definition", help="the AVRO schema as JSON (decodes `value`)")
     r.add_argument("--count", type=int, help="read exactly N messages, waiting for them")
     r.add_argument("--timeout-ms", type=int, default=30000)
     r.add_argument("--quiet", action="store_true", help="with --count: time the read, print only figures")

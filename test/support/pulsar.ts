@@ -81,6 +81,8 @@ export interface OfficialMessage {
   publish_time: number;
   event_time: number | null;
   value_b64: string;
+  /** The decoded value, when read with an AVRO schema (see official.py `to_json`). */
+  value?: unknown;
 }
 
 /** A message to produce; see test/support/official.py. */
@@ -152,12 +154,15 @@ export async function produce(
 /** Reads the whole topic (or `count` messages) with the official client's reader. */
 export async function readOfficial(
   topic: string,
-  options: { start?: string; inclusive?: boolean; count?: number } = {},
+  options: { start?: string; inclusive?: boolean; count?: number; avroSchema?: unknown } = {},
 ): Promise<OfficialMessage[]> {
   const args = [officialPy, '--url', pulsar.serviceUrl, 'read', topic];
   if (options.start) args.push('--start', options.start);
   if (options.inclusive) args.push('--inclusive');
   if (options.count !== undefined) args.push('--count', String(options.count));
+  if (options.avroSchema !== undefined) {
+    args.push('--schema', 'avro', '--schema-definition', JSON.stringify(options.avroSchema));
+  }
   return parseLines<OfficialMessage>(await runOfficial(args, ''));
 }
 
