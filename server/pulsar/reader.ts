@@ -292,11 +292,18 @@ export class Reader {
   private async subscribe(flow = true): Promise<void> {
     const { connection } = await this.client.lookup(this.topic);
     const consumerId = connection.newConsumerId();
+    // The broker may close the consumer (another unload) before SUBSCRIBE is answered;
+    // then this attempt failed, whatever the answer says.
+    let closedWhileSubscribing = false;
+    const onGone = () => {
+      if (this.consumerId === consumerId) this.lost(consumerId);
+      else closedWhileSubscribing = true;
+    };
     const handler: ConsumerHandler = {
       onMessage: (command, entry) => this.onEntry(consumerId, command, entry),
-      onClosedByBroker: () => this.lost(consumerId),
+      onClosedByBroker: onGone,
       onEndOfTopic: () => {},
-      onConnectionClosed: () => this.lost(consumerId),
+      onConnectionClosed: onGone,
     };
     connection.addConsumer(consumerId, handler);
     const { sent, filter } = this.subscribePosition();
@@ -314,6 +321,13 @@ export class Reader {
     } catch (error) {
       connection.removeConsumer(consumerId);
       throw error;
+    }
+    if (closedWhileSubscribing) {
+      connection.removeConsumer(consumerId);
+      throw new PulsarError(
+        'ConnectionClosed',
+        `${this.topic}: the broker closed the consumer while it subscribed`,
+      );
     }
     this.connection = connection;
     this.consumerId = consumerId;

@@ -260,7 +260,9 @@ def main():
     r.add_argument("--quiet", action="store_true", help="with --count: time the read, print only figures")
 
     args = parser.parse_args()
-    client = pulsar.Client(args.url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    # Logs go to stderr: stdout carries only the JSON lines tests parse. (A Python
+    # logging.Logger here makes the C++ client abort at exit.)
+    client = pulsar.Client(args.url, logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, "/dev/stderr"))
     try:
         (produce if args.command == "produce" else read)(client, args)
     finally:
