@@ -13,7 +13,7 @@ export const protoRoot = fileURLToPath(new URL('../proto', import.meta.url));
 
 const root = new protobuf.Root();
 // google/protobuf/*.proto come with protobufjs; everything else from proto/.
-root.resolvePath = (origin, target) =>
+root.resolvePath = (_origin, target) =>
   target.startsWith('google/protobuf/')
     ? target
     : protobuf.util.path.resolve(`${protoRoot}/`, target);

@@ -117,19 +117,22 @@ test('topic unloads during history and tail: no gap, no duplicate', async (t) =>
   t.is(got.length, expected.length);
 });
 
-test.serial('a client that vanishes mid-stream frees its stream; the gateway keeps serving', async (t) => {
-  const topic = freshTopic('rs-vanish');
-  await produce(topic, { count: 5000, size: 200 });
-  for (let i = 0; i < 5; i++) {
-    const cut = await collect(
-      gw,
-      { topic, batching: { max_rows: 100 } },
-      { stopWhen: (r) => r.batches.length >= 2 },
-    );
-    t.is(cut.status.code, 1);
-  }
-  for (let i = 0; i < 50 && gw.gateway.activeStreams > 0; i++) await sleep(50);
-  t.is(gw.gateway.activeStreams, 0, 'cancelled streams are released');
-  const whole = await collect(gw, { topic, at_open: {} });
-  t.is(allRows(whole).length, 5000);
-});
+test.serial(
+  'a client that vanishes mid-stream frees its stream; the gateway keeps serving',
+  async (t) => {
+    const topic = freshTopic('rs-vanish');
+    await produce(topic, { count: 5000, size: 200 });
+    for (let i = 0; i < 5; i++) {
+      const cut = await collect(
+        gw,
+        { topic, batching: { max_rows: 100 } },
+        { stopWhen: (r) => r.batches.length >= 2 },
+      );
+      t.is(cut.status.code, 1);
+    }
+    for (let i = 0; i < 50 && gw.gateway.activeStreams > 0; i++) await sleep(50);
+    t.is(gw.gateway.activeStreams, 0, 'cancelled streams are released');
+    const whole = await collect(gw, { topic, at_open: {} });
+    t.is(allRows(whole).length, 5000);
+  },
+);

@@ -148,7 +148,7 @@ function recordSchema(info: SchemaInfo): ValueSchema {
   const named = new Map<string, AvroSchema>();
   const root =
     typeof definition === 'object' && !Array.isArray(definition) ? definition : undefined;
-  if (!root || root.type !== 'record') {
+  if (root?.type !== 'record') {
     throw new UnsupportedSchemaError('only record schemas are supported for AVRO and JSON topics');
   }
   const fields = (root.fields as { name: string; type: AvroSchema }[]).map((f) => ({
