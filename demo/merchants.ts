@@ -10,10 +10,12 @@
  *
  *   node demo/merchants.ts [--history 200000] [--rate 500] [--seconds 0 (= until Ctrl-C)]
  */
+
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SeamClient } from '@pulsar-seam/client';
+import { configWith, gatewayOptions } from '../server/config.ts';
 import { Gateway } from '../server/grpc/server.ts';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
@@ -71,15 +73,7 @@ say(`   written in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 const pulsar = new PulsarClient({ serviceUrl });
 const gateway = await Gateway.start(
   { client: pulsar, admin: new PulsarAdmin({ webServiceUrl }) },
-  {
-    host: '127.0.0.1',
-    port: 0,
-    maxConcurrentStreams: 16,
-    maxRequestBytes: 65_536,
-    keepaliveTimeMs: 30_000,
-    keepaliveTimeoutMs: 10_000,
-    shutdownGraceMs: 2_000,
-  },
+  gatewayOptions(configWith({ port: '0', shutdownGraceMs: '2000', maxConcurrentStreams: '16' })),
 );
 say(`== Seam gateway serving on 127.0.0.1:${gateway.port}`);
 

@@ -14,6 +14,7 @@ import {
   configSchema,
   envNames,
   flagName,
+  gatewayOptions,
   loadConfig,
 } from './config.ts';
 import { Gateway } from './grpc/server.ts';
@@ -59,15 +60,7 @@ async function serve(args: string[]): Promise<void> {
   });
   const gateway = await Gateway.start(
     { client, admin, receiverQueueSize: config.receiverQueueSize },
-    {
-      host: config.host,
-      port: config.port,
-      maxConcurrentStreams: config.maxConcurrentStreams,
-      maxRequestBytes: config.maxRequestBytes,
-      keepaliveTimeMs: config.keepaliveTimeMs,
-      keepaliveTimeoutMs: config.keepaliveTimeoutMs,
-      shutdownGraceMs: config.shutdownGraceMs,
-    },
+    gatewayOptions(config),
   );
   process.stdout.write(
     `seam: serving seam.v1.SeamService on ${config.host}:${gateway.port}, reading ${config.pulsarUrl}\n`,

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { GatewayOptions } from './grpc/server.ts';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positive = z.coerce.number().int().positive();
@@ -35,6 +36,8 @@ export const configSchema = z.strictObject({
   keepaliveTimeoutMs: positive.default(10_000),
   /** How long shutdown waits for streams to end, ms. */
   shutdownGraceMs: positive.default(10_000),
+  /** Response bytes a stream may have written that its client has not taken (8 MiB). */
+  maxBufferedBytes: positive.default(8 * 1024 * 1024),
   /** Messages each partition's reader prefetches from Pulsar. */
   receiverQueueSize: positive.default(1000),
 });
@@ -55,6 +58,7 @@ export const envNames: Record<keyof Config, string> = {
   keepaliveTimeMs: 'SEAM_KEEPALIVE_TIME_MS',
   keepaliveTimeoutMs: 'SEAM_KEEPALIVE_TIMEOUT_MS',
   shutdownGraceMs: 'SEAM_SHUTDOWN_GRACE_MS',
+  maxBufferedBytes: 'SEAM_MAX_BUFFERED_BYTES',
   receiverQueueSize: 'SEAM_RECEIVER_QUEUE_SIZE',
 };
 
@@ -103,4 +107,23 @@ export function loadConfig(options: {
     throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   }
   return parsed.data;
+}
+
+/** The gRPC server's part of the configuration. */
+export function gatewayOptions(config: Config): GatewayOptions {
+  return {
+    host: config.host,
+    port: config.port,
+    maxConcurrentStreams: config.maxConcurrentStreams,
+    maxRequestBytes: config.maxRequestBytes,
+    keepaliveTimeMs: config.keepaliveTimeMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    shutdownGraceMs: config.shutdownGraceMs,
+    maxBufferedBytes: config.maxBufferedBytes,
+  };
+}
+
+/** Defaults with `overrides` (flag-style strings), ignoring the environment: for tests and demos. */
+export function configWith(overrides: Partial<Record<keyof Config, string>>): Config {
+  return loadConfig({ env: {}, flags: overrides });
 }

@@ -2,8 +2,10 @@
  * The TypeScript SDK against a real gateway: tables equal to the official reader, and a
  * read that survives the gateway restarting under it, with no gap and no duplicate.
  */
+
 import { SeamClient } from '@pulsar-seam/client';
 import test from 'ava';
+import { configWith, gatewayOptions } from '../server/config.ts';
 import { Gateway } from '../server/grpc/server.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
 import { ensurePulsar, freshTopic, produce, pulsar, readOfficial } from './support/pulsar.ts';
@@ -14,15 +16,9 @@ async function gatewayOn(port: number) {
   const client = new PulsarClient({ serviceUrl: pulsar.serviceUrl });
   const gateway = await Gateway.start(
     { client },
-    {
-      host: '127.0.0.1',
-      port,
-      maxConcurrentStreams: 16,
-      maxRequestBytes: 65_536,
-      keepaliveTimeMs: 30_000,
-      keepaliveTimeoutMs: 10_000,
-      shutdownGraceMs: 1_000,
-    },
+    gatewayOptions(
+      configWith({ port: String(port), shutdownGraceMs: '1000', maxConcurrentStreams: '16' }),
+    ),
   );
   return {
     gateway,

@@ -24,6 +24,7 @@ const grpcCode = {
   CANCELLED: 1,
   INVALID_ARGUMENT: 3,
   NOT_FOUND: 5,
+  RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,
   DATA_LOSS: 15,
 };
@@ -162,6 +163,11 @@ test('bad requests get a clear status and the gateway keeps serving', async (t) 
       { topic: 'seam-hello', batching: { max_rows: 10_000_000 } },
       grpcCode.INVALID_ARGUMENT,
       /maxRows/,
+    ],
+    [
+      { topic: 'seam-hello', columns: ['x'.repeat(100_000)] },
+      grpcCode.RESOURCE_EXHAUSTED,
+      /larger than max/,
     ],
   ];
   await produce('persistent://public/default/seam-hello', { count: 1 });

@@ -31,6 +31,8 @@ export interface GatewayOptions {
   keepaliveTimeoutMs: number;
   /** How long shutdown waits for streams to end before cutting them. */
   shutdownGraceMs: number;
+  /** Response bytes a stream may have written that its client has not taken yet. */
+  maxBufferedBytes: number;
   /** TLS; plaintext when undefined. */
   credentials?: grpc.ServerCredentials;
 }
@@ -69,6 +71,49 @@ export function loadDefinition(): protoLoader.PackageDefinition {
 }
 
 const serviceName = 'seam.v1.SeamService';
+
+/**
+ * Bounds the bytes a stream has handed to gRPC that HTTP/2 has not sent yet. grpc-js's
+ * writable accepts 16 responses before `write()` returns false, and each may be megabytes;
+ * the write callback fires once HTTP/2 took the bytes, so counting until then bounds what a
+ * client that stops reading can pin in memory.
+ */
+class WriteWindow {
+  private readonly limit: number;
+  private buffered = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  /** Counts `bytes` as buffered; the returned callback releases them. */
+  written(bytes: number): () => void {
+    this.buffered += bytes;
+    return () => {
+      this.buffered -= bytes;
+      if (this.buffered <= this.limit) {
+        this.wake?.();
+        this.wake = undefined;
+      }
+    };
+  }
+
+  /** Resolves once buffered bytes are within the limit. */
+  async room(signal: AbortSignal): Promise<void> {
+    while (this.buffered > this.limit) {
+      signal.throwIfAborted();
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.wake = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+      });
+    }
+  }
+}
 
 interface ActiveStream {
   abort: AbortController;
@@ -176,10 +221,13 @@ export class Gateway {
     let lastToken: Buffer | undefined;
     try {
       const request = toReadRequest(call.request);
+      const window = new WriteWindow(this.options.maxBufferedBytes);
       for await (const event of readStream(deps, request, signal)) {
         for (const response of responsesFor(event)) {
           // Wait for HTTP/2 flow control: a slow client slows only its own stream.
-          if (!call.write(response)) await once(call, 'drain', { signal });
+          const accepted = call.write(response, window.written(response.length));
+          if (!accepted) await once(call, 'drain', { signal });
+          await window.room(signal);
         }
         lastToken = resumeTokenOf(event) ?? lastToken;
       }

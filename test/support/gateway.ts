@@ -3,9 +3,11 @@
  * the way any Flight-aware client would: it rebuilds Arrow IPC from data_header/data_body
  * and decodes app_metadata as seam.v1.StreamMetadata.
  */
+
 import * as grpc from '@grpc/grpc-js';
 import * as arrow from 'apache-arrow';
 import { apiType } from '../../server/api.ts';
+import { configWith, gatewayOptions } from '../../server/config.ts';
 import type { Gateway } from '../../server/grpc/server.ts';
 import {
   Gateway as GatewayServer,
@@ -44,15 +46,13 @@ export async function startGateway(
   const admin = new PulsarAdmin({ webServiceUrl: pulsar.webUrl });
   const gateway = await GatewayServer.start(
     { client: pulsarClient, admin, receiverQueueSize: options.receiverQueueSize ?? 1000 },
-    {
-      host: '127.0.0.1',
-      port: 0,
-      maxConcurrentStreams: options.maxConcurrentStreams ?? 64,
-      maxRequestBytes: 64 * 1024,
-      keepaliveTimeMs: 30_000,
-      keepaliveTimeoutMs: 10_000,
-      shutdownGraceMs: 2_000,
-    },
+    gatewayOptions(
+      configWith({
+        port: '0',
+        maxConcurrentStreams: String(options.maxConcurrentStreams ?? 64),
+        shutdownGraceMs: '2000',
+      }),
+    ),
   );
   const Service = (
     grpc.loadPackageDefinition(loadDefinition()) as unknown as {
