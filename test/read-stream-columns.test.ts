@@ -147,3 +147,83 @@ test('STRING schema: one utf8 value column', async (t) => {
     ['héllo', '', 'z'],
   );
 });
+
+const v1 = {
+  type: 'record',
+  name: 'Reading',
+  namespace: 'seam.test',
+  fields: [{ name: 'sensor', type: 'string' }],
+};
+const v2 = { ...v1, fields: [...v1.fields, { name: 'celsius', type: 'double', default: -273.15 }] };
+const v3 = { ...v2, fields: [...v2.fields, { name: 'unit', type: 'string', default: 'C' }] };
+const readings = (
+  topic: string,
+  schema: unknown,
+  from: number,
+  count: number,
+  extra: Record<string, unknown> = {},
+) =>
+  produce(topic, {
+    schema: 'avro',
+    schemaDefinition: schema,
+    messages: Array.from({ length: count }, (_, i) => ({
+      value: { sensor: `s${from + i}`, ...extra },
+    })),
+  });
+
+test.serial(
+  'older schema versions are read as the latest: added fields take their defaults',
+  async (t) => {
+    const topic = freshTopic('cols-evolve');
+    await readings(topic, v1, 0, 5);
+    await readings(topic, v2, 5, 5, { celsius: 21.5 });
+    const result = await collect(gw, { topic, at_open: {} });
+    t.is(result.status.code, 0, result.status.details);
+    t.deepEqual(
+      result.schema?.fields.slice(0, 2).map((f) => f.name),
+      ['sensor', 'celsius'],
+    );
+    t.deepEqual(
+      allRows(result).map((r) => [r.sensor, r.celsius]),
+      [
+        ...Array.from({ length: 5 }, (_, i) => [`s${i}`, -273.15]),
+        ...Array.from({ length: 5 }, (_, i) => [`s${5 + i}`, 21.5]),
+      ],
+    );
+  },
+);
+
+test.serial(
+  'a new schema mid-stream ends it with FAILED_PRECONDITION; the resume token reads on',
+  async (t) => {
+    const topic = freshTopic('cols-change');
+    await readings(topic, v2, 0, 5, { celsius: 1 });
+    let changed: Promise<unknown> | undefined;
+    const first = await collect(
+      gw,
+      { topic, batching: { max_latency: { nanos: 5_000_000 } } },
+      {
+        stopWhen: (r) => {
+          if (r.seamAt !== undefined)
+            changed ??= readings(topic, v3, 5, 5, { celsius: 2, unit: 'K' });
+          return false;
+        },
+        timeoutMs: 20_000,
+      },
+    );
+    await changed;
+    t.is(first.status.code, 9, first.status.details);
+    t.regex(first.status.details, /schema changed mid-stream.*unit/);
+    t.truthy(first.status.resumeToken);
+    const rest = await collect(gw, { topic, resume_token: first.status.resumeToken, at_open: {} });
+    t.is(rest.status.code, 0, rest.status.details);
+    t.deepEqual(
+      [...allRows(first), ...allRows(rest)].map((r) => r.sensor),
+      Array.from({ length: 10 }, (_, i) => `s${i}`),
+    );
+    t.deepEqual(
+      allRows(rest).map((r) => r.unit),
+      ['K', 'K', 'K', 'K', 'K'],
+    );
+  },
+);

@@ -112,12 +112,18 @@ export class BatchBuilder {
     );
   }
 
-  /** Appends one message as a row. Throws the value decoder's error for a bad payload. */
-  append(message: Message): void {
-    const { valueColumns, metadata, value } = this.stream;
+  /**
+   * Appends one message as a row, its value decoded by `decode` (default: the stream's
+   * schema). Throws the decoder's error for a bad payload.
+   */
+  append(
+    message: Message,
+    decode: (payload: Buffer) => unknown[] = this.stream.value.decode,
+  ): void {
+    const { valueColumns, metadata } = this.stream;
     let column = 0;
     if (valueColumns.length > 0) {
-      const values = message.nullValue ? [] : value.decode(message.payload);
+      const values = message.nullValue ? [] : decode(message.payload);
       for (const i of valueColumns)
         (this.builders[column++] as arrow.Builder).append(values[i] ?? null);
     }

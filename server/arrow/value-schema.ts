@@ -60,6 +60,12 @@ export interface ValueSchema {
   /** Pulsar's name for the schema type. */
   typeName: string;
   decode(payload: Buffer): unknown[];
+  /**
+   * A decoder for payloads written with another version of the topic's schema, giving
+   * this schema's columns (AVRO resolution: fields the writer lacks take their defaults);
+   * undefined when the writer's data cannot be read as this schema.
+   */
+  decoderFor(writer: SchemaInfo): ((payload: Buffer) => unknown[]) | undefined;
 }
 
 /** The value columns for a topic's schema (undefined = no schema: `value: binary`). */
@@ -109,7 +115,14 @@ function primitive(
   type: arrow.DataType,
   decode: (payload: Buffer) => unknown,
 ): ValueSchema {
-  return { typeName, fields: [new arrow.Field('value', type, true)], decode: (p) => [decode(p)] };
+  const schema: ValueSchema = {
+    typeName,
+    fields: [new arrow.Field('value', type, true)],
+    decode: (p) => [decode(p)],
+    // Primitive payloads carry no field names: only the same type reads the same way.
+    decoderFor: (writer) => (schemaTypeName(writer.type) === typeName ? schema.decode : undefined),
+  };
+  return schema;
 }
 
 function fixed(payload: Buffer, size: number): Buffer {
@@ -157,7 +170,7 @@ function recordSchema(info: SchemaInfo): ValueSchema {
   }));
   const arrowFields = fields.map((f) => new arrow.Field(f.name, f.mapped.type, f.mapped.nullable));
   if (isJson) {
-    return {
+    const json: ValueSchema = {
       typeName: 'JSON',
       fields: arrowFields,
       decode(payload) {
@@ -171,25 +184,39 @@ function recordSchema(info: SchemaInfo): ValueSchema {
         }
         return fields.map((f) => f.mapped.convert(record[f.name]));
       },
+      // JSON is read by field name: records of any version fill this schema's columns.
+      decoderFor: (writer) => (writer.type === PulsarSchemaType.JSON ? json.decode : undefined),
     };
+    return json;
   }
   const type = avro.Type.forSchema(definition as avro.Schema, { wrapUnions: false });
+  const read = (payload: Buffer, resolver?: avro.Resolver) => {
+    let record: Record<string, unknown>;
+    try {
+      record = type.fromBuffer(payload, resolver) as Record<string, unknown>;
+    } catch (error) {
+      throw new ValueDecodeError(
+        `message does not decode with the topic's AVRO schema: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    return fields.map((f) => f.mapped.convert(record[f.name]));
+  };
   return {
     typeName: 'AVRO',
     fields: arrowFields,
-    decode(payload) {
-      let record: Record<string, unknown>;
+    decode: (payload) => read(payload),
+    decoderFor(writer) {
+      if (writer.type !== PulsarSchemaType.AVRO) return undefined;
       try {
-        record = type.fromBuffer(payload) as Record<string, unknown>;
-      } catch (error) {
-        throw new ValueDecodeError(
-          `message does not decode with the topic's AVRO schema: ${(error as Error).message}`,
-          {
-            cause: error,
-          },
+        const writerSchema = JSON.parse(writer.data.toString('utf8')) as avro.Schema;
+        const resolver = type.createResolver(
+          avro.Type.forSchema(writerSchema, { wrapUnions: false }),
         );
+        return (payload) => read(payload, resolver);
+      } catch {
+        return undefined;
       }
-      return fields.map((f) => f.mapped.convert(record[f.name]));
     },
   };
 }

@@ -7,7 +7,7 @@
  */
 import type * as arrow from 'apache-arrow';
 import { type BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
-import { type ValueSchema, valueSchema } from '../arrow/value-schema.ts';
+import { valueSchema } from '../arrow/value-schema.ts';
 import type { PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
 import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
@@ -99,7 +99,8 @@ export async function* readStream(
     if (request.end.kind !== 'atOpen' && !stream.allFinished()) yield* stream.tail();
   } catch (error) {
     const failure = SeamError.from(signal.aborted ? (signal.reason ?? error) : error);
-    if (stream.opened && !failure.resumeToken) failure.resumeToken = stream.token();
+    // The token of the last event out: rows appended since were never sent.
+    failure.resumeToken ??= stream.lastToken;
     throw failure;
   } finally {
     await stream.close();
@@ -114,17 +115,22 @@ class Stream {
   private partitions: Partition[] = [];
   private schema: StreamSchema | undefined;
   private builder: BatchBuilder | undefined;
-  /** Decoders per schema version (hex), for messages written with other versions. */
-  private readonly versions = new Map<string, ValueSchema>();
+  /**
+   * Value decoders for messages written with other schema versions (hex), or the error a
+   * message of that version ends the stream with.
+   */
+  private readonly decoders = new Map<string, ((payload: Buffer) => unknown[]) | SeamError>();
   private streamVersion: string | undefined;
+  /** The topic whose schema registry entries apply (the partitioned topic, not a partition). */
+  private schemaTopic = '';
   private historyRows = 0;
   private historyBytesRead = 0;
   private historyBytesExpected = 0;
   private lastPublishTime: number | undefined;
   /** When the batch being built got its first row. */
   private batchStartedAt = 0;
-  /** Set once the start event is out: errors then carry a resume token. */
-  opened = false;
+  /** The resume token of the last batch, seam or heartbeat emitted. */
+  lastToken: Buffer | undefined;
 
   constructor(deps: StreamDeps, request: ReadRequest, signal: AbortSignal) {
     this.deps = deps;
@@ -147,22 +153,18 @@ class Stream {
           }));
     const starts = this.startPositions(plans.map((p) => p.partition));
 
-    const schemaBase = name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
-    const schema = await client.schema(schemaBase);
+    this.schemaTopic = name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
+    const schema = await client.schema(this.schemaTopic);
     const value = valueSchema(schema?.schema);
     this.schema = new StreamSchema(value, this.request.columns);
     this.builder = this.schema.builder();
-    if (schema) {
-      this.streamVersion = schema.version.toString('hex');
-      this.versions.set(this.streamVersion, value);
-    }
+    if (schema) this.streamVersion = schema.version.toString('hex');
 
     this.partitions = await Promise.all(
       plans.map((plan) => this.openPartition(plan, starts.get(plan.partition))),
     );
     const estimate = await this.estimateHistory();
     this.historyBytesExpected = estimate.bytes;
-    this.opened = true;
     return {
       kind: 'start',
       schema: this.schema.schema,
@@ -307,7 +309,8 @@ class Stream {
     }
     yield* this.drain('history');
     if ((this.builder as BatchBuilder).rows > 0) yield this.flush('history');
-    yield { kind: 'seam', resumeToken: this.token(), historyRows: this.historyRows };
+    this.lastToken = this.token();
+    yield { kind: 'seam', resumeToken: this.lastToken, historyRows: this.historyRows };
   }
 
   /** The live tail: batches by size or latency, heartbeats while idle. */
@@ -347,9 +350,10 @@ class Stream {
       if (pastEnd) await this.finishCaughtUp();
       if (builder.rows === 0 && Date.now() >= lastSentAt + heartbeatMs) {
         lastSentAt = Date.now();
+        this.lastToken = this.token();
         yield {
           kind: 'heartbeat',
-          resumeToken: this.token(),
+          resumeToken: this.lastToken,
           lastPublishTime: this.lastPublishTime,
           caughtUpAt: lastSentAt,
         };
@@ -382,7 +386,8 @@ class Stream {
     if (from.some((p) => p.next < p.pending.length)) return true;
     let arrived = false;
     const waits = from.map((p) => {
-      p.inflight ??= p.reader.receive(this.signal).then((messages) => {
+      p.inflight ??= p.reader.receive(this.signal).then(async (messages) => {
+        await this.learnVersions(messages);
         p.inflight = undefined;
         p.pending.push(...messages);
       });
@@ -422,6 +427,12 @@ class Stream {
           p.finished = true;
           break;
         }
+        const unreadable = this.unreadable(message);
+        if (unreadable) {
+          // Deliver the rows before it, then end the stream right after them.
+          if (builder.rows > 0) yield this.flush(phase);
+          throw unreadable;
+        }
         p.next++;
         this.append(message);
         p.position = { kind: 'after', id: message.messageId };
@@ -443,27 +454,83 @@ class Stream {
     }
   }
 
-  private append(message: Message): void {
-    const version = message.schemaVersion?.toString('hex');
-    if (version !== undefined && version !== this.streamVersion && !this.versions.has(version)) {
-      throw new SeamError(
+  /** Finds how to decode the schema versions among `messages` that the stream has not seen. */
+  private async learnVersions(messages: Message[]): Promise<void> {
+    for (const m of messages) {
+      const hex = m.schemaVersion?.toString('hex');
+      if (hex === undefined || hex === this.streamVersion || this.decoders.has(hex)) continue;
+      this.decoders.set(hex, await this.decoderFor(m.schemaVersion as Buffer));
+    }
+  }
+
+  /**
+   * Older versions are read as the stream's schema (AVRO resolution); a newer version
+   * with other columns ends the stream, so that no row is silently missing a column.
+   */
+  private async decoderFor(version: Buffer): Promise<((payload: Buffer) => unknown[]) | SeamError> {
+    const value = (this.schema as StreamSchema).value;
+    if (value.typeName === 'NONE') return value.decode; // raw bytes, whatever wrote them
+    const number = BigInt(`0x${version.toString('hex')}`);
+    const found = await this.deps.client.schema(this.schemaTopic, version);
+    if (!found) {
+      return new SeamError(
         'FAILED_PRECONDITION',
-        `the topic's schema changed mid-stream (version ${version} after ${this.streamVersion ?? 'none'}); resume with the resume token to read on with the new schema`,
+        `schema version ${number} of ${this.schemaTopic} is not in its schema registry`,
       );
     }
+    const streamNumber = this.streamVersion === undefined ? -1n : BigInt(`0x${this.streamVersion}`);
+    const columns = (fields: { toString(): string }[]) => fields.map(String).join(', ');
+    let writerColumns: string;
+    try {
+      writerColumns = columns(valueSchema(found.schema).fields);
+    } catch {
+      writerColumns = '(unsupported)';
+    }
+    if (number > streamNumber && writerColumns !== columns(value.fields)) {
+      return new SeamError(
+        'FAILED_PRECONDITION',
+        `the topic's schema changed mid-stream: version ${number} has columns [${writerColumns}], the stream has version ${streamNumber} [${columns(value.fields)}]. Resume with the resume token to read on with the new schema.`,
+      );
+    }
+    return (
+      value.decoderFor(found.schema) ??
+      new SeamError(
+        'FAILED_PRECONDITION',
+        `messages written with schema version ${number} cannot be read as version ${streamNumber} of ${this.schemaTopic}`,
+      )
+    );
+  }
+
+  /** The error a message's schema version ends the stream with, if any. */
+  private unreadable(message: Message): SeamError | undefined {
+    const decode = this.decoderOf(message);
+    return decode instanceof SeamError ? decode : undefined;
+  }
+
+  private decoderOf(message: Message): ((payload: Buffer) => unknown[]) | SeamError | undefined {
+    const version = message.schemaVersion?.toString('hex');
+    return version === undefined || version === this.streamVersion
+      ? undefined
+      : this.decoders.get(version);
+  }
+
+  private append(message: Message): void {
+    const decode = this.decoderOf(message);
+    if (decode instanceof SeamError) throw decode;
     const builder = this.builder as BatchBuilder;
     if (builder.rows === 0) this.batchStartedAt = Date.now();
-    builder.append(message);
+    builder.append(message, decode);
     this.lastPublishTime = message.publishTime;
   }
 
   private flush(phase: 'history' | 'tail'): StreamEvent {
     const batch = (this.builder as BatchBuilder).flush();
+    this.lastToken = this.token();
     return {
       kind: 'batch',
       batch,
       phase,
-      resumeToken: this.token(),
+      resumeToken: this.lastToken,
       progress: {
         historyRows: this.historyRows,
         historyBytesRead: this.historyBytesRead,
