@@ -28,8 +28,8 @@ export const configSchema = z.strictObject({
   port: port.default(50051),
   /** Streams served at once; more get RESOURCE_EXHAUSTED. */
   maxConcurrentStreams: positive.default(256),
-  /** Largest request accepted, bytes (1 MiB). */
-  maxRequestBytes: positive.default(1024 * 1024),
+  /** Largest request accepted, bytes (4 MiB, gRPC's default). Fields have their own limits. */
+  maxRequestBytes: positive.default(4 * 1024 * 1024),
   /** gRPC keepalive ping interval, ms. */
   keepaliveTimeMs: positive.default(30_000),
   /** gRPC keepalive ping timeout, ms. */

@@ -166,8 +166,13 @@ test('bad requests get a clear status and the gateway keeps serving', async (t) 
     ],
     [
       { topic: 'seam-hello', columns: ['x'.repeat(100_000)] },
-      grpcCode.RESOURCE_EXHAUSTED,
-      /larger than max/,
+      grpcCode.INVALID_ARGUMENT,
+      /column names are 1024 characters at most/,
+    ],
+    [
+      { topic: 'seam-hello', columns: Array.from({ length: 5000 }, (_, i) => `c${i}`) },
+      grpcCode.INVALID_ARGUMENT,
+      /1000 columns at most/,
     ],
   ];
   await produce('persistent://public/default/seam-hello', { count: 1 });
@@ -175,6 +180,20 @@ test('bad requests get a clear status and the gateway keeps serving', async (t) 
     const result = await collect(gw, request);
     t.is(result.status.code, code, `${JSON.stringify(request)} → ${result.status.details}`);
     t.regex(result.status.details, details);
+  }
+  const ok = await collect(gw, { topic: 'seam-hello', at_open: {} });
+  t.is(ok.status.code, grpcCode.OK);
+});
+
+test('a request over the transport limit is refused; the gateway keeps serving', async (t) => {
+  // Its own connection: grpc-js tears down the HTTP/2 session a too-large message came on.
+  const other = await startGateway();
+  try {
+    const result = await collect(other, { topic: 'x'.repeat(5 * 1024 * 1024) });
+    t.not(result.status.code, grpcCode.OK);
+    t.regex(result.status.details, /larger than max|Protocol error|RST_STREAM/);
+  } finally {
+    await other.close();
   }
   const ok = await collect(gw, { topic: 'seam-hello', at_open: {} });
   t.is(ok.status.code, grpcCode.OK);

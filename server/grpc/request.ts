@@ -24,6 +24,11 @@ function millis(t: Timestamp | null | undefined, what: string): number {
   return seconds * 1000 + Math.floor(nanos / 1e6);
 }
 
+/** Longest topic or column name accepted. */
+const maxNameLength = 1024;
+/** Most columns a request may name. */
+const maxColumns = 1000;
+
 /** Validates and fills defaults. */
 export function toReadRequest(wire: ReadStreamRequest__Output): ReadRequest {
   const topic = (wire.topic ?? '').trim();
@@ -32,11 +37,20 @@ export function toReadRequest(wire: ReadStreamRequest__Output): ReadRequest {
       'INVALID_ARGUMENT',
       'topic is required (e.g. persistent://public/default/orders)',
     );
+  if (topic.length > maxNameLength) {
+    throw new SeamError('INVALID_ARGUMENT', `topic names are ${maxNameLength} characters at most`);
+  }
+  const columns = wire.columns ?? [];
+  if (columns.length > maxColumns)
+    throw new SeamError('INVALID_ARGUMENT', `${maxColumns} columns at most`);
+  if (columns.some((c) => c.length > maxNameLength)) {
+    throw new SeamError('INVALID_ARGUMENT', `column names are ${maxNameLength} characters at most`);
+  }
   const request: ReadRequest = {
     topic,
     start: { kind: 'earliest' },
     end: { kind: 'follow' },
-    columns: [...(wire.columns ?? [])],
+    columns: [...columns],
     batching: batching(wire.batching),
   };
   switch (wire.start) {
