@@ -4,15 +4,10 @@
  * unions, enums, logical types) and primitive schemas.
  */
 import test from 'ava';
-import { allRows, collect, startGateway, type TestGateway } from './support/gateway.ts';
-import { ensurePulsar, freshTopic, produce, readOfficial } from './support/pulsar.ts';
+import { allRows, collect, useGateway } from './support/gateway.ts';
+import { freshTopic, produce, readOfficial } from './support/pulsar.ts';
 
-let gw: TestGateway;
-test.before(async () => {
-  await ensurePulsar();
-  gw = await startGateway();
-});
-test.after.always(() => gw?.close());
+const gw = useGateway(test);
 
 const transaction = {
   type: 'record',

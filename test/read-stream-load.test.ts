@@ -5,22 +5,10 @@
  * with no gap and no duplicate across the seam.
  */
 import test from 'ava';
-import { allRows, collect, idOf, startGateway, type TestGateway } from './support/gateway.ts';
-import {
-  adminPut,
-  ensurePulsar,
-  freshTopic,
-  produce,
-  readOfficial,
-  topicPath,
-} from './support/pulsar.ts';
+import { allRows, collect, idOf, useGateway } from './support/gateway.ts';
+import { adminPut, freshTopic, produce, readOfficial, topicPath } from './support/pulsar.ts';
 
-let gw: TestGateway;
-test.before(async () => {
-  await ensurePulsar();
-  gw = await startGateway();
-});
-test.after.always(() => gw?.close());
+const gw = useGateway(test);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,21 +1,9 @@
 /** Start and end modes by publish time, faults during a stream, and vanishing clients. */
 import test from 'ava';
-import { allRows, collect, idOf, startGateway, type TestGateway } from './support/gateway.ts';
-import {
-  adminPut,
-  ensurePulsar,
-  freshTopic,
-  produce,
-  readOfficial,
-  topicPath,
-} from './support/pulsar.ts';
+import { allRows, collect, idOf, useGateway } from './support/gateway.ts';
+import { adminPut, freshTopic, produce, readOfficial, topicPath } from './support/pulsar.ts';
 
-let gw: TestGateway;
-test.before(async () => {
-  await ensurePulsar();
-  gw = await startGateway();
-});
-test.after.always(() => gw?.close());
+const gw = useGateway(test);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const timestamp = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });

@@ -3,21 +3,10 @@
  * official producer, and every row compared with what the official reader returns.
  */
 import test from 'ava';
-import { allRows, collect, idOf, startGateway, type TestGateway } from './support/gateway.ts';
-import {
-  ensurePulsar,
-  freshTopic,
-  type MessageSpec,
-  produce,
-  readOfficial,
-} from './support/pulsar.ts';
+import { allRows, collect, idOf, startGateway, useGateway } from './support/gateway.ts';
+import { freshTopic, type MessageSpec, produce, readOfficial } from './support/pulsar.ts';
 
-let gw: TestGateway;
-test.before(async () => {
-  await ensurePulsar();
-  gw = await startGateway();
-});
-test.after.always(() => gw?.close());
+const gw = useGateway(test);
 
 const grpcCode = {
   OK: 0,

@@ -3,20 +3,15 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { allRows, collect, idOf, startGateway, type TestGateway } from '../support/gateway.ts';
-import { ensurePulsar, freshTopic, produce } from '../support/pulsar.ts';
+import { allRows, collect, idOf, useGateway } from '../support/gateway.ts';
+import { freshTopic, produce } from '../support/pulsar.ts';
 
 const run = promisify(execFile);
 const pulsarSh = fileURLToPath(new URL('../../pulsar/pulsar.sh', import.meta.url));
 const restart = () => run('bash', [pulsarSh, 'restart'], { timeout: 240_000 });
 
-let gw: TestGateway;
-test.before(async () => {
-  await ensurePulsar();
-  // A small prefetch keeps most of the history on the broker when it restarts.
-  gw = await startGateway({ receiverQueueSize: 100 });
-});
-test.after.always(() => gw?.close());
+// A small prefetch keeps most of the history on the broker when it restarts.
+const gw = useGateway(test, { receiverQueueSize: 100 });
 
 test('broker restarts during history and during the tail: no gap, no duplicate', async (t) => {
   const topic = freshTopic('rs-restart');

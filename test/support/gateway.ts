@@ -16,7 +16,7 @@ import {
 } from '../../server/grpc/server.ts';
 import { PulsarAdmin } from '../../server/pulsar/admin.ts';
 import { PulsarClient } from '../../server/pulsar/client.ts';
-import { pulsar } from './pulsar.ts';
+import { ensurePulsar, pulsar } from './pulsar.ts';
 
 const StreamMetadata = apiType('StreamMetadata');
 
@@ -72,6 +72,25 @@ export async function startGateway(
       await pulsarClient.close();
     },
   };
+}
+
+/**
+ * Gives a test file one gateway: Pulsar and the gateway start before its tests and stop
+ * after them. The handle is filled in by the before hook.
+ */
+export function useGateway(
+  test: { before(fn: () => Promise<void>): void; after: { always(fn: () => Promise<void>): void } },
+  options: Parameters<typeof startGateway>[0] = {},
+): TestGateway {
+  const handle = {} as TestGateway;
+  test.before(async () => {
+    await ensurePulsar();
+    Object.assign(handle, await startGateway(options));
+  });
+  test.after.always(async () => {
+    await handle.close?.();
+  });
+  return handle;
 }
 
 /** One decoded record batch with its metadata. */
