@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what npm does not: a Python virtualenv with the official Pulsar client (test
-# producer and reference reader), and Pulsar's jars. Idempotent; fast when nothing changed.
+# Installs what npm does not: a Python virtualenv (the official Pulsar client as test
+# producer and reference reader, the Seam Python client, pytest), generated code, and
+# Pulsar's jars. Idempotent; fast when nothing changed.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_node_modules
@@ -12,7 +13,7 @@ want=$(sha256sum "$requirements" | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python test dependencies into .venv ..." >&2
   [ -x "$python" ] || python3 -m venv "$venv" || die "could not create a virtualenv: install python3-venv"
-  "$python" -m pip install -q --disable-pip-version-check -r "$requirements"
+  (cd "$root" && "$python" -m pip install -q --disable-pip-version-check -r "$requirements")
   echo "$want" >"$stamp"
 fi
 

@@ -25,18 +25,46 @@ run_suite() {
   echo "== tests: $1 suite (ava)"
   set +e
   SEAM_TEST_SUITE=$1 ava --tap "${@:2}" | tee -a "$log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || ava_status=1
+  local code=${PIPESTATUS[0]}
   set -e
+  if [ "$code" -ne 0 ]; then
+    echo "ava ($1 suite) exited with $code"
+    ava_status=1
+  fi
 }
 run_suite main "$@"
 # Tests that restart Pulsar run alone, after the others; skipped when a file was named.
 [ $# -gt 0 ] || run_suite disruptive
+pytest_passed=0
+pytest_failed=0
+if [ $# -eq 0 ]; then
+  echo "== tests: Python client (pytest)"
+  pylog=$(mktemp)
+  set +e
+  "$python" -m pytest -q -p no:cacheprovider "$root/clients/python/tests" 2>&1 | tee "$pylog"
+  pytest_status=${PIPESTATUS[0]}
+  set -e
+  # pytest's last line: "5 passed in 3.2s", "1 failed, 4 passed, 1 error in ...".
+  summary_line=$(tail -n 1 "$pylog")
+  pytest_passed=$(grep -oE '[0-9]+ passed' <<<"$summary_line" | grep -oE '^[0-9]+' || echo 0)
+  for n in $(grep -oE '[0-9]+ (failed|errors?)' <<<"$summary_line" | grep -oE '^[0-9]+'); do
+    pytest_failed=$((pytest_failed + n))
+  done
+  if [ "$pytest_status" -ne 0 ]; then
+    echo "pytest exited with $pytest_status"
+    ava_status=1
+    # A run that crashed before its summary still counts as a failure.
+    [ "$pytest_failed" -gt 0 ] || pytest_failed=1
+  fi
+  rm -f "$pylog"
+fi
 # Counted from the TAP lines themselves, so a crash before ava's summary still counts.
 passed=$(grep -c '^ok ' "$log" || true)
 failed=$(grep -c '^not ok ' "$log" || true)
 skipped=$(grep -c '^ok .* # SKIP' "$log" || true)
 todo=$(grep -c '# TODO' "$log" || true)
-passed=$((passed - skipped - todo))
+passed=$((passed - skipped - todo + pytest_passed))
+failed=$((failed + pytest_failed))
 rm -f "$log"
 if [ "$started_pulsar" -eq 1 ]; then
   bash "$pulsar" stop

@@ -1,0 +1,17 @@
+"""Read Apache Pulsar topics as Arrow tables through a Seam gateway.
+
+    import pulsar_seam
+
+    table = pulsar_seam.read("127.0.0.1:50051", "orders").read_all()   # what the topic holds now
+    df = table.to_pandas()
+
+    for batch, info in pulsar_seam.stream("127.0.0.1:50051", "orders", end="follow"):
+        ...  # history batches, then live ones (info.phase == "tail")
+
+The stream resumes by itself with the last resume token when the gateway goes away, so
+the batches have no gap and no duplicate.
+"""
+
+from .client import BatchInfo, SeamError, read, stream
+
+__all__ = ["BatchInfo", "SeamError", "read", "stream"]

@@ -1,0 +1,98 @@
+"""Fixtures: the real gateway (`seam serve`) as a subprocess, a Pulsar standalone already
+running (scripts/test.sh and .ci/run start it), and topics written by the official client."""
+
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pulsar
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+# The project's own Node 24 (npm install puts it there), which runs TypeScript directly.
+NODE = str(ROOT / "node_modules/.bin/node")
+SERVICE_URL = f"pulsar://127.0.0.1:{os.environ.get('SEAM_PULSAR_BROKER_PORT', '6650')}"
+
+
+class Gateway:
+    """`node server/cli.ts serve` on a port of its own; restartable on the same port."""
+
+    def __init__(self):
+        self.process = None
+        self.port = 0
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [NODE, str(ROOT / "server/cli.ts"), "serve", "--port", str(self.port), "--shutdown-grace-ms", "1000"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.process.stdout.readline()
+        match = re.search(r"on [\d.]+:(\d+),", line)
+        assert match, f"seam serve did not start: {line!r}"
+        self.port = int(match.group(1))
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def gateway():
+    gw = Gateway()
+    gw.start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="session")
+def pulsar_client():
+    client = pulsar.Client(SERVICE_URL, logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, "/dev/stderr"))
+    yield client
+    client.close()
+
+
+def fresh_topic(label):
+    return f"persistent://public/default/py-{label}-{uuid.uuid4().hex[:8]}"
+
+
+def produce(client, topic, count, **options):
+    """Writes `count` messages (value "message i", key k(i%7), a property on some)."""
+    producer = client.create_producer(topic, batching_max_publish_delay_ms=5, **options)
+    for i in range(count):
+        producer.send_async(
+            f"message {i}".encode(),
+            None,
+            partition_key=f"k{i % 7}",
+            properties={"i": str(i)} if i % 3 == 0 else None,
+            event_timestamp=1_700_000_000_000 + i,
+        )
+    producer.flush()
+    producer.close()
+
+
+def read_official(client, topic):
+    reader = client.create_reader(topic, pulsar.MessageId.earliest)
+    messages = []
+    while reader.has_message_available():
+        messages.append(reader.read_next(10_000))
+    reader.close()
+    return messages
+
+
+def wait_until(predicate, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
