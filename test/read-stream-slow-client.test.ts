@@ -18,9 +18,13 @@ let address = '';
 
 test.before(async () => {
   await ensurePulsar();
-  server = spawn(process.execPath, [cli, 'serve', '--port', '0', '--receiver-queue-size', '50'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  server = spawn(
+    process.execPath,
+    [cli, 'serve', '--port', '0', '--receiver-queue-size', '50', '--shutdown-grace-ms', '1000'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   address = await new Promise<string>((resolve, reject) => {
     server?.stdout?.on('data', (chunk: Buffer) => {
       const match = /on (\S+:\d+),/.exec(chunk.toString());
@@ -29,7 +33,14 @@ test.before(async () => {
     server?.on('exit', (code) => reject(new Error(`seam serve exited with ${code}`)));
   });
 });
-test.after.always(() => server?.kill('SIGTERM'));
+test.after.always(async () => {
+  if (!server || server.exitCode !== null) return;
+  const exited = new Promise((resolve) => server?.once('exit', resolve));
+  server.kill('SIGTERM');
+  const timer = setTimeout(() => server?.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+});
 
 function rssMiB(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
@@ -85,6 +96,6 @@ test('a client that stops reading holds little memory and does not block another
     `paused stream grew the gateway by ${(whilePaused - before).toFixed(0)} MiB`,
   );
   slow.close();
-  session.close();
+  session.destroy();
   fast.close();
 });
