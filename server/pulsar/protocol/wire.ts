@@ -114,43 +114,33 @@ export class ProtoReader {
 
   /** A length-delimited field as a view into the message (no copy). */
   bytes(): Buffer {
-    const length = this.varint();
-    const start = this.pos;
-    const end = start + length;
-    if (end > this.end) {
-      throw new ProtoDecodeError(
-        `field of ${length} bytes overruns its message by ${end - this.end}`,
-      );
-    }
-    this.pos = end;
-    return this.buf.subarray(start, end);
+    const start = this.span('field');
+    return this.buf.subarray(start, this.pos);
   }
 
   string(): string {
-    const length = this.varint();
-    const start = this.pos;
-    const end = start + length;
-    if (end > this.end) {
-      throw new ProtoDecodeError(
-        `string of ${length} bytes overruns its message by ${end - this.end}`,
-      );
-    }
-    this.pos = end;
-    return this.buf.toString('utf8', start, end);
+    const start = this.span('string');
+    return this.buf.toString('utf8', start, this.pos);
   }
 
   /** A nested message: a reader over its bytes, which this reader then skips. */
   message(): ProtoReader {
+    const start = this.span('message');
+    return new ProtoReader(this.buf, start, this.pos);
+  }
+
+  /** Reads a length prefix, moves past the bytes it covers, and returns where they start. */
+  private span(what: string): number {
     const length = this.varint();
     const start = this.pos;
     const end = start + length;
     if (end > this.end) {
       throw new ProtoDecodeError(
-        `message of ${length} bytes overruns its parent by ${end - this.end}`,
+        `${what} of ${length} bytes overruns its message by ${end - this.end}`,
       );
     }
     this.pos = end;
-    return new ProtoReader(this.buf, start, end);
+    return start;
   }
 
   /** Skips the value of the field `next()` returned last. */
