@@ -222,3 +222,40 @@ test.serial(
     );
   },
 );
+
+test('JSON schema: one column per field, nulls for missing optional values', async (t) => {
+  const topic = freshTopic('cols-json');
+  const definition = {
+    type: 'record',
+    name: 'Reading',
+    fields: [
+      { name: 'sensor', type: 'string' },
+      { name: 'count', type: 'int' },
+      { name: 'celsius', type: ['null', 'double'] },
+      { name: 'ok', type: 'boolean' },
+    ],
+  };
+  await produce(topic, {
+    schema: 'json',
+    schemaDefinition: definition,
+    messages: Array.from({ length: 20 }, (_, i) => ({
+      value: { sensor: `s${i}`, count: i, celsius: i % 4 === 0 ? null : i / 2, ok: i % 2 === 0 },
+    })),
+  });
+  const result = await collect(gw, {
+    topic,
+    at_open: {},
+    columns: ['sensor', 'count', 'celsius', 'ok'],
+  });
+  t.is(result.status.code, 0, result.status.details);
+  t.is(result.info?.pulsar_schema_type, 'JSON');
+  t.deepEqual(
+    allRows(result),
+    Array.from({ length: 20 }, (_, i) => ({
+      sensor: `s${i}`,
+      count: i,
+      celsius: i % 4 === 0 ? null : i / 2,
+      ok: i % 2 === 0,
+    })),
+  );
+});

@@ -25,6 +25,8 @@ import time
 import pulsar
 from pulsar import schema as pulsar_schema
 
+JSON_RECORD = None  # the Record class of a JSON-schema producer
+
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 COMPRESSION = {
@@ -57,7 +59,32 @@ def make_schema(kind, definition):
         return pulsar_schema.StringSchema()
     if kind == "avro":
         return pulsar_schema.AvroSchema(None, schema_definition=json.loads(definition))
-    raise SystemExit(f"unknown schema kind {kind!r}: use bytes, string or avro")
+    if kind == "json":
+        return pulsar_schema.JsonSchema(json_record_class(json.loads(definition)))
+    raise SystemExit(f"unknown schema kind {kind!r}: use bytes, string, avro or json")
+
+
+JSON_FIELD_TYPES = {
+    "string": pulsar_schema.String,
+    "int": pulsar_schema.Integer,
+    "long": pulsar_schema.Long,
+    "double": pulsar_schema.Double,
+    "float": pulsar_schema.Float,
+    "boolean": pulsar_schema.Boolean,
+}
+
+
+def json_record_class(definition):
+    """A pulsar.schema.Record class for a flat Avro-style record definition: the official
+    client's JSON schema needs one (primitive fields; ["null", T] for optional ones)."""
+    fields = {}
+    for field in definition["fields"]:
+        kind = field["type"]
+        optional = isinstance(kind, list)
+        if optional:
+            kind = next(k for k in kind if k != "null")
+        fields[field["name"]] = JSON_FIELD_TYPES[kind](required=not optional)
+    return type(definition["name"], (pulsar_schema.Record,), fields)
 
 
 def generated_messages(count, size, keys):
@@ -115,13 +142,20 @@ def message_value(message, schema_kind):
     if "value_text" in message:
         text = message["value_text"]
         return text if schema_kind == "string" else text.encode()
-    return from_tagged(message["value"])
+    value = from_tagged(message["value"])
+    if schema_kind == "json":
+        return JSON_RECORD(**value)
+    return value
 
 
 def produce(client, args):
+    global JSON_RECORD
+    schema = make_schema(args.schema, args.schema_definition)
+    if args.schema == "json":
+        JSON_RECORD = schema._record_cls
     producer = client.create_producer(
         args.topic,
-        schema=make_schema(args.schema, args.schema_definition),
+        schema=schema,
         producer_name=args.producer_name,
         batching_enabled=args.batching and not args.chunking,
         batching_max_messages=args.batch_max_messages,
@@ -236,7 +270,7 @@ def main():
     p.add_argument("--count", type=int, help="generate N messages instead of reading stdin")
     p.add_argument("--size", type=int, default=16, help="payload bytes of generated messages")
     p.add_argument("--keys", type=int, default=0, help="give generated messages keys k0..k(N-1)")
-    p.add_argument("--schema", default="bytes", choices=["bytes", "string", "avro"])
+    p.add_argument("--schema", default="bytes", choices=["bytes", "string", "avro", "json"])
     p.add_argument("--schema-definition", help="the AVRO schema as JSON")
     p.add_argument("--no-batching", dest="batching", action="store_false")
     p.add_argument("--batch-max-messages", type=int, default=1000)

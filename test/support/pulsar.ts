@@ -110,7 +110,7 @@ export interface ProduceOptions {
   compression?: 'NONE' | 'LZ4' | 'ZLIB' | 'ZSTD' | 'SNAPPY';
   chunking?: boolean;
   keyBasedBatching?: boolean;
-  schema?: 'bytes' | 'string' | 'avro';
+  schema?: 'bytes' | 'string' | 'avro' | 'json';
   schemaDefinition?: unknown;
   /** Messages per second; default as fast as possible. */
   rate?: number;
