@@ -3,11 +3,13 @@
  * `seam` — the command line.
  *
  *   seam serve [--config file.json] [--port 50051] [--pulsar-url pulsar://...] ...
+ *   seam read <topic> [--address host:port] [--start ...] [--end ...] [--output file.arrow]
  *
  * Every setting (server/config.ts) has a flag and an environment variable.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { readCommand, readUsage } from '@pulsar-seam/client/read-command';
 import {
   type Config,
   ConfigError,
@@ -26,7 +28,7 @@ const settingKeys = Object.keys(configSchema.shape) as (keyof Config)[];
 
 function usage(): string {
   const lines = settingKeys.map((k) => `  --${flagName(k)}  (${envNames[k]})`);
-  return `usage: seam serve [--config file.json] [options]\n\noptions (flag, environment variable):\n${lines.join('\n')}\n`;
+  return `usage: seam serve [--config file.json] [options]\n\noptions (flag, environment variable):\n${lines.join('\n')}\n\n${readUsage}`;
 }
 
 async function serve(args: string[]): Promise<void> {
@@ -83,6 +85,7 @@ async function serve(args: string[]): Promise<void> {
 const [command, ...rest] = process.argv.slice(2);
 try {
   if (command === 'serve') await serve(rest);
+  else if (command === 'read') await readCommand(rest);
   else {
     process.stderr.write(command ? `seam: unknown command ${command}\n\n${usage()}` : usage());
     process.exitCode = 2;

@@ -1,0 +1,150 @@
+/**
+ * `seam read <topic>`: rows as they arrive — JSON lines when piped, a table on a terminal —
+ * with a history progress bar on stderr, or a bounded read into an Arrow IPC file.
+ */
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import * as arrow from 'apache-arrow';
+import { type EndAt, SeamClient, type StartAt } from './index.ts';
+
+export const readUsage = `usage: seam read <topic> [options]
+
+  --address host:port   the gateway (default 127.0.0.1:50051, or SEAM_ADDRESS)
+  --start S             earliest (default), latest, or a publish time (ISO 8601 or epoch ms)
+  --end E               follow (default on a terminal or pipe), at_open, or a publish time
+  --columns a,b,c       columns to print (default all)
+  --output file.arrow   write a bounded read (--end at_open or a time) to an Arrow IPC file
+`;
+
+function time(value: string): number {
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (Number.isNaN(ms))
+    throw new TypeError(`not a time: ${value} (use ISO 8601 or epoch milliseconds)`);
+  return ms;
+}
+
+/** A JSON-friendly value: binary as base64, bigint as number, dates as ISO strings. */
+function plain(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'bigint') return Number(value);
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (typeof value === 'object') {
+    const json = (value as { toJSON?: () => unknown }).toJSON?.() ?? value;
+    if (json === null || typeof json !== 'object') return json;
+    if (Array.isArray(json)) return json.map(plain);
+    return Object.fromEntries(Object.entries(json).map(([k, v]) => [k, plain(v)]));
+  }
+  return value;
+}
+
+function rowObject(
+  schema: arrow.Schema,
+  batch: arrow.RecordBatch,
+  i: number,
+): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const field of schema.fields) {
+    let value = plain(batch.getChild(field.name)?.get(i));
+    if (field.type instanceof arrow.Timestamp && typeof value === 'number')
+      value = new Date(value).toISOString();
+    row[field.name] = value;
+  }
+  return row;
+}
+
+function progressBar(done: number, expected: number): string {
+  const width = 30;
+  const ratio = expected > 0 ? Math.min(1, done / expected) : 0;
+  const filled = Math.round(ratio * width);
+  return `history [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(ratio * 100).toFixed(0)}%`;
+}
+
+/** Runs `seam read`; resolves when the stream ends or is interrupted. */
+export async function readCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      address: { type: 'string' },
+      start: { type: 'string' },
+      end: { type: 'string' },
+      columns: { type: 'string' },
+      output: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  const topic = positionals[0];
+  if (values.help || !topic) {
+    process.stdout.write(readUsage);
+    if (!topic && !values.help) process.exitCode = 2;
+    return;
+  }
+  const start: StartAt =
+    !values.start || values.start === 'earliest' || values.start === 'latest'
+      ? ((values.start as 'earliest' | 'latest' | undefined) ?? 'earliest')
+      : { publishTime: time(values.start) };
+  const end: EndAt =
+    !values.end || values.end === 'follow' || values.end === 'at_open'
+      ? values.end === 'at_open'
+        ? 'atOpen'
+        : 'follow'
+      : { publishTime: time(values.end) };
+  const columns = values.columns?.split(',').filter(Boolean);
+  const seam = new SeamClient(values.address ?? process.env.SEAM_ADDRESS ?? '127.0.0.1:50051');
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  const terminal = process.stdout.isTTY === true;
+  const showProgress = process.stderr.isTTY === true;
+  try {
+    if (values.output) {
+      if (end === 'follow') {
+        throw new TypeError('--output needs a bounded read: add --end at_open or --end <time>');
+      }
+      const table = await seam.readAll({
+        topic,
+        start,
+        end,
+        ...(columns ? { columns } : {}),
+        signal: stop.signal,
+      });
+      await writeFile(values.output, arrow.tableToIPC(table, 'file'));
+      process.stderr.write(`wrote ${table.numRows} rows to ${values.output}\n`);
+      return;
+    }
+    let schema: arrow.Schema | undefined;
+    for await (const event of seam.read({
+      topic,
+      start,
+      end,
+      ...(columns ? { columns } : {}),
+      signal: stop.signal,
+    })) {
+      if (event.kind === 'schema') {
+        schema = event.schema;
+        if (terminal) process.stdout.write(`${schema.fields.map((f) => f.name).join('\t')}\n`);
+      } else if (event.kind === 'batch' && schema) {
+        const lines: string[] = [];
+        for (let i = 0; i < event.batch.numRows; i++) {
+          const row = rowObject(schema, event.batch, i);
+          lines.push(
+            terminal
+              ? Object.values(row)
+                  .map((v) => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)))
+                  .join('\t')
+              : JSON.stringify(row),
+          );
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
+        if (showProgress && event.phase === 'history') {
+          process.stderr.write(
+            `\r${progressBar(event.progress.historyBytesRead, event.progress.historyBytesExpected)}`,
+          );
+        }
+      } else if (event.kind === 'seam' && showProgress) {
+        process.stderr.write(`\r${progressBar(1, 1)} — ${event.historyRows} rows; now live\n`);
+      }
+    }
+  } finally {
+    seam.close();
+  }
+}
