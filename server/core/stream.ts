@@ -160,9 +160,17 @@ class Stream {
     this.builder = this.schema.builder();
     if (schema) this.streamVersion = schema.version.toString('hex');
 
-    this.partitions = await Promise.all(
+    const opened = await Promise.allSettled(
       plans.map((plan) => this.openPartition(plan, starts.get(plan.partition))),
     );
+    const failed = opened.find((o) => o.status === 'rejected');
+    const partitions = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    if (failed) {
+      // Release the partitions that did open: their subscriptions would outlive the stream.
+      await Promise.all(partitions.map((p) => p.reader.close()));
+      throw failed.reason;
+    }
+    this.partitions = partitions;
     const estimate = await this.estimateHistory();
     this.historyBytesExpected = estimate.bytes;
     return {
