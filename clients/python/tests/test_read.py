@@ -104,3 +104,26 @@ def test_plain_ipc_decoding_of_flight_data(gateway, pulsar_client):
     table = pa.ipc.open_stream(stream + b"\xff\xff\xff\xff\x00\x00\x00\x00").read_all()
     assert table.num_rows == 20
     assert table.column("value").to_pylist()[3] == b"message 3"
+
+
+def test_same_table_as_the_typescript_client(gateway, pulsar_client, tmp_path):
+    """The TypeScript SDK (through `seam read --output`) and this client read the same table."""
+    import subprocess
+
+    from conftest import NODE, ROOT
+
+    topic = fresh_topic("same-table")
+    produce(pulsar_client, topic, 300)
+    file = tmp_path / "ts.arrow"
+    subprocess.run(
+        [NODE, str(ROOT / "server/cli.ts"), "read", topic, "--end", "at_open", "--address", gateway.address,
+         "--output", str(file)],
+        check=True,
+        capture_output=True,
+    )
+    from_ts = pa.ipc.open_file(str(file)).read_all()
+    from_python = pulsar_seam.read(gateway.address, topic).read_all()
+    assert from_ts.num_rows == from_python.num_rows == 300
+    assert from_ts.schema.names == from_python.schema.names
+    for name in from_python.schema.names:
+        assert from_ts.column(name).to_pylist() == from_python.column(name).to_pylist(), name
