@@ -60,6 +60,8 @@ export type StreamEvent =
       phase: 'history' | 'tail';
       resumeToken: Buffer;
       progress: Progress;
+      /** Publish time (ms) of each row, in order: for lag measurements at send time. */
+      publishTimes: number[];
     }
   | { kind: 'seam'; resumeToken: Buffer; historyRows: number }
   | {
@@ -127,6 +129,7 @@ class Stream {
   private historyBytesRead = 0;
   private historyBytesExpected = 0;
   private lastPublishTime: number | undefined;
+  private batchPublishTimes: number[] = [];
   /** When the batch being built got its first row. */
   private batchStartedAt = 0;
   /** The resume token of the last batch, seam or heartbeat emitted. */
@@ -528,16 +531,20 @@ class Stream {
     const builder = this.builder as BatchBuilder;
     if (builder.rows === 0) this.batchStartedAt = Date.now();
     builder.append(message, decode);
+    this.batchPublishTimes.push(message.publishTime);
     this.lastPublishTime = message.publishTime;
   }
 
   private flush(phase: 'history' | 'tail'): StreamEvent {
     const batch = (this.builder as BatchBuilder).flush();
+    const publishTimes = this.batchPublishTimes;
+    this.batchPublishTimes = [];
     this.lastToken = this.token();
     return {
       kind: 'batch',
       batch,
       phase,
+      publishTimes,
       resumeToken: this.lastToken,
       progress: {
         historyRows: this.historyRows,
