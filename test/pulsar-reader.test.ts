@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { MessageId } from '../server/pulsar/message-id.ts';
-import { Reader } from '../server/pulsar/reader.ts';
+import { Reader, readerStats } from '../server/pulsar/reader.ts';
 import {
   adminPut,
   ensurePulsar,
@@ -265,6 +265,29 @@ test('seek by publish time: the first message published at or after it', async (
     const signal = AbortSignal.timeout(30_000);
     while (got.length < expected.length) got.push(...(await reader.receive(signal)));
     t.deepEqual(got.map(asOfficial), expected);
+  } finally {
+    await reader.close();
+  }
+});
+
+test('flow control: prefetch stops at the receiver queue; permits return in chunks of half', async (t) => {
+  const topic = freshTopic('permits');
+  await produce(topic, { count: 30, batching: false, size: 8 });
+  const reader = await Reader.open(client, { topic, receiverQueueSize: 20 });
+  try {
+    // The broker may push 20 messages and no more until permits come back.
+    while (reader.queuedMessages < 20) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    t.is(reader.queuedMessages, 20);
+    t.is(reader.permitsInFlight, 0);
+    t.true(readerStats().readers >= 1);
+    // Taking 20 returns 20 permits; the last 10 messages use 10 of them.
+    t.is((await reader.receive()).length, 20);
+    while (reader.queuedMessages < 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    t.is(reader.permitsInFlight, 10);
+    // Taking those returns 10 more (half the queue): 20 granted, nothing left to send.
+    t.is((await reader.receive()).length, 10);
+    t.is(reader.permitsInFlight, 20);
   } finally {
     await reader.close();
   }

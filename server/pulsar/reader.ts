@@ -5,6 +5,7 @@
  * messages it returns has no gap and no duplicate across broker restarts and unloads.
  */
 import { randomBytes } from 'node:crypto';
+import { type Span, trace } from '@opentelemetry/api';
 import type { PulsarClient } from './client.ts';
 import { expect } from './client.ts';
 import type { Connection, ConsumerHandler } from './connection.ts';
@@ -85,6 +86,37 @@ interface ChunkAssembly {
   firstChunk: MessageId;
 }
 
+/** Readers open in this process, for `readerStats()`. */
+const openReaders = new Set<Reader>();
+let reconnectsTotal = 0;
+
+/** What the process's readers hold and have done: for gauges and counters. */
+export interface ReaderStats {
+  readers: number;
+  /** Messages the broker may still push without being asked (granted permits not used). */
+  permitsInFlight: number;
+  /** Messages received and not yet handed out. */
+  queuedMessages: number;
+  /** Resubscriptions after a lost consumer, since the process started. */
+  reconnects: number;
+}
+
+/** A snapshot of every open reader's flow-control state. */
+export function readerStats(): ReaderStats {
+  let permitsInFlight = 0;
+  let queuedMessages = 0;
+  for (const reader of openReaders) {
+    permitsInFlight += reader.permitsInFlight;
+    queuedMessages += reader.queuedMessages;
+  }
+  return {
+    readers: openReaders.size,
+    permitsInFlight,
+    queuedMessages,
+    reconnects: reconnectsTotal,
+  };
+}
+
 /** Reads one partition in order. `receive()` returns what is queued, waiting for at least one. */
 export class Reader {
   readonly topic: string;
@@ -114,6 +146,10 @@ export class Reader {
   private seeking = false;
   /** Times the reader resubscribed after losing its consumer. */
   reconnects = 0;
+  /** Permits granted to the current consumer that the broker has not used yet. */
+  permitsInFlight = 0;
+  /** The span active when the reader opened (a stream's): reconnects become its events. */
+  private readonly span: Span | undefined = trace.getActiveSpan();
 
   private constructor(client: PulsarClient, options: ReaderOptions) {
     this.client = client;
@@ -132,15 +168,26 @@ export class Reader {
     this.sentinelStart = start.isSentinel ? start : undefined;
   }
 
+  /** Messages received and not yet handed out. */
+  get queuedMessages(): number {
+    return this.queue.length;
+  }
+
   /** Subscribes to `options.topic` and starts prefetching. */
   static async open(client: PulsarClient, options: ReaderOptions): Promise<Reader> {
     const reader = new Reader(client, options);
-    if (options.startPublishTime === undefined) {
-      await reader.subscribe();
-    } else {
-      // Position the cursor before asking for messages, so none from the start arrive.
-      await reader.subscribe(false);
-      await reader.seek({ publishTime: options.startPublishTime });
+    openReaders.add(reader);
+    try {
+      if (options.startPublishTime === undefined) {
+        await reader.subscribe();
+      } else {
+        // Position the cursor before asking for messages, so none from the start arrive.
+        await reader.subscribe(false);
+        await reader.seek({ publishTime: options.startPublishTime });
+      }
+    } catch (error) {
+      await reader.close();
+      throw error;
     }
     return reader;
   }
@@ -265,6 +312,7 @@ export class Reader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    openReaders.delete(this);
     this.waiter?.reject(new PulsarError('ConnectionClosed', `reader of ${this.topic} is closed`));
     this.waiter = undefined;
     const connection = this.connection;
@@ -338,7 +386,11 @@ export class Reader {
     }
     const permits = this.receiverQueueSize - this.queue.length;
     this.consumedSinceFlow = 0;
-    if (flow && permits > 0) connection.send(encodeFlow(consumerId, permits));
+    this.permitsInFlight = 0;
+    if (flow && permits > 0) {
+      connection.send(encodeFlow(consumerId, permits));
+      this.permitsInFlight = permits;
+    }
   }
 
   /**
@@ -368,6 +420,7 @@ export class Reader {
     try {
       const before = this.queue.length;
       this.decodeEntry(command.messageId, entry);
+      this.permitsInFlight = Math.max(0, this.permitsInFlight - this.entryMessageCount);
       const added = this.queue.length - before;
       // Permits count messages; messages dropped here (before the start, compacted out,
       // markers, partial chunks) are returned at once so the broker keeps sending.
@@ -531,6 +584,7 @@ export class Reader {
     const connection = this.connection;
     if (!connection || connection.closed || this.reconnecting !== undefined) return;
     connection.send(encodeFlow(this.consumerId, this.consumedSinceFlow));
+    this.permitsInFlight += this.consumedSinceFlow;
     this.consumedSinceFlow = 0;
   }
 
@@ -550,6 +604,11 @@ export class Reader {
       try {
         await this.subscribe();
         this.reconnects++;
+        reconnectsTotal++;
+        this.span?.addEvent('pulsar.reconnect', {
+          'messaging.destination.name': this.topic,
+          'seam.reconnects': this.reconnects,
+        });
         return;
       } catch (error) {
         const failure = PulsarError.from(error);
