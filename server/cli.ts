@@ -6,10 +6,12 @@
  *   seam read <topic> [--address host:port] [--start ...] [--end ...] [--output file.arrow]
  *
  * Every setting (server/config.ts) has a flag and an environment variable.
+ *
+ * Nothing that loads `@grpc/grpc-js` is imported statically: `serve` starts OpenTelemetry
+ * first, so its gRPC instrumentation can wrap the module, and stops it last.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { readCommand, readUsage } from '@pulsar-seam/client/read-command';
 import {
   type Config,
   ConfigError,
@@ -19,14 +21,17 @@ import {
   gatewayOptions,
   loadConfig,
 } from './config.ts';
-import { Gateway } from './grpc/server.ts';
-import { PulsarAdmin } from './pulsar/admin.ts';
-import { tokenAuth } from './pulsar/auth.ts';
-import { PulsarClient } from './pulsar/client.ts';
+import { createLogger } from './telemetry/log.ts';
+import { startTelemetry } from './telemetry/sdk.ts';
+
+const { version } = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+) as { version: string };
 
 const settingKeys = Object.keys(configSchema.shape) as (keyof Config)[];
 
-function usage(): string {
+async function usage(): Promise<string> {
+  const { readUsage } = await import('@pulsar-seam/client/read-command');
   const lines = settingKeys.map((k) => `  --${flagName(k)}  (${envNames[k]})`);
   return `usage: seam serve [--config file.json] [options]\n\noptions (flag, environment variable):\n${lines.join('\n')}\n\n${readUsage}`;
 }
@@ -41,7 +46,7 @@ async function serve(args: string[]): Promise<void> {
     values: Record<string, string | boolean | undefined>;
   };
   if (values.help) {
-    process.stdout.write(usage());
+    process.stdout.write(await usage());
     return;
   }
   const flags: Partial<Record<keyof Config, string>> = {};
@@ -50,6 +55,18 @@ async function serve(args: string[]): Promise<void> {
     if (typeof value === 'string') flags[key] = value;
   }
   const config = loadConfig({ file: values.config as string | undefined, flags });
+  const logger = createLogger(config.logLevel);
+  const telemetry = await startTelemetry({
+    serviceVersion: version,
+    metricsHost: config.metricsHost,
+    metricsPort: config.metricsPort,
+  });
+  const [{ Gateway }, { PulsarAdmin }, { tokenAuth }, { PulsarClient }] = await Promise.all([
+    import('./grpc/server.ts'),
+    import('./pulsar/admin.ts'),
+    import('./pulsar/auth.ts'),
+    import('./pulsar/client.ts'),
+  ]);
 
   const client = new PulsarClient({
     serviceUrl: config.pulsarUrl,
@@ -62,21 +79,28 @@ async function serve(args: string[]): Promise<void> {
   });
   const gateway = await Gateway.start(
     { client, admin, receiverQueueSize: config.receiverQueueSize },
-    gatewayOptions(config),
+    { ...gatewayOptions(config), logger },
   );
-  process.stdout.write(
-    `seam: serving seam.v1.SeamService on ${config.host}:${gateway.port}, reading ${config.pulsarUrl}\n`,
+  logger.info(
+    {
+      event: 'serving',
+      version,
+      metrics: `http://${config.metricsHost}:${telemetry.metricsPort}/metrics`,
+    },
+    `serving seam.v1.SeamService on ${config.host}:${gateway.port}, reading ${config.pulsarUrl}`,
   );
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(
-      `seam: ${signal}: shutting down (${gateway.activeStreams} open streams end with a resume token)\n`,
+    logger.info(
+      { event: 'stopping', signal, openStreams: gateway.activeStreams },
+      'shutting down: open streams end with OK and a resume token',
     );
     await gateway.shutdown();
     await client.close();
-    process.stdout.write('seam: stopped\n');
+    logger.info({ event: 'stopped' }, 'stopped');
+    await telemetry.shutdown();
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
@@ -85,9 +109,12 @@ async function serve(args: string[]): Promise<void> {
 const [command, ...rest] = process.argv.slice(2);
 try {
   if (command === 'serve') await serve(rest);
-  else if (command === 'read') await readCommand(rest);
-  else {
-    process.stderr.write(command ? `seam: unknown command ${command}\n\n${usage()}` : usage());
+  else if (command === 'read') {
+    const { readCommand } = await import('@pulsar-seam/client/read-command');
+    await readCommand(rest);
+  } else {
+    const text = await usage();
+    process.stderr.write(command ? `seam: unknown command ${command}\n\n${text}` : text);
     process.exitCode = 2;
   }
 } catch (error) {

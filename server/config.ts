@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { GatewayOptions } from './grpc/server.ts';
+import { logLevels } from './telemetry/log.ts';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positive = z.coerce.number().int().positive();
@@ -40,6 +41,12 @@ export const configSchema = z.strictObject({
   maxBufferedBytes: positive.default(8 * 1024 * 1024),
   /** Messages each partition's reader prefetches from Pulsar. */
   receiverQueueSize: positive.default(1000),
+  /** Address of the Prometheus endpoint (`GET /metrics`). */
+  metricsHost: z.string().min(1).default('127.0.0.1'),
+  /** Port of the Prometheus endpoint (OpenTelemetry's conventional 9464); 0 picks a free one. */
+  metricsPort: port.default(9464),
+  /** Least severe log level written (JSON lines on stdout). */
+  logLevel: z.enum(logLevels).default('info'),
 });
 
 /** The validated configuration. */
@@ -60,6 +67,9 @@ export const envNames: Record<keyof Config, string> = {
   shutdownGraceMs: 'SEAM_SHUTDOWN_GRACE_MS',
   maxBufferedBytes: 'SEAM_MAX_BUFFERED_BYTES',
   receiverQueueSize: 'SEAM_RECEIVER_QUEUE_SIZE',
+  metricsHost: 'SEAM_METRICS_HOST',
+  metricsPort: 'SEAM_METRICS_PORT',
+  logLevel: 'SEAM_LOG_LEVEL',
 };
 
 /** A configuration that cannot be used; the message lists every problem. */

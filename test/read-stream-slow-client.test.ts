@@ -20,7 +20,18 @@ test.before(async () => {
   await ensurePulsar();
   server = spawn(
     process.execPath,
-    [cli, 'serve', '--port', '0', '--receiver-queue-size', '50', '--shutdown-grace-ms', '1000'],
+    [
+      cli,
+      'serve',
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--receiver-queue-size',
+      '50',
+      '--shutdown-grace-ms',
+      '1000',
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },

@@ -11,7 +11,9 @@ import { HealthImplementation } from 'grpc-health-check';
 import { protoFile, protoRoot } from '../api.ts';
 import { SeamError, type StatusName } from '../core/errors.ts';
 import { readStream, type StreamDeps } from '../core/stream.ts';
+import { type Logger, silentLogger } from '../telemetry/log.ts';
 import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRequest.ts';
+import { GatewayTelemetry, type StreamObservation } from './observe.ts';
 import { toReadRequest } from './request.ts';
 import { responsesFor, resumeTokenOf } from './responses.ts';
 
@@ -35,6 +37,8 @@ export interface GatewayOptions {
   maxBufferedBytes: number;
   /** TLS; plaintext when undefined. */
   credentials?: grpc.ServerCredentials;
+  /** Where stream open/close lines go; silent by default. */
+  logger?: Logger;
 }
 
 const statusCodes: Record<StatusName, grpc.status> = {
@@ -80,7 +84,8 @@ const serviceName = 'seam.v1.SeamService';
  */
 class WriteWindow {
   private readonly limit: number;
-  private buffered = 0;
+  /** Bytes written and not yet taken by HTTP/2. */
+  buffered = 0;
   private wake: (() => void) | undefined;
 
   constructor(limit: number) {
@@ -117,6 +122,7 @@ class WriteWindow {
 
 interface ActiveStream {
   abort: AbortController;
+  window: WriteWindow;
   /** Set when the gateway ends the stream to shut down (then the status is OK). */
   shuttingDown: boolean;
 }
@@ -128,6 +134,7 @@ export class Gateway {
   private readonly health: HealthImplementation;
   private readonly options: GatewayOptions;
   private readonly active = new Set<ActiveStream>();
+  private readonly telemetry: GatewayTelemetry;
   private stopping = false;
 
   private constructor(
@@ -140,6 +147,11 @@ export class Gateway {
     this.health = health;
     this.options = options;
     this.port = port;
+    this.telemetry = new GatewayTelemetry(options.logger ?? silentLogger, () => {
+      let bytes = 0;
+      for (const stream of this.active) bytes += stream.window.buffered;
+      return bytes;
+    });
   }
 
   /** Streams being served now. */
@@ -192,12 +204,13 @@ export class Gateway {
     return gateway;
   }
 
-  /** Serves one ReadStream call: the write loop. */
+  /** Serves one ReadStream call, observed by its own span. */
   private async serve(
     deps: StreamDeps,
     call: grpc.ServerWritableStream<ReadStreamRequest__Output, Buffer>,
   ): Promise<void> {
     if (this.stopping) {
+      this.telemetry.refused('UNAVAILABLE');
       call.emit('error', {
         code: grpc.status.UNAVAILABLE,
         details: 'the gateway is shutting down: retry on another replica',
@@ -205,13 +218,29 @@ export class Gateway {
       return;
     }
     if (this.active.size >= this.options.maxConcurrentStreams) {
+      this.telemetry.refused('RESOURCE_EXHAUSTED');
       call.emit('error', {
         code: grpc.status.RESOURCE_EXHAUSTED,
         details: `the gateway serves ${this.options.maxConcurrentStreams} streams at most: retry later`,
       });
       return;
     }
-    const stream: ActiveStream = { abort: new AbortController(), shuttingDown: false };
+    await this.telemetry.observe(call.getPeer(), (observation) =>
+      this.writeLoop(deps, call, observation),
+    );
+  }
+
+  /** The write loop: events out as fast as the client takes them; the status at the end. */
+  private async writeLoop(
+    deps: StreamDeps,
+    call: grpc.ServerWritableStream<ReadStreamRequest__Output, Buffer>,
+    observation: StreamObservation,
+  ): Promise<void> {
+    const stream: ActiveStream = {
+      abort: new AbortController(),
+      window: new WriteWindow(this.options.maxBufferedBytes),
+      shuttingDown: false,
+    };
     const { signal } = stream.abort;
     this.active.add(stream);
     // A client that cancels or vanishes aborts the stream, whatever it is waiting on.
@@ -219,16 +248,22 @@ export class Gateway {
       stream.abort.abort(new SeamError('CANCELLED', 'the client cancelled the stream')),
     );
     let lastToken: Buffer | undefined;
+    let status = 'OK';
+    let details: string | undefined;
     try {
       const request = toReadRequest(call.request);
-      const window = new WriteWindow(this.options.maxBufferedBytes);
+      observation.request(request);
+      const { window } = stream;
       for await (const event of readStream(deps, request, signal)) {
+        let bytes = 0;
         for (const response of responsesFor(event)) {
           // Wait for HTTP/2 flow control: a slow client slows only its own stream.
           const accepted = call.write(response, window.written(response.length));
+          bytes += response.length;
           if (!accepted) await once(call, 'drain', { signal });
           await window.room(signal);
         }
+        observation.sent(event, bytes);
         lastToken = resumeTokenOf(event) ?? lastToken;
       }
       call.end();
@@ -238,11 +273,17 @@ export class Gateway {
         const metadata = new grpc.Metadata();
         if (lastToken) metadata.set(resumeTokenTrailer, lastToken);
         call.end(metadata);
-      } else if (!call.cancelled) {
-        call.emit('error', toStatus(error, lastToken));
+      } else if (call.cancelled) {
+        status = 'CANCELLED';
+      } else {
+        const failure = toStatus(error, lastToken);
+        status = grpc.status[failure.code];
+        details = failure.details;
+        call.emit('error', failure);
       }
     } finally {
       this.active.delete(stream);
+      observation.end(status, details);
     }
   }
 
@@ -265,5 +306,6 @@ export class Gateway {
     });
     if ((await Promise.race([stopped, grace])) === 'timeout') this.server.forceShutdown();
     clearTimeout(timer);
+    this.telemetry.close();
   }
 }
