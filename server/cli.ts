@@ -22,6 +22,7 @@ import {
   loadConfig,
 } from './config.ts';
 import { createLogger } from './telemetry/log.ts';
+import { observePulsarReaders } from './telemetry/pulsar-metrics.ts';
 import { startTelemetry } from './telemetry/sdk.ts';
 
 const { version } = JSON.parse(
@@ -61,6 +62,7 @@ async function serve(args: string[]): Promise<void> {
     metricsHost: config.metricsHost,
     metricsPort: config.metricsPort,
   });
+  observePulsarReaders();
   const [{ Gateway }, { PulsarAdmin }, { tokenAuth }, { PulsarClient }] = await Promise.all([
     import('./grpc/server.ts'),
     import('./pulsar/admin.ts'),

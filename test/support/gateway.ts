@@ -16,6 +16,7 @@ import {
 } from '../../server/grpc/server.ts';
 import { PulsarAdmin } from '../../server/pulsar/admin.ts';
 import { PulsarClient } from '../../server/pulsar/client.ts';
+import type { Logger } from '../../server/telemetry/log.ts';
 import { ensurePulsar, pulsar } from './pulsar.ts';
 
 const StreamMetadata = apiType('StreamMetadata');
@@ -40,19 +41,22 @@ interface Response {
 
 /** Starts a gateway reading the test standalone. */
 export async function startGateway(
-  options: { maxConcurrentStreams?: number; receiverQueueSize?: number } = {},
+  options: { maxConcurrentStreams?: number; receiverQueueSize?: number; logger?: Logger } = {},
 ): Promise<TestGateway> {
   const pulsarClient = new PulsarClient({ serviceUrl: pulsar.serviceUrl });
   const admin = new PulsarAdmin({ webServiceUrl: pulsar.webUrl });
   const gateway = await GatewayServer.start(
     { client: pulsarClient, admin, receiverQueueSize: options.receiverQueueSize ?? 1000 },
-    gatewayOptions(
-      configWith({
-        port: '0',
-        maxConcurrentStreams: String(options.maxConcurrentStreams ?? 64),
-        shutdownGraceMs: '2000',
-      }),
-    ),
+    {
+      ...gatewayOptions(
+        configWith({
+          port: '0',
+          maxConcurrentStreams: String(options.maxConcurrentStreams ?? 64),
+          shutdownGraceMs: '2000',
+        }),
+      ),
+      ...(options.logger ? { logger: options.logger } : {}),
+    },
   );
   const Service = (
     grpc.loadPackageDefinition(loadDefinition()) as unknown as {
