@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+/**
+ * The container's health check: asks the gateway's standard gRPC health service
+ * (`grpc.health.v1.Health/Check`) on SEAM_PORT and exits 0 when it is SERVING, 1 otherwise
+ * (also while it drains during shutdown).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { loadConfig } from './config.ts';
+
+const config = loadConfig({});
+const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+const client = new grpc.Client(`${host}:${config.port}`, grpc.credentials.createInsecure());
+// HealthCheckRequest { service = "" } is empty on the wire; the answer is
+// HealthCheckResponse { status = 1 (SERVING) }: field 1, varint 1.
+const serving = Buffer.from([0x08, 0x01]);
+client.makeUnaryRequest(
+  '/grpc.health.v1.Health/Check',
+  (request: Buffer) => request,
+  (response: Buffer) => response,
+  Buffer.alloc(0),
+  { deadline: Date.now() + 3000 },
+  (error, response) => {
+    client.close();
+    const ok = !error && response?.equals(serving);
+    process.stdout.write(
+      ok ? 'SERVING\n' : `not serving: ${error?.details ?? response?.toString('hex')}\n`,
+    );
+    process.exit(ok ? 0 : 1);
+  },
+);
