@@ -20,13 +20,8 @@ import {
   type Incoming,
 } from './protocol/commands.ts';
 import { DecompressionError, decompress } from './protocol/compression.ts';
-import { splitEntry } from './protocol/frame.ts';
-import {
-  decodeBrokerEntryMetadata,
-  decodeMessageMetadata,
-  decodeSingleMessageMetadata,
-  type MessageMetadata,
-} from './protocol/metadata.ts';
+import { decodeEntry } from './protocol/entry.ts';
+import type { MessageMetadata } from './protocol/metadata.ts';
 import { parseTopicName } from './topic-name.ts';
 
 /** One message as Pulsar stored it. */
@@ -448,59 +443,35 @@ export class Reader {
   private entryMessageCount = 0;
 
   private decodeEntry(id: MessageId, entry: Buffer): void {
-    const parts = splitEntry(entry);
-    const metadata = decodeMessageMetadata(parts.metadata);
+    const decoded = decodeEntry(entry);
+    const { metadata, brokerTimestamp } = decoded;
     this.entryMessageCount = metadata.numMessagesInBatch;
-    const brokerTimestamp = parts.brokerEntryMetadata
-      ? decodeBrokerEntryMetadata(parts.brokerEntryMetadata).brokerTimestamp
-      : undefined;
-    if (metadata.markerType !== undefined) return;
-    if (metadata.encrypted) {
-      throw new PulsarError(
-        'UnreadableMessage',
-        `entry ${id.ledgerId}:${id.entryId} of ${this.topic} is encrypted; Seam cannot decrypt messages`,
-        { retriable: false },
-      );
+    switch (decoded.kind) {
+      case 'marker':
+        return;
+      case 'encrypted':
+        throw new PulsarError(
+          'UnreadableMessage',
+          `entry ${id.ledgerId}:${id.entryId} of ${this.topic} is encrypted; Seam cannot decrypt messages`,
+          { retriable: false },
+        );
+      case 'chunk':
+        this.addChunk(id, metadata, decoded.chunk, brokerTimestamp);
+        return;
     }
-    if (metadata.numChunksFromMsg > 1) {
-      this.addChunk(id, metadata, parts.payload, brokerTimestamp);
-      return;
-    }
-    const payload = decompress(metadata.compression, parts.payload, metadata.uncompressedSize);
-    if (!metadata.isBatch) {
-      const messageId = new MessageId(id.ledgerId, id.entryId, -1, this.partition);
-      if (this.passesStart(messageId))
-        this.push(single(this.topic, messageId, metadata, payload, brokerTimestamp));
-      return;
-    }
-    this.decodeBatch(id, metadata, payload, brokerTimestamp);
-  }
-
-  private decodeBatch(
-    id: MessageId,
-    metadata: MessageMetadata,
-    payload: Buffer,
-    brokerTimestamp: number | undefined,
-  ): void {
-    const count = metadata.numMessagesInBatch;
-    let pos = 0;
-    for (let index = 0; index < count; index++) {
-      if (pos + 4 > payload.length)
-        throw new Error(`batch ends after ${index} of ${count} messages`);
-      const size = payload.readUInt32BE(pos);
-      const metadataEnd = pos + 4 + size;
-      const single = decodeSingleMessageMetadata(payload, pos + 4, metadataEnd);
-      const valueEnd = metadataEnd + single.payloadSize;
-      if (valueEnd > payload.length)
-        throw new Error(`message ${index} of ${count} overruns its batch`);
-      pos = valueEnd;
-      if (single.compactedOut) continue;
-      const messageId = new MessageId(id.ledgerId, id.entryId, index, this.partition, count);
+    const count = metadata.isBatch ? metadata.numMessagesInBatch : 0;
+    for (const { batchIndex, single, payload } of decoded.messages) {
+      if (single?.compactedOut) continue;
+      const messageId = new MessageId(id.ledgerId, id.entryId, batchIndex, this.partition, count);
       if (!this.passesStart(messageId)) continue;
+      if (!single) {
+        this.push(unbatchedMessage(this.topic, messageId, metadata, payload, brokerTimestamp));
+        continue;
+      }
       this.push({
         topic: this.topic,
         messageId,
-        payload: payload.subarray(metadataEnd, valueEnd),
+        payload,
         key: single.partitionKey,
         keyIsBase64: single.partitionKeyB64Encoded,
         orderingKey: single.orderingKey,
@@ -509,7 +480,7 @@ export class Reader {
         eventTime: single.eventTime || undefined,
         schemaVersion: metadata.schemaVersion,
         producerName: metadata.producerName,
-        sequenceId: single.sequenceId ?? metadata.sequenceId + index,
+        sequenceId: single.sequenceId ?? metadata.sequenceId + batchIndex,
         nullValue: single.nullValue,
         brokerTimestamp,
       });
@@ -543,7 +514,15 @@ export class Reader {
     assembly.received++;
     if (assembly.received < metadata.numChunksFromMsg) return;
     this.chunks.delete(uuid);
-    const whole = Buffer.concat(assembly.parts, metadata.totalChunkMsgSize);
+    const size = assembly.parts.reduce((total, part) => total + part.length, 0);
+    if (size !== metadata.totalChunkMsgSize) {
+      throw new PulsarError(
+        'ProtocolError',
+        `chunked message ${uuid} of ${this.topic}: chunks hold ${size} bytes, metadata says ${metadata.totalChunkMsgSize}`,
+        { retriable: false },
+      );
+    }
+    const whole = Buffer.concat(assembly.parts, size);
     const payload = decompress(metadata.compression, whole, metadata.uncompressedSize);
     const messageId = new MessageId(
       id.ledgerId,
@@ -553,7 +532,7 @@ export class Reader {
       0,
       assembly.firstChunk,
     );
-    this.push(single(this.topic, messageId, metadata, payload, brokerTimestamp));
+    this.push(unbatchedMessage(this.topic, messageId, metadata, payload, brokerTimestamp));
   }
 
   private passesStart(id: MessageId): boolean {
@@ -631,7 +610,8 @@ export class Reader {
   }
 }
 
-function single(
+/** A message that is its entry's only one (unbatched, or a chunked message reassembled). */
+function unbatchedMessage(
   topic: string,
   messageId: MessageId,
   metadata: MessageMetadata,

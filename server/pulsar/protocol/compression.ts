@@ -18,6 +18,13 @@ export const CompressionType = {
 
 const names = ['NONE', 'LZ4', 'ZLIB', 'ZSTD', 'SNAPPY'];
 
+/**
+ * Largest uncompressed entry accepted (256 MiB): a bound on what a corrupt or hostile size
+ * field can make Seam allocate. Far above Pulsar's 5 MiB default message size, and above
+ * the chunked messages seen in practice.
+ */
+export const maxUncompressedBytes = 256 * 1024 * 1024;
+
 /** A payload that does not decompress to the size its metadata declares. */
 export class DecompressionError extends Error {
   override name = 'DecompressionError';
@@ -26,6 +33,13 @@ export class DecompressionError extends Error {
 /** Decompresses an entry payload; returns `data` itself when it is not compressed. */
 export function decompress(type: number, data: Buffer, uncompressedSize: number): Buffer {
   if (type === CompressionType.NONE) return data;
+  if (uncompressedSize > maxUncompressedBytes) {
+    throw new DecompressionError(
+      `metadata declares ${uncompressedSize} uncompressed bytes, over Seam's limit of ${maxUncompressedBytes}`,
+    );
+  }
+  // Decoders never produce more than the declared size (+1 to notice a longer payload).
+  const maxOutputLength = uncompressedSize + 1;
   let out: Buffer;
   try {
     switch (type) {
@@ -39,12 +53,17 @@ export function decompress(type: number, data: Buffer, uncompressedSize: number)
         break;
       }
       case CompressionType.ZLIB:
-        out = inflateSync(data);
+        out = inflateSync(data, { maxOutputLength });
         break;
       case CompressionType.ZSTD:
-        out = zstdDecompressSync(data);
+        out = zstdDecompressSync(data, { maxOutputLength });
         break;
       case CompressionType.SNAPPY:
+        // Snappy allocates what its header declares: check that before it does.
+        if (snappyDeclaredLength(data) !== uncompressedSize)
+          throw new DecompressionError(
+            `SNAPPY header declares ${snappyDeclaredLength(data)} bytes, metadata says ${uncompressedSize}`,
+          );
         out = snappyUncompress(data) as Buffer;
         break;
       default:
@@ -62,4 +81,15 @@ export function decompress(type: number, data: Buffer, uncompressedSize: number)
     );
   }
   return out;
+}
+
+/** The uncompressed length a Snappy block starts with (a varint), or -1 if it has none. */
+function snappyDeclaredLength(data: Buffer): number {
+  let value = 0;
+  for (let i = 0; i < Math.min(data.length, 5); i++) {
+    const byte = data[i] as number;
+    value += (byte & 0x7f) * 2 ** (7 * i);
+    if (byte < 0x80) return value;
+  }
+  return -1;
 }

@@ -1,0 +1,84 @@
+/**
+ * An entry (the bytes after a MESSAGE command) decoded into its messages: metadata,
+ * checksum, decompression and batch splitting. Pure: positions and start filters are the
+ * reader's business. Every failure is a FrameError, ProtoDecodeError or DecompressionError,
+ * and nothing is allocated from a size field before that size is checked.
+ */
+import { decompress } from './compression.ts';
+import { FrameError, splitEntry } from './frame.ts';
+import {
+  decodeBrokerEntryMetadata,
+  decodeMessageMetadata,
+  decodeSingleMessageMetadata,
+  type MessageMetadata,
+  type SingleMessageMetadata,
+} from './metadata.ts';
+
+/** One message of an entry. */
+export interface EntryMessage {
+  /** Index in the batch; -1 for an entry that is not a batch. */
+  batchIndex: number;
+  /** Metadata of a message inside a batch. */
+  single: SingleMessageMetadata | undefined;
+  /** The value bytes (views into the decompressed payload). */
+  payload: Buffer;
+}
+
+/** What an entry holds. */
+export type DecodedEntry = {
+  metadata: MessageMetadata;
+  brokerTimestamp: number | undefined;
+} & (
+  | { kind: 'messages'; messages: EntryMessage[] }
+  /** One chunk of a chunked message, still compressed (the whole message is, not the chunk). */
+  | { kind: 'chunk'; chunk: Buffer }
+  /** A broker-internal marker: no messages for readers. */
+  | { kind: 'marker' }
+  /** Encrypted: unreadable without the producer's key. */
+  | { kind: 'encrypted' }
+);
+
+/**
+ * Decodes an entry. Batches yield every message, compacted-out ones included (flagged in
+ * `single.compactedOut`), so the batch indexes stay those Pulsar assigned.
+ */
+export function decodeEntry(rest: Buffer): DecodedEntry {
+  const parts = splitEntry(rest);
+  const metadata = decodeMessageMetadata(parts.metadata);
+  const brokerTimestamp = parts.brokerEntryMetadata
+    ? decodeBrokerEntryMetadata(parts.brokerEntryMetadata).brokerTimestamp
+    : undefined;
+  const base = { metadata, brokerTimestamp };
+  if (metadata.markerType !== undefined) return { ...base, kind: 'marker' };
+  if (metadata.encrypted) return { ...base, kind: 'encrypted' };
+  if (metadata.numChunksFromMsg > 1) return { ...base, kind: 'chunk', chunk: parts.payload };
+  const payload = decompress(metadata.compression, parts.payload, metadata.uncompressedSize);
+  if (!metadata.isBatch) {
+    return {
+      ...base,
+      kind: 'messages',
+      messages: [{ batchIndex: -1, single: undefined, payload }],
+    };
+  }
+  return { ...base, kind: 'messages', messages: splitBatch(payload, metadata.numMessagesInBatch) };
+}
+
+/** A batch payload's messages: each is `[size u32][SingleMessageMetadata][payload]`. */
+export function splitBatch(payload: Buffer, count: number): EntryMessage[] {
+  const messages: EntryMessage[] = [];
+  let pos = 0;
+  for (let index = 0; index < count; index++) {
+    if (pos + 4 > payload.length)
+      throw new FrameError(`batch ends after ${index} of ${count} messages`);
+    const metadataEnd = pos + 4 + payload.readUInt32BE(pos);
+    if (metadataEnd > payload.length)
+      throw new FrameError(`metadata of message ${index} of ${count} overruns its batch`);
+    const single = decodeSingleMessageMetadata(payload, pos + 4, metadataEnd);
+    const valueEnd = metadataEnd + single.payloadSize;
+    if (valueEnd > payload.length)
+      throw new FrameError(`message ${index} of ${count} overruns its batch`);
+    messages.push({ batchIndex: index, single, payload: payload.subarray(metadataEnd, valueEnd) });
+    pos = valueEnd;
+  }
+  return messages;
+}
