@@ -29,8 +29,34 @@ const maxNameLength = 1024;
 /** Most columns a request may name. */
 const maxColumns = 1000;
 
+/** Carries why a request message did not decode (see `lenientDeserializer`). */
+const undecodable = Symbol('undecodable');
+
+/**
+ * Wraps the request deserializer so bytes that are not a ReadStreamRequest reach the
+ * handler, which answers INVALID_ARGUMENT: the caller's mistake, not grpc-js's INTERNAL.
+ */
+export function lenientDeserializer(
+  deserialize: (bytes: Buffer) => ReadStreamRequest__Output,
+): (bytes: Buffer) => ReadStreamRequest__Output {
+  return (bytes) => {
+    try {
+      return deserialize(bytes);
+    } catch (error) {
+      return { [undecodable]: (error as Error).message } as unknown as ReadStreamRequest__Output;
+    }
+  };
+}
+
 /** Validates and fills defaults. */
 export function toReadRequest(wire: ReadStreamRequest__Output): ReadRequest {
+  const failure = (wire as { [undecodable]?: string })[undecodable];
+  if (failure !== undefined) {
+    throw new SeamError(
+      'INVALID_ARGUMENT',
+      `the request is not a seam.v1.ReadStreamRequest (${failure}): check the client's proto`,
+    );
+  }
   const topic = (wire.topic ?? '').trim();
   if (!topic)
     throw new SeamError(

@@ -14,7 +14,7 @@ import { readStream, type StreamDeps } from '../core/stream.ts';
 import { type Logger, silentLogger } from '../telemetry/log.ts';
 import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRequest.ts';
 import { GatewayTelemetry, type StreamObservation } from './observe.ts';
-import { toReadRequest } from './request.ts';
+import { lenientDeserializer, toReadRequest } from './request.ts';
 import { responsesFor, resumeTokenOf } from './responses.ts';
 
 /** Trailing metadata key carrying the last resume token when a stream ends early. */
@@ -175,9 +175,14 @@ export class Gateway {
         seam: { v1: { SeamService: grpc.ServiceClientConstructor } };
       }
     ).seam.v1.SeamService.service;
-    // Responses are serialized by responses.ts already.
+    const generated = service.ReadStream as grpc.MethodDefinition<
+      ReadStreamRequest__Output,
+      unknown
+    >;
     const readStreamMethod = {
-      ...service.ReadStream,
+      ...generated,
+      requestDeserialize: lenientDeserializer(generated.requestDeserialize),
+      // Responses are serialized by responses.ts already.
       responseSerialize: (bytes: Buffer) => bytes,
     } as grpc.MethodDefinition<ReadStreamRequest__Output, Buffer>;
     const health = new HealthImplementation({ '': 'SERVING', [serviceName]: 'SERVING' });
