@@ -5,7 +5,9 @@
  * Shared by test/fuzz-*.test.ts (a bounded slice) and bench/fuzz.ts (a million cases).
  */
 import fc from 'fast-check';
+import { apiType } from '../../server/api.ts';
 import { PulsarClient } from '../../server/pulsar/client.ts';
+import { InvalidMessageIdError } from '../../server/pulsar/message-id.ts';
 import { crc32c } from '../../server/pulsar/protocol/checksum.ts';
 import { decodeCommand } from '../../server/pulsar/protocol/commands.ts';
 import { DecompressionError } from '../../server/pulsar/protocol/compression.ts';
@@ -16,7 +18,12 @@ import { Reader } from '../../server/pulsar/reader.ts';
 import { freshTopic, type ProduceOptions, produce, pulsar } from './pulsar.ts';
 
 /** The errors a decoder may throw on bad bytes. */
-export const typedErrors = [FrameError, ProtoDecodeError, DecompressionError] as const;
+export const typedErrors = [
+  FrameError,
+  ProtoDecodeError,
+  DecompressionError,
+  InvalidMessageIdError,
+] as const;
 
 /** Which typed error, or undefined when `error` is none of them (a crash). */
 export function typedName(error: unknown): string | undefined {
@@ -127,7 +134,11 @@ export function mutation(): fc.Arbitrary<(bytes: Buffer) => Buffer> {
       .tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.oneof(extremeU32, fc.nat()))
       .map(([at, value]) => (b: Buffer) => {
         const out = Buffer.from(b);
-        if (out.length >= 4) out.writeUInt32BE(value >>> 0, Math.floor(at * (out.length - 3)));
+        if (out.length >= 4)
+          out.writeUInt32BE(
+            value >>> 0,
+            Math.min(out.length - 4, Math.floor(at * (out.length - 3))),
+          );
         return out;
       }),
     fc
@@ -179,4 +190,89 @@ export function mutateUnderChecksums(stream: Buffer, mutate: (covered: Buffer) =
     out.push(sizes, frame.command, body);
   }
   return Buffer.concat(out);
+}
+
+// Requests.
+
+const anyNumber = fc.oneof(
+  fc.integer(),
+  fc.double(),
+  fc.constantFrom(0, -1, 2 ** 53, Number.MAX_SAFE_INTEGER, -(2 ** 63)),
+  fc.string({ maxLength: 8 }),
+);
+const timestamp = fc.record(
+  { seconds: anyNumber, nanos: fc.oneof(fc.integer(), fc.constantFrom(-1, 1e9)) },
+  { requiredKeys: [] },
+);
+const topicName = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ minLength: 1000, maxLength: 1100 }),
+  fc.constantFrom(
+    'persistent://',
+    'persistent://a/b',
+    'non-persistent://public/default/x',
+    'a//b',
+    ' ',
+  ),
+  fc.string({ maxLength: 20 }).map((s) => `persistent://public/default/${s}`),
+);
+
+/** Requests as the wire gives them to the service, with every field random. */
+export const wireRequest = fc.record(
+  {
+    topic: topicName,
+    start: fc.constantFrom(
+      'earliest',
+      'latest',
+      'start_publish_time',
+      'message_id',
+      'resume_token',
+    ),
+    start_publish_time: timestamp,
+    message_id: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+    resume_token: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+    end: fc.constantFrom('follow', 'at_open', 'end_publish_time'),
+    end_publish_time: timestamp,
+    columns: fc.array(fc.string({ maxLength: 1100 }), { maxLength: 3 }),
+    batching: fc.record(
+      {
+        max_rows: anyNumber,
+        max_bytes: anyNumber,
+        max_latency: timestamp,
+        heartbeat_interval: timestamp,
+      },
+      { requiredKeys: [] },
+    ),
+  },
+  { requiredKeys: ['topic'] },
+);
+
+/** A token envelope (magic, correct CRC32C) around `body`: damage that passes the checksum. */
+export function tokenEnvelope(body: Uint8Array): Buffer {
+  const header = Buffer.from([0x53, 0x31, 0, 0, 0, 0]);
+  header.writeUInt32BE(crc32c(Buffer.from(body)), 2);
+  return Buffer.concat([header, body]);
+}
+
+const ResumeToken = apiType('ResumeToken');
+
+/** Resume tokens for `topic`: random bytes, random bytes in a valid envelope, random fields. */
+export function resumeToken(topic: string): fc.Arbitrary<Buffer> {
+  return fc.oneof(
+    fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b)),
+    fc.uint8Array({ maxLength: 80 }).map(tokenEnvelope),
+    fc
+      .record({
+        version: fc.oneof(fc.constant(1), fc.integer()),
+        topic: fc.oneof(fc.constant(topic), fc.string()),
+        positions: fc.array(
+          fc.record({
+            partition: fc.integer(),
+            message_id: fc.uint8Array({ maxLength: 30 }).map((b) => Buffer.from(b)),
+          }),
+          { maxLength: 4 },
+        ),
+      })
+      .map((m) => tokenEnvelope(ResumeToken.encode(ResumeToken.fromObject(m)).finish())),
+  );
 }

@@ -1,0 +1,153 @@
+/**
+ * The fuzz run: a million cases (by default) against Seam's decoders and request handling,
+ * printing what each target did with them. Any case that ends in an untyped error is a
+ * crash: it is printed with its seed and path, and the run exits 1.
+ *
+ *   node bench/fuzz.ts [--cases 1000000] [--seed N]
+ *
+ * Needs the test standalone (for the corpus: real broker streams of official-producer
+ * entries, captured as Seam reads them): `bash pulsar/pulsar.sh start`.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import fc from 'fast-check';
+import { SeamError } from '../server/core/errors.ts';
+import { decodeResumeToken } from '../server/core/resume-token.ts';
+import type { ReadStreamRequest__Output } from '../server/grpc/generated/seam/v1/ReadStreamRequest.ts';
+import { toReadRequest } from '../server/grpc/request.ts';
+import { InvalidMessageIdError, MessageId } from '../server/pulsar/message-id.ts';
+import {
+  captureCorpus,
+  chunking,
+  decodeStream,
+  mutateUnderChecksums,
+  mutation,
+  resumeToken,
+  typedName,
+  wireRequest,
+} from '../test/support/fuzz.ts';
+import { ensurePulsar } from '../test/support/pulsar.ts';
+
+const { values } = parseArgs({
+  options: { cases: { type: 'string', default: '1000000' }, seed: { type: 'string' } },
+});
+const total = Number(values.cases);
+const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
+
+await ensurePulsar();
+const corpus = await captureCorpus();
+process.stderr.write(
+  `fuzz: corpus of ${corpus.length} captured streams, ${corpus.reduce((n, s) => n + s.length, 0)} bytes; seed ${seed}\n`,
+);
+
+/** One fuzz target: an arbitrary and what to do with each case; returns the outcome name. */
+interface Target {
+  name: string;
+  // biome-ignore lint/suspicious/noExplicitAny: each target has its own case type
+  arbitrary: fc.Arbitrary<any>;
+  // biome-ignore lint/suspicious/noExplicitAny: see above
+  run(value: any): string;
+}
+
+/** Runs `decode`; returns 'ok', or the typed error's name; rethrows anything else. */
+function outcome(decode: () => unknown, typed: (error: unknown) => string | undefined): string {
+  try {
+    decode();
+    return 'ok';
+  } catch (error) {
+    const name = typed(error);
+    if (!name) throw error;
+    return name;
+  }
+}
+
+const invalidArgument = (error: unknown) =>
+  error instanceof SeamError && error.code === 'INVALID_ARGUMENT' ? 'INVALID_ARGUMENT' : undefined;
+const streamIndex = fc.nat(corpus.length - 1);
+const targets: Target[] = [
+  {
+    name: 'broker stream, mutated',
+    arbitrary: fc.tuple(streamIndex, mutation(), chunking),
+    run: ([i, mutate, sizes]) => outcome(() => decodeStream(mutate(corpus[i]), sizes), typedName),
+  },
+  {
+    name: 'entries under a valid checksum',
+    arbitrary: fc.tuple(streamIndex, mutation()),
+    run: ([i, mutate]) =>
+      outcome(() => decodeStream(mutateUnderChecksums(corpus[i] as Buffer, mutate)), typedName),
+  },
+  {
+    name: 'ReadStreamRequest fields',
+    arbitrary: wireRequest,
+    run: (wire) => outcome(() => toReadRequest(wire as ReadStreamRequest__Output), invalidArgument),
+  },
+  {
+    name: 'message id bytes',
+    arbitrary: fc.uint8Array({ maxLength: 80 }),
+    run: (bytes) =>
+      outcome(
+        () => MessageId.deserialize(bytes),
+        (e) => (e instanceof InvalidMessageIdError ? e.name : undefined),
+      ),
+  },
+  {
+    name: 'resume token bytes',
+    arbitrary: resumeToken('persistent://public/default/t'),
+    run: (bytes) =>
+      outcome(() => decodeResumeToken('persistent://public/default/t', bytes), invalidArgument),
+  },
+];
+
+const rows: { target: string; cases: number; outcomes: Record<string, number>; seconds: number }[] =
+  [];
+let crashes = 0;
+const perTarget = Math.ceil(total / targets.length);
+for (const [index, target] of targets.entries()) {
+  const outcomes: Record<string, number> = {};
+  const started = performance.now();
+  let done = 0;
+  const result = fc.check(
+    fc.property(target.arbitrary, (value) => {
+      const name = target.run(value);
+      outcomes[name] = (outcomes[name] ?? 0) + 1;
+      if (++done % 50_000 === 0)
+        process.stderr.write(`fuzz: ${target.name}: ${done}/${perTarget}\n`);
+    }),
+    { numRuns: perTarget, seed: seed + index },
+  );
+  if (result.failed) {
+    crashes++;
+    const error = result.errorInstance as Error | undefined;
+    process.stderr.write(
+      `fuzz: CRASH in ${target.name} (seed ${result.seed}, path ${result.counterexamplePath}): ${error?.stack ?? String(error)}\n`,
+    );
+  }
+  rows.push({
+    target: target.name,
+    cases: done,
+    outcomes,
+    seconds: (performance.now() - started) / 1000,
+  });
+}
+
+const line = (cells: string[]) =>
+  `${cells.map((c, i) => (i ? c.padStart(12) : c.padEnd(32))).join(' ')}`;
+const names = [...new Set(rows.flatMap((r) => Object.keys(r.outcomes)))].sort();
+console.log(line(['target', 'cases', ...names, 'seconds']));
+for (const r of rows)
+  console.log(
+    line([
+      r.target,
+      String(r.cases),
+      ...names.map((n) => String(r.outcomes[n] ?? 0)),
+      r.seconds.toFixed(1),
+    ]),
+  );
+const cases = rows.reduce((n, r) => n + r.cases, 0);
+console.log(`${cases} cases, ${crashes} crashes (seed ${seed})`);
+await mkdir(new URL('results/', import.meta.url), { recursive: true });
+await writeFile(
+  new URL('results/fuzz.json', import.meta.url),
+  `${JSON.stringify({ date: new Date().toISOString(), seed, cases, crashes, targets: rows }, null, 2)}\n`,
+);
+process.exitCode = crashes ? 1 : 0;
