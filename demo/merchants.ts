@@ -9,9 +9,15 @@
  *    seam, and follows the live tail; the totals stay current as transactions arrive.
  *
  *   node demo/merchants.ts [--history 200000] [--rate 500] [--seconds 0 (= until Ctrl-C)]
+ *                          [--report FILE]
+ *
+ * `--report FILE` writes, when the demo stops, what it computed and exactly which messages
+ * it consumed (the last message id of each partition), so the totals can be checked
+ * independently (test/demo.test.ts does, with the official Python client's reader).
  */
 
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SeamClient } from '@pulsar-seam/client';
@@ -26,6 +32,7 @@ const { values } = parseArgs({
     history: { type: 'string', default: '200000' },
     rate: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '0' },
+    report: { type: 'string' },
   },
 });
 const historyCount = Number(values.history);
@@ -89,7 +96,10 @@ if (seconds > 0) setTimeout(() => stop.abort(), seconds * 1000).unref();
 const windowStart = Date.now() - 30 * dayMs;
 const totals = new Map<string, bigint>();
 let rows = 0;
+let windowRows = 0;
 let liveRows = 0;
+/** The last message id read from each partition topic: where the demo's reading ended. */
+const lastMessageIds = new Map<string, Uint8Array>();
 let latencies: number[] = [];
 let lastReport = Date.now();
 started = performance.now();
@@ -111,7 +121,7 @@ try {
   for await (const event of seam.read({
     topic,
     start: { publishTime: windowStart },
-    columns: ['merchant', 'amount_cents', '__eventTime', '__publishTime'],
+    columns: ['merchant', 'amount_cents', '__eventTime', '__publishTime', '__topic', '__messageId'],
     maxLatencyMs: 5,
     signal: stop.signal,
   })) {
@@ -128,10 +138,14 @@ try {
     const amount = event.batch.getChild('amount_cents');
     const eventTime = event.batch.getChild('__eventTime');
     const publishTime = event.batch.getChild('__publishTime');
+    const partitionTopic = event.batch.getChild('__topic');
+    const messageId = event.batch.getChild('__messageId');
     const now = Date.now();
     for (let i = 0; i < event.batch.numRows; i++) {
+      lastMessageIds.set(partitionTopic?.get(i) as string, messageId?.get(i) as Uint8Array);
       const at = (eventTime?.get(i) as number | null) ?? 0;
       if (at < windowStart) continue;
+      windowRows++;
       const name = merchant?.get(i) as string;
       totals.set(name, (totals.get(name) ?? 0n) + (amount?.get(i) as bigint));
       if (event.phase === 'tail') latencies.push(now - (publishTime?.get(i) as number));
@@ -155,4 +169,19 @@ try {
   say(
     `== stopped: ${rows.toLocaleString('en')} rows read in one stream; final top merchants:\n${top(5)}`,
   );
+  if (values.report) await writeFile(values.report, `${JSON.stringify(report(), null, 2)}\n`);
+}
+
+/** What the demo computed, and where in each partition its reading ended. */
+function report() {
+  return {
+    topic,
+    windowStart,
+    rows,
+    windowRows,
+    totals: Object.fromEntries([...totals].map(([merchant, cents]) => [merchant, String(cents)])),
+    lastMessageIds: Object.fromEntries(
+      [...lastMessageIds].map(([partition, id]) => [partition, Buffer.from(id).toString('base64')]),
+    ),
+  };
 }

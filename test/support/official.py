@@ -7,6 +7,7 @@ but the plumbing. Both commands speak JSON lines.
                             prints one line per message: its id as the producer saw it
   read TOPIC [options]      reads from earliest (or --start) until nothing is left
                             (or --count); prints one line per message with every field
+                            (with --until, only the messages up to given ids)
 
 A message on stdin: {"value_b64": ..} or {"value_text": ..} or {"value": <json>} (for
 AVRO/JSON schemas), and optionally "key", "ordering_key_b64", "properties" {str: str},
@@ -223,11 +224,14 @@ def read(client, args):
     )
     if args.quiet:
         return read_quietly(reader, args)
+    until = parse_until(args.until)
     out = sys.stdout
     seen = 0
     while (args.count is None and reader.has_message_available()) or (args.count is not None and seen < args.count):
         msg = reader.read_next(args.timeout_ms)
         seen += 1
+        if until is not None and not at_or_before(msg, until):
+            continue
         out.write(
             json.dumps(
                 {
@@ -244,6 +248,27 @@ def read(client, args):
             + "\n"
         )
     reader.close()
+
+
+def parse_until(values):
+    """--until TOPIC=ID_B64 values as {topic: (ledger, entry, batch index)}; None without any."""
+    if not values:
+        return None
+    until = {}
+    for value in values:
+        # Topic names hold no "=", base64 may end with some: split at the first.
+        topic, _, id_b64 = value.partition("=")
+        mid = pulsar.MessageId.deserialize(base64.b64decode(id_b64))
+        until[topic] = (mid.ledger_id(), mid.entry_id(), mid.batch_index())
+    return until
+
+
+def at_or_before(msg, until):
+    """Whether a message is at or before the --until id of its (partition) topic; a topic
+    without one had nothing read, so none of its messages count."""
+    last = until.get(msg.topic_name())
+    mid = msg.message_id()
+    return last is not None and (mid.ledger_id(), mid.entry_id(), mid.batch_index()) <= last
 
 
 def read_quietly(reader, args):
@@ -292,6 +317,12 @@ def main():
     r.add_argument("--count", type=int, help="read exactly N messages, waiting for them")
     r.add_argument("--timeout-ms", type=int, default=30000)
     r.add_argument("--quiet", action="store_true", help="with --count: time the read, print only figures")
+    r.add_argument(
+        "--until",
+        action="append",
+        help="TOPIC=ID_B64 (repeatable, one per partition topic): keep only the messages at or before that"
+        " serialized message id; partitions not named keep none",
+    )
 
     args = parser.parse_args()
     # Logs go to stderr: stdout carries only the JSON lines tests parse. (A Python

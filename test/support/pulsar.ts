@@ -151,13 +151,26 @@ export async function produce(
   return parseLines<OfficialMessageId>(await runOfficial(args, input));
 }
 
-/** Reads the whole topic (or `count` messages) with the official client's reader. */
+/**
+ * Reads the whole topic (or `count` messages) with the official client's reader. `until`
+ * (partition topic → serialized message id, base64) keeps only the messages at or before
+ * those ids, none from partitions it does not name.
+ */
 export async function readOfficial(
   topic: string,
-  options: { start?: string; inclusive?: boolean; count?: number; avroSchema?: unknown } = {},
+  options: {
+    start?: string;
+    inclusive?: boolean;
+    count?: number;
+    avroSchema?: unknown;
+    until?: Record<string, string>;
+  } = {},
 ): Promise<OfficialMessage[]> {
   const args = [officialPy, '--url', pulsar.serviceUrl, 'read', topic];
   if (options.start) args.push('--start', options.start);
+  for (const [partition, id] of Object.entries(options.until ?? {})) {
+    args.push('--until', `${partition}=${id}`);
+  }
   if (options.inclusive) args.push('--inclusive');
   if (options.count !== undefined) args.push('--count', String(options.count));
   if (options.avroSchema !== undefined) {
