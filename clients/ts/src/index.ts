@@ -13,84 +13,132 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import * as arrow from 'apache-arrow';
-import protobuf from 'protobufjs';
-
-const protoRoot = fileURLToPath(new URL('../../../proto', import.meta.url));
-const protoFile = 'seam/v1/seam.proto';
+import type { ReadStreamRequest } from './generated/seam/v1/ReadStreamRequest.ts';
+import type { SeamServiceClient } from './generated/seam/v1/SeamService.ts';
+import type { StreamInfo__Output } from './generated/seam/v1/StreamInfo.ts';
+import type { ProtoGrpcType } from './generated/seam.ts';
 
 /** Trailing metadata key with the last resume token of a stream that ended early. */
 export const resumeTokenTrailer = 'seam-resume-token-bin';
 
-/** Where to start reading. */
+/**
+ * Where to start reading: the oldest message, only what arrives after the stream opens,
+ * the first message published at or after a time, a message id (inclusive), or just after
+ * a resume token from an earlier read of the same topic.
+ */
 export type StartAt =
   | 'earliest'
   | 'latest'
   | { publishTime: Date | number }
-  /** A serialized Pulsar MessageId, inclusive. */
   | { messageId: Uint8Array }
-  /** A resume token from an earlier read of the same topic, exclusive. */
   | { resumeToken: Uint8Array };
 
-/** When to stop. */
+/**
+ * When to stop: never (`follow`, the default), once the history the topic held when the
+ * stream opened has been read (`atOpen`), or before the first message published after a time.
+ */
 export type EndAt = 'follow' | 'atOpen' | { publishTime: Date | number };
 
-/** What to read. */
+/** What to read, and how. */
 export interface ReadOptions {
+  /** The topic, e.g. `persistent://public/default/orders` or just `orders`. */
   topic: string;
   /** Default `earliest`. */
   start?: StartAt;
-  /** Default `follow`: never ends. */
+  /** Default `follow`: the stream never ends by itself. */
   end?: EndAt;
-  /** Columns to return; default all. */
+  /** Columns to return, value fields and `__` metadata columns; default all. */
   columns?: string[];
-  /** Rows per batch at most. */
+  /** Rows per batch at most; default: the gateway's. */
   maxRows?: number;
-  /** Batch bytes at most. */
+  /** Batch bytes at most; default: the gateway's. */
   maxBytes?: number;
-  /** How long the tail may hold rows, ms. */
+  /** How long the tail may hold rows to fill a batch, ms; default: the gateway's. */
   maxLatencyMs?: number;
-  /** Heartbeat interval of an idle tail, ms. */
+  /** Heartbeat interval of an idle tail, ms; default: the gateway's. */
   heartbeatMs?: number;
   /** Resume after UNAVAILABLE (gateway restart, network cut) this many times in a row. Default 10. */
   maxResumes?: number;
+  /** Aborting it ends the read quietly: the iteration returns. */
   signal?: AbortSignal;
 }
 
-/** History progress, from the stream metadata. */
+/** How far the history has been read, as of a batch. */
 export interface Progress {
+  /** History rows sent so far. */
   historyRows: number;
+  /** History bytes read from Pulsar so far. */
   historyBytesRead: number;
+  /** The gateway's estimate of the history's bytes when the stream opened. */
   historyBytesExpected: number;
 }
 
-/** What a read yields, in order. */
-export type ReadEvent =
-  | { kind: 'schema'; schema: arrow.Schema; info: StreamInfo }
-  | {
-      kind: 'batch';
-      batch: arrow.RecordBatch;
-      phase: 'history' | 'tail';
-      resumeToken: Uint8Array;
-      progress: Progress;
-    }
-  | { kind: 'seam'; resumeToken: Uint8Array; historyRows: number }
-  | { kind: 'heartbeat'; resumeToken: Uint8Array; lastPublishTime: number | undefined };
+/** The first event of a read: the table's Arrow schema and what the gateway knows of the topic. */
+export interface SchemaEvent {
+  kind: 'schema';
+  schema: arrow.Schema;
+  info: StreamInfo;
+}
+
+/** Rows: from the history (before the seam) or the live tail (after it). */
+export interface BatchEvent {
+  kind: 'batch';
+  batch: arrow.RecordBatch;
+  phase: 'history' | 'tail';
+  /** Resuming with it continues just after this batch's last row. */
+  resumeToken: Uint8Array;
+  progress: Progress;
+}
+
+/** The history is complete; what follows is the live tail. Sent once per read. */
+export interface SeamEvent {
+  kind: 'seam';
+  resumeToken: Uint8Array;
+  /** Rows of history, in total. */
+  historyRows: number;
+}
+
+/** The tail is idle and the stream alive. */
+export interface HeartbeatEvent {
+  kind: 'heartbeat';
+  resumeToken: Uint8Array;
+  /** Publish time (epoch ms) of the last message read, when there was one. */
+  lastPublishTime: number | undefined;
+}
+
+/** What a read yields, in order: one schema, batches, at most one seam, heartbeats. */
+export type ReadEvent = SchemaEvent | BatchEvent | SeamEvent | HeartbeatEvent;
 
 /** What the gateway says about the stream when it opens. */
 export interface StreamInfo {
+  /** The topic, fully qualified. */
   topic: string;
-  partitions: { partition: number; topic: string; boundaryMessageId: Uint8Array }[];
+  /** Each partition read (one with partition -1 for a non-partitioned topic). */
+  partitions: {
+    partition: number;
+    topic: string;
+    /** The last message id the partition held when the stream opened: the seam's position. */
+    boundaryMessageId: Uint8Array;
+  }[];
+  /** Bytes of history to read, estimated from Pulsar's ledger sizes. */
   estimatedHistoryBytes: number;
+  /** The Pulsar schema type that decoded the values, e.g. `AVRO`, `JSON`, `BYTES`. */
   pulsarSchemaType: string;
 }
 
 /** A stream that ended with an error status. */
 export class SeamStreamError extends Error {
   override name = 'SeamStreamError';
+  /** The gRPC status code, e.g. `grpc.status.NOT_FOUND`. */
   readonly code: grpc.status;
   /** Where to resume, when the gateway said. */
   readonly resumeToken: Uint8Array | undefined;
 
+  /**
+   * @param code The gRPC status code.
+   * @param details The gateway's message.
+   * @param resumeToken From the `seam-resume-token-bin` trailer, if any.
+   */
   constructor(code: grpc.status, details: string, resumeToken: Uint8Array | undefined) {
     super(`${grpc.status[code]}: ${details}`);
     this.code = code;
@@ -98,31 +146,23 @@ export class SeamStreamError extends Error {
   }
 }
 
-interface Response {
-  data_header: Buffer;
-  app_metadata: Buffer;
-  data_body: Buffer;
+/** The seam.v1 API, loaded from the package's own copy of the proto on first use. */
+let api: ProtoGrpcType['seam']['v1'] | undefined;
+
+function loadApi(): ProtoGrpcType['seam']['v1'] {
+  api ??= (
+    grpc.loadPackageDefinition(
+      protoLoader.loadSync('seam/v1/seam.proto', {
+        keepCase: true,
+        longs: Number,
+        enums: String,
+        oneofs: true,
+        includeDirs: [fileURLToPath(new URL('../proto', import.meta.url))],
+      }),
+    ) as unknown as ProtoGrpcType
+  ).seam.v1;
+  return api;
 }
-
-type ReadStreamCall = (
-  request: unknown,
-  options?: grpc.CallOptions,
-) => grpc.ClientReadableStream<Response>;
-
-const loaded = protoLoader.loadSync(protoFile, {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  oneofs: true,
-  includeDirs: [protoRoot],
-});
-const metadataRoot = new protobuf.Root();
-metadataRoot.resolvePath = (_origin, target) =>
-  target.startsWith('google/protobuf/')
-    ? target
-    : protobuf.util.path.resolve(`${protoRoot}/`, target);
-metadataRoot.loadSync(protoFile, { keepCase: true });
-const StreamMetadata = metadataRoot.lookupType('seam.v1.StreamMetadata');
 
 function timestamp(value: Date | number): { seconds: number; nanos: number } {
   const ms = typeof value === 'number' ? value : value.getTime();
@@ -137,9 +177,24 @@ function ipcFrame(header: Uint8Array, body: Uint8Array): Uint8Array[] {
   return [prefix, header, body];
 }
 
+function streamInfo(info: StreamInfo__Output): StreamInfo {
+  return {
+    topic: info.topic ?? '',
+    partitions: (info.partitions ?? []).map((p) => ({
+      partition: p.partition ?? 0,
+      topic: p.topic ?? '',
+      boundaryMessageId: p.boundary_message_id ?? new Uint8Array(0),
+    })),
+    estimatedHistoryBytes: info.estimated_history_bytes ?? 0,
+    pulsarSchemaType: info.pulsar_schema_type ?? '',
+  };
+}
+
+const empty = new Uint8Array(0);
+
 /** A connection to a Seam gateway. */
 export class SeamClient {
-  private readonly client: grpc.Client & { ReadStream: ReadStreamCall };
+  private readonly client: SeamServiceClient;
 
   /**
    * @param address `host:port` of the gateway.
@@ -151,12 +206,7 @@ export class SeamClient {
     credentials = grpc.credentials.createInsecure(),
     options: grpc.ChannelOptions = {},
   ) {
-    const Service = (
-      grpc.loadPackageDefinition(loaded) as unknown as {
-        seam: { v1: { SeamService: grpc.ServiceClientConstructor } };
-      }
-    ).seam.v1.SeamService;
-    this.client = new Service(address, credentials, options) as unknown as SeamClient['client'];
+    this.client = new (loadApi().SeamService)(address, credentials, options);
   }
 
   /**
@@ -217,10 +267,16 @@ export class SeamClient {
     this.client.close();
   }
 
-  private request(options: ReadOptions, token: Uint8Array | undefined): Record<string, unknown> {
-    const request: Record<string, unknown> = {
+  private request(options: ReadOptions, token: Uint8Array | undefined): ReadStreamRequest {
+    const request: ReadStreamRequest = {
       topic: options.topic,
       columns: options.columns ?? [],
+      batching: {
+        ...(options.maxRows ? { max_rows: options.maxRows } : {}),
+        ...(options.maxBytes ? { max_bytes: options.maxBytes } : {}),
+        ...(options.maxLatencyMs ? { max_latency: timestamp(options.maxLatencyMs) } : {}),
+        ...(options.heartbeatMs ? { heartbeat_interval: timestamp(options.heartbeatMs) } : {}),
+      },
     };
     const start = options.start ?? 'earliest';
     if (token) request.resume_token = token;
@@ -232,20 +288,15 @@ export class SeamClient {
     const end = options.end ?? 'follow';
     if (end === 'atOpen') request.at_open = {};
     else if (end !== 'follow') request.end_publish_time = timestamp(end.publishTime);
-    const batching: Record<string, unknown> = {};
-    if (options.maxRows) batching.max_rows = options.maxRows;
-    if (options.maxBytes) batching.max_bytes = options.maxBytes;
-    if (options.maxLatencyMs) batching.max_latency = timestamp(options.maxLatencyMs);
-    if (options.heartbeatMs) batching.heartbeat_interval = timestamp(options.heartbeatMs);
-    request.batching = batching;
     return request;
   }
 
   /** One ReadStream call, decoded. */
   private async *readOnce(
-    request: Record<string, unknown>,
+    request: ReadStreamRequest,
     signal: AbortSignal | undefined,
   ): AsyncGenerator<ReadEvent> {
+    const { StreamMetadata } = loadApi();
     const call = this.client.ReadStream(request);
     // An OK status with a resume token means the gateway cut the stream short (it is
     // shutting down): resume elsewhere, as after UNAVAILABLE.
@@ -255,47 +306,27 @@ export class SeamClient {
     let schemaFrame: Uint8Array[] = [];
     let pending: Uint8Array[] = [];
     try {
-      for await (const response of call as AsyncIterable<Response>) {
-        const meta = StreamMetadata.toObject(StreamMetadata.decode(response.app_metadata), {
-          longs: Number,
-          enums: String,
-          bytes: Buffer,
-        }) as Record<string, Record<string, unknown> | undefined>;
+      for await (const response of call) {
+        const header = response.data_header ?? empty;
+        const body = response.data_body ?? empty;
+        const meta = StreamMetadata.deserialize(response.app_metadata ?? empty);
         if (meta.stream_info) {
-          schemaFrame = ipcFrame(response.data_header, response.data_body);
+          schemaFrame = ipcFrame(header, body);
           const schema = arrow.tableFromIPC([...schemaFrame, new Uint8Array(8)]).schema;
-          const info = meta.stream_info;
-          yield {
-            kind: 'schema',
-            schema,
-            info: {
-              topic: info.topic as string,
-              partitions: ((info.partitions ?? []) as Record<string, unknown>[]).map((p) => ({
-                partition: p.partition as number,
-                topic: p.topic as string,
-                boundaryMessageId:
-                  (p.boundary_message_id as Uint8Array | undefined) ?? new Uint8Array(0),
-              })),
-              estimatedHistoryBytes: (info.estimated_history_bytes as number | undefined) ?? 0,
-              pulsarSchemaType: info.pulsar_schema_type as string,
-            },
-          };
+          yield { kind: 'schema', schema, info: streamInfo(meta.stream_info) };
         } else if (meta.batch) {
-          pending.push(...ipcFrame(response.data_header, response.data_body));
-          if (
-            arrow.Message.decode(response.data_header).headerType !==
-            arrow.MessageHeader.RecordBatch
-          )
-            continue;
+          pending.push(...ipcFrame(header, body));
+          // Dictionary batches come before their record batch, under the same metadata.
+          if (arrow.Message.decode(header).headerType !== arrow.MessageHeader.RecordBatch) continue;
           const reader = arrow.RecordBatchReader.from([...schemaFrame, ...pending]);
           pending = [];
-          const progress = (meta.batch.progress ?? {}) as Record<string, number | undefined>;
+          const progress = meta.batch.progress ?? {};
           for (const batch of reader) {
             yield {
               kind: 'batch',
               batch,
               phase: meta.batch.phase === 'PHASE_TAIL' ? 'tail' : 'history',
-              resumeToken: meta.batch.resume_token as Uint8Array,
+              resumeToken: meta.batch.resume_token ?? empty,
               progress: {
                 historyRows: progress.history_rows ?? 0,
                 historyBytesRead: progress.history_bytes_read ?? 0,
@@ -306,16 +337,14 @@ export class SeamClient {
         } else if (meta.seam) {
           yield {
             kind: 'seam',
-            resumeToken: meta.seam.resume_token as Uint8Array,
-            historyRows: (meta.seam.history_rows as number | undefined) ?? 0,
+            resumeToken: meta.seam.resume_token ?? empty,
+            historyRows: meta.seam.history_rows ?? 0,
           };
         } else if (meta.heartbeat) {
-          const last = meta.heartbeat.last_publish_time as
-            | { seconds?: number; nanos?: number }
-            | undefined;
+          const last = meta.heartbeat.last_publish_time;
           yield {
             kind: 'heartbeat',
-            resumeToken: meta.heartbeat.resume_token as Uint8Array,
+            resumeToken: meta.heartbeat.resume_token ?? empty,
             lastPublishTime: last
               ? (last.seconds ?? 0) * 1000 + Math.floor((last.nanos ?? 0) / 1e6)
               : undefined,
