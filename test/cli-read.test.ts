@@ -1,4 +1,7 @@
-/** `seam read`: JSON lines when piped, a bounded read into an Arrow file, clear usage errors. */
+/**
+ * `seam read`: JSON lines when piped, an aligned table with a history progress bar on a
+ * terminal, a bounded read into an Arrow file, clear usage errors.
+ */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -43,6 +46,50 @@ test('piped, it prints one JSON object a row', async (t) => {
     official.map((m) => m.key),
   );
   t.is(rows[0]?.__publishTime, new Date(official[0]?.publish_time ?? 0).toISOString());
+});
+
+test('on a terminal, it prints an aligned table and a history progress bar', async (t) => {
+  const topic = freshTopic('cli-table');
+  await produce(topic, { count: 30, keys: 3 });
+  const command = [
+    process.execPath,
+    cli,
+    'read',
+    topic,
+    '--end',
+    'at_open',
+    '--columns',
+    '__key,__messageId,__publishTime',
+    '--address',
+    `127.0.0.1:${gw.gateway.port}`,
+  ]
+    .map((arg) => `'${arg}'`)
+    .join(' ');
+  // util-linux `script` runs the command on a pseudo-terminal (stdout and stderr both).
+  const { stdout } = await run('script', ['-qec', command, '/dev/null'], { timeout: 60_000 });
+  const lines = stdout.split('\r\n');
+  const [header, ...rest] = lines;
+  const rows = rest.slice(0, 30);
+  t.regex(header ?? '', /^__key {2,}__messageId {2,}__publishTime$/);
+  const offsets = ['__key', '__messageId', '__publishTime'].map((name) =>
+    (header ?? '').indexOf(name),
+  );
+  const cells = (line: string) =>
+    offsets.map((at, i) => line.slice(at, offsets[i + 1] ?? line.length).trim());
+  const official = await readOfficial(topic);
+  t.deepEqual(
+    rows.map(cells),
+    official.map((m) => [
+      m.key,
+      m.message_id.serialized_b64,
+      new Date(m.publish_time).toISOString(),
+    ]),
+  );
+  // Every row's columns start where the header's do.
+  for (const row of rows) {
+    for (const at of offsets.slice(1)) t.regex(row.slice(at - 2, at + 1), /^ {2}\S$/);
+  }
+  t.regex(lines.slice(30).join('\n'), /history \[#{30}\] 100% — 30 rows; now live/);
 });
 
 test('--output writes a bounded read to an Arrow IPC file', async (t) => {

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import * as arrow from 'apache-arrow';
 import { type EndAt, SeamClient, type StartAt } from './index.ts';
 
+/** The usage text of `seam read`, also part of `seam --help`. */
 export const readUsage = `usage: seam read <topic> [options]
 
   --address host:port   the gateway (default 127.0.0.1:50051, or SEAM_ADDRESS)
@@ -50,6 +51,30 @@ function rowObject(
     row[field.name] = value;
   }
   return row;
+}
+
+/** A table cell: maps and lists as JSON. */
+function cell(value: unknown): string {
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * Table lines for a terminal. A stream may never end, so widths cannot wait for the last
+ * row: each column is as wide as the longest value seen so far (`widths` only grows), and
+ * the rows given together line up with each other.
+ */
+function tableLines(widths: number[], rows: string[][]): string[] {
+  for (const row of rows) {
+    row.forEach((value, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, value.length);
+    });
+  }
+  return rows.map((row) =>
+    row
+      .map((value, i) => value.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 function progressBar(done: number, expected: number): string {
@@ -112,6 +137,10 @@ export async function readCommand(args: string[]): Promise<void> {
       return;
     }
     let schema: arrow.Schema | undefined;
+    // On a terminal the header goes out with the first rows, so their widths include it.
+    let header: string[] | undefined;
+    const widths: number[] = [];
+    let barShown = false;
     for await (const event of seam.read({
       topic,
       start,
@@ -121,29 +150,33 @@ export async function readCommand(args: string[]): Promise<void> {
     })) {
       if (event.kind === 'schema') {
         schema = event.schema;
-        if (terminal) process.stdout.write(`${schema.fields.map((f) => f.name).join('\t')}\n`);
+        if (terminal) header = schema.fields.map((f) => f.name);
       } else if (event.kind === 'batch' && schema) {
-        const lines: string[] = [];
-        for (let i = 0; i < event.batch.numRows; i++) {
-          const row = rowObject(schema, event.batch, i);
-          lines.push(
-            terminal
-              ? Object.values(row)
-                  .map((v) => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)))
-                  .join('\t')
-              : JSON.stringify(row),
-          );
-        }
+        const rows = Array.from({ length: event.batch.numRows }, (_, i) =>
+          rowObject(schema as arrow.Schema, event.batch, i),
+        );
+        const lines = terminal
+          ? tableLines(widths, [
+              ...(header ? [header] : []),
+              ...rows.map((row) => Object.values(row).map(cell)),
+            ])
+          : rows.map((row) => JSON.stringify(row));
+        header = undefined;
+        // Rows replace the progress bar on the terminal; it is redrawn below them.
+        if (barShown) process.stderr.write('\r\x1b[K');
         process.stdout.write(`${lines.join('\n')}\n`);
-        if (showProgress && event.phase === 'history') {
+        barShown = showProgress && event.phase === 'history';
+        if (barShown) {
           process.stderr.write(
             `\r${progressBar(event.progress.historyBytesRead, event.progress.historyBytesExpected)}`,
           );
         }
       } else if (event.kind === 'seam' && showProgress) {
         process.stderr.write(`\r${progressBar(1, 1)} — ${event.historyRows} rows; now live\n`);
+        barShown = false;
       }
     }
+    if (header) process.stdout.write(`${tableLines(widths, [header]).join('\n')}\n`);
   } finally {
     seam.close();
   }
