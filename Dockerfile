@@ -27,6 +27,8 @@ COPY proto proto
 COPY server server
 COPY clients/ts/package.json clients/ts/
 COPY clients/ts/src clients/ts/src
+# The SDK (behind `seam read`) loads its own copy of the API, made by scripts/gen.sh outside.
+COPY proto/seam clients/ts/proto/seam
 # The base image's unprivileged `node` user, by id so runAsNonRoot policies can verify it.
 USER 1000:1000
 EXPOSE 50051 9464

@@ -128,6 +128,21 @@ test('the image layout starts with its entry point and environment, is healthy, 
     const seam = new SeamClient(`127.0.0.1:${port}`);
     t.is((await seam.readAll({ topic })).numRows, 100);
     seam.close();
+    // The image's own `seam read` (the SDK inside it) reads the same rows.
+    const { stdout } = await run(
+      node,
+      [
+        ...entrypoint.slice(1, -1),
+        'read',
+        topic,
+        '--end',
+        'at_open',
+        '--address',
+        `127.0.0.1:${port}`,
+      ],
+      { cwd: app, env },
+    );
+    t.is(stdout.trim().split('\n').length, 100);
 
     server.kill('SIGTERM');
     t.is(await exited, 0);
