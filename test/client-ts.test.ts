@@ -1,7 +1,14 @@
 /**
- * The TypeScript SDK against a real gateway: tables equal to the official reader, and a
- * read that survives the gateway restarting under it, with no gap and no duplicate.
+ * The TypeScript SDK against a real gateway: tables equal to the official reader, a read
+ * that survives the gateway restarting under it, with no gap and no duplicate, and the
+ * packed package working in a project of its own.
  */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import { SeamClient } from '@pulsar-seam/client';
 import test from 'ava';
@@ -9,6 +16,8 @@ import { configWith, gatewayOptions } from '../server/config.ts';
 import { Gateway } from '../server/grpc/server.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
 import { ensurePulsar, freshTopic, produce, pulsar, readOfficial } from './support/pulsar.ts';
+
+const run = promisify(execFile);
 
 test.before(ensurePulsar);
 
@@ -79,4 +88,41 @@ test('a follow read resumes by itself when the gateway restarts mid-history', as
   }
   t.true(restarted);
   t.deepEqual(seen, ids);
+});
+
+test('the packed package installs into a project of its own and reads', async (t) => {
+  const topic = freshTopic('sdk-package');
+  await produce(topic, { count: 40 });
+  const project = await mkdtemp(path.join(os.tmpdir(), 'seam-sdk-'));
+  const pack = fileURLToPath(new URL('../clients/ts/pack.sh', import.meta.url));
+  const { stdout } = await run('bash', [pack, project], { timeout: 120_000 });
+  const tarball = stdout.trim();
+  await writeFile(path.join(project, 'package.json'), '{"type": "module", "private": true}');
+  // Its dependencies come from the npm cache that installing this repository filled.
+  await run(
+    'npm',
+    ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball],
+    { cwd: project, timeout: 120_000 },
+  );
+  await writeFile(
+    path.join(project, 'read.js'),
+    `import { SeamClient } from '@pulsar-seam/client';
+const seam = new SeamClient(process.argv[2]);
+const table = await seam.readAll({ topic: process.argv[3] });
+console.log(table.numRows);
+seam.close();
+`,
+  );
+  const server = await gatewayOn(0);
+  try {
+    const read = await run(
+      process.execPath,
+      ['read.js', `127.0.0.1:${server.gateway.port}`, topic],
+      { cwd: project, timeout: 60_000 },
+    );
+    t.is(read.stdout.trim(), '40');
+  } finally {
+    await server.stop();
+    await rm(project, { recursive: true, force: true });
+  }
 });
