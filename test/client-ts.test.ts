@@ -60,6 +60,21 @@ test('readAll returns the topic as one Arrow table, ids equal to the official re
   }
 });
 
+test("batches with every metadata column fit gRPC's default 4 MiB receive limit", async (t) => {
+  // Small values, long topic names: the metadata columns outweigh the payloads.
+  const topic = freshTopic(`sdk-batch-bytes-${'x'.repeat(60)}`);
+  await produce(topic, { count: 50_000, size: 8 });
+  const server = await gatewayOn(0);
+  const seam = new SeamClient(`127.0.0.1:${server.gateway.port}`);
+  try {
+    const table = await seam.readAll({ topic });
+    t.is(table.numRows, 50_000);
+  } finally {
+    seam.close();
+    await server.stop();
+  }
+});
+
 test('a follow read resumes by itself when the gateway restarts mid-history', async (t) => {
   const topic = freshTopic('sdk-restart');
   const ids = (await produce(topic, { count: 6000, batchMaxMessages: 50, size: 16 })).map(

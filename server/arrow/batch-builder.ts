@@ -98,7 +98,7 @@ export class BatchBuilder {
   private builders: arrow.Builder[];
   /** Rows appended since the last flush. */
   rows = 0;
-  /** Rough Arrow bytes appended since the last flush (payloads, keys, fixed per-row cost). */
+  /** Arrow bytes appended since the last flush: what the builders' buffers hold. */
   bytes = 0;
 
   constructor(stream: StreamSchema) {
@@ -129,7 +129,9 @@ export class BatchBuilder {
     }
     for (const c of metadata) (this.builders[column++] as arrow.Builder).append(c.value(message));
     this.rows++;
-    this.bytes += message.payload.length + (message.key?.length ?? 0) + 64;
+    // Measured, not estimated from the payload: metadata columns such as `__topic` can
+    // outweigh a small value, and a batch over gRPC's 4 MiB default fails the client.
+    this.bytes = this.builders.reduce((sum, b) => sum + b.byteLength, 0);
   }
 
   /** The rows so far as a record batch; the builder starts over empty. */
