@@ -12,10 +12,28 @@ import type { PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
 import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
 import { type Message, Reader } from '../pulsar/reader.ts';
+import {
+  historySegments,
+  publishTimesOf,
+  type Segment,
+  segmentEntries,
+} from '../pulsar/segments.ts';
 import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
 import { SeamError } from './errors.ts';
 import type { ReadRequest } from './request.ts';
 import { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.ts';
+import {
+  type PartitionReader,
+  prunedByTime,
+  SegmentedHistory,
+  SegmentGate,
+  type SegmentRead,
+} from './segmented-history.ts';
+
+/** Segments of history read at once per stream, by default (see bench/read-segments.ts). */
+export const defaultHistoryParallelism = 4;
+/** Bytes a stream's segment readers may buffer and prefetch, by default (64 MiB). */
+export const defaultHistoryBudgetBytes = 64 * 1024 * 1024;
 
 /** What the stream needs from outside. */
 export interface StreamDeps {
@@ -24,6 +42,16 @@ export interface StreamDeps {
   admin?: PulsarAdmin | undefined;
   /** Messages each partition's reader may prefetch. */
   receiverQueueSize?: number;
+  /**
+   * Segments (ledgers) of history read at once per stream: each partition's reader plus up
+   * to N-1 segment readers shared by the partitions. 1 reads each partition with one
+   * reader, in order. Needs `admin`.
+   */
+  historyParallelism?: number;
+  /** Bytes a stream's segment readers may buffer and prefetch ahead of its client. */
+  historyBudgetBytes?: number;
+  /** Called as each segment reader closes: for tests and benchmarks. */
+  onSegmentRead?: (read: SegmentRead) => void;
 }
 
 /** One partition as the stream sees it at open. */
@@ -73,7 +101,16 @@ export type StreamEvent =
 
 /** A partition being read. */
 interface Partition extends PartitionPlan {
-  reader: Reader;
+  reader: PartitionReader;
+  /** The history still to read, by segment (empty without segment metadata). */
+  segments: Segment[];
+  /** Average stored bytes of an entry, by ledger: what a message adds to the progress. */
+  entryBytes: Map<number, number>;
+  /**
+   * A start publish time whose entry the cursor did not tell (no mark-delete position
+   * after the seek): the segments' publish times place it.
+   */
+  unplacedStartMs: number | undefined;
   /** Where the partition continues: what the next resume token says. */
   position: Position;
   /** Received messages; those from `next` on are not yet in a batch. */
@@ -174,8 +211,13 @@ class Stream {
       throw failed.reason;
     }
     this.partitions = partitions;
-    const estimate = await this.estimateHistory();
+    const segments = partitions.flatMap((p) => p.segments);
+    const estimate = {
+      bytes: Math.round(segments.reduce((sum, s) => sum + s.entryBytes * segmentEntries(s), 0)),
+      entries: segments.reduce((sum, s) => sum + segmentEntries(s), 0),
+    };
     this.historyBytesExpected = estimate.bytes;
+    await this.readBySegment();
     return {
       kind: 'start',
       schema: this.schema.schema,
@@ -244,6 +286,9 @@ class Stream {
     }
     let boundary: MessageId | undefined;
     let historyDone: boolean;
+    let segments: Segment[] = [];
+    const entryBytes = new Map<number, number>();
+    let unplacedStartMs: number | undefined;
     try {
       const { lastMessageId, markDeletePosition } = await reader.positions();
       boundary = lastMessageId.entryId >= 0 ? lastMessageId : undefined;
@@ -255,6 +300,13 @@ class Stream {
       } else {
         historyDone = !boundary || startsAfter(position, boundary, markDeletePosition);
       }
+      const ledgers = await this.deps.admin?.ledgers(plan.topic).catch(() => undefined);
+      for (const l of ledgers ?? [])
+        if (l.entries > 0) entryBytes.set(l.ledgerId, l.size / l.entries);
+      if (ledgers && boundary && !historyDone) {
+        segments = historySegments(ledgers, firstEntry(position, markDeletePosition), boundary);
+        if (position.kind === 'publishTime' && !markDeletePosition) unplacedStartMs = position.ms;
+      }
     } catch (error) {
       await reader.close();
       throw error;
@@ -262,6 +314,9 @@ class Stream {
     return {
       ...plan,
       reader,
+      segments,
+      entryBytes,
+      unplacedStartMs,
       boundary,
       position,
       pending: [],
@@ -285,26 +340,43 @@ class Stream {
     );
   }
 
-  /** Stored bytes and entries of history from the segment metadata, when available. */
-  private async estimateHistory(): Promise<{ bytes: number; entries: number }> {
-    const admin = this.deps.admin;
-    if (!admin) return { bytes: 0, entries: 0 };
-    let bytes = 0;
-    let entries = 0;
+  /**
+   * With parallelism above 1, the partitions whose history spans several segments read
+   * it by segment (see segmented-history.ts); the others keep their one reader.
+   */
+  private async readBySegment(): Promise<void> {
+    const { admin, client, onSegmentRead } = this.deps;
+    const parallelism = this.deps.historyParallelism ?? defaultHistoryParallelism;
+    if (!admin || parallelism <= 1) return;
+    const gate = new SegmentGate(
+      parallelism - 1,
+      this.deps.historyBudgetBytes ?? defaultHistoryBudgetBytes,
+    );
+    const { end } = this.request;
     await Promise.all(
       this.partitions.map(async (p) => {
-        if (p.historyDone || !p.boundary) return;
-        const ledgers = await admin.ledgers(p.topic).catch(() => []);
-        const from =
-          p.position.kind === 'after' || p.position.kind === 'at' ? p.position.id.ledgerId : -1;
-        for (const l of ledgers) {
-          if (l.ledgerId < from || l.ledgerId > (p.boundary?.ledgerId ?? -1)) continue;
-          bytes += l.size;
-          entries += l.entries;
-        }
+        if (p.historyDone || !p.boundary || p.segments.length < 2) return;
+        const [first, ...later] = await prunedByTime(
+          p.topic,
+          p.segments,
+          { startMs: p.unplacedStartMs, endMs: end.kind === 'publishTime' ? end.ms : undefined },
+          publishTimesOf(admin),
+        );
+        if (!first || later.length === 0) return;
+        p.reader = new SegmentedHistory({
+          client,
+          admin,
+          topic: p.topic,
+          main: p.reader as Reader,
+          first,
+          later,
+          boundary: p.boundary,
+          gate,
+          receiverQueueSize: this.deps.receiverQueueSize ?? 1000,
+          onSegmentRead,
+        });
       }),
     );
-    return { bytes, entries };
   }
 
   /** History: every partition up to its boundary, then the seam. */
@@ -449,7 +521,7 @@ class Stream {
         p.position = { kind: 'after', id: message.messageId };
         if (phase === 'history') {
           this.historyRows++;
-          this.historyBytesRead += message.payload.length;
+          this.historyBytesRead += storedBytes(p, message);
           if (p.boundary && isBoundary(message.messageId, p.boundary)) p.historyDone = true;
         }
         if (builder.rows >= maxRows || builder.bytes >= maxBytes) yield this.flush(phase);
@@ -548,7 +620,7 @@ class Stream {
       resumeToken: this.lastToken,
       progress: {
         historyRows: this.historyRows,
-        historyBytesRead: this.historyBytesRead,
+        historyBytesRead: Math.round(this.historyBytesRead),
         historyBytesExpected: this.historyBytesExpected,
       },
     };
@@ -564,6 +636,36 @@ class Stream {
 
   async close(): Promise<void> {
     await Promise.all(this.partitions.map((p) => p.reader.close()));
+  }
+}
+
+/**
+ * The stored bytes a history message stands for: its share of its entry's average size
+ * in the segment metadata (its payload size without metadata).
+ */
+function storedBytes(p: Partition, message: Message): number {
+  const entry = p.entryBytes.get(message.messageId.ledgerId);
+  return entry === undefined
+    ? message.payload.length
+    : entry / Math.max(1, message.messageId.batchSize);
+}
+
+/** The entry a partition's history starts at (`markDelete`: the cursor's after a seek by time). */
+function firstEntry(
+  position: Position,
+  markDelete: MessageId | undefined,
+): { ledgerId: number; entryId: number } {
+  switch (position.kind) {
+    case 'after':
+    case 'at': {
+      const id = position.id.firstChunk ?? position.id;
+      return { ledgerId: id.ledgerId, entryId: id.entryId };
+    }
+    case 'publishTime':
+      if (markDelete) return { ledgerId: markDelete.ledgerId, entryId: markDelete.entryId + 1 };
+      return { ledgerId: -1, entryId: 0 };
+    case 'earliest':
+      return { ledgerId: -1, entryId: 0 };
   }
 }
 

@@ -90,10 +90,31 @@ export class PulsarAdmin {
     return new MessageId(body.ledgerId, body.entryId, body.batchIndex, body.partitionIndex);
   }
 
+  /**
+   * The publish time (ms) of one entry (for a batch: the batch's, which all its messages
+   * share), from the `X-Pulsar-publish-time` header of the admin API's entry endpoint.
+   */
+  async entryPublishTime(topic: string, ledgerId: number, entryId: number): Promise<number> {
+    const path = `${restPath(topic)}/ledger/${ledgerId}/entry/${entryId}`;
+    const response = await this.request(path, '*/*');
+    await response.body?.cancel();
+    const header = response.headers.get('x-pulsar-publish-time');
+    const ms = header === null ? Number.NaN : Date.parse(header);
+    if (Number.isNaN(ms)) {
+      throw new PulsarError('ProtocolError', `admin GET ${path}: no publish time (${header})`);
+    }
+    return ms;
+  }
+
   /** GET a JSON document; HTTP errors become PulsarErrors with Pulsar's reason. */
   private async get<T>(path: string): Promise<T> {
+    return (await (await this.request(path, 'application/json')).json()) as T;
+  }
+
+  /** GET `path`; a non-2xx answer becomes a PulsarError with Pulsar's reason. */
+  private async request(path: string, accept: string): Promise<Response> {
     const url = `${this.options.webServiceUrl.replace(/\/$/, '')}/admin/v2/${path}`;
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept };
     if (this.options.authorization) headers.authorization = await this.options.authorization();
     let response: Response;
     try {
@@ -111,7 +132,7 @@ export class PulsarAdmin {
         },
       );
     }
-    if (response.ok) return (await response.json()) as T;
+    if (response.ok) return response;
     const text = await response.text();
     let reason = text;
     try {

@@ -1,0 +1,360 @@
+/**
+ * History by segment: a partition's history read several ledgers at a time and handed
+ * out in Pulsar order, so the stream sees exactly the messages one reader would return.
+ *
+ * The partition's own reader (opened at the stream's start, as in the sequential path)
+ * reads the segment the start falls in; a reader per later segment, started at its
+ * ledger's entry 0, reads it concurrently and stops at its last entry. Once the last
+ * history segment is handed out, a reader started right after the boundary takes the tail.
+ * Segment readers per stream are limited by a gate shared by its partitions, and the rows
+ * they buffer ahead of the stream by a byte budget: a stream that is not pulled (a slow
+ * client) stops taking messages, so its readers stop granting the broker permits.
+ */
+import type { PulsarAdmin } from '../pulsar/admin.ts';
+import type { PulsarClient } from '../pulsar/client.ts';
+import { MessageId } from '../pulsar/message-id.ts';
+import { type Message, Reader } from '../pulsar/reader.ts';
+import { firstWhere, type PublishTimes, type Segment, segmentEntries } from '../pulsar/segments.ts';
+import { SeamError } from './errors.ts';
+
+/** What the stream needs of a partition's reader. */
+export type PartitionReader = Pick<Reader, 'receive' | 'positions' | 'close'>;
+
+/** What one segment reader did, reported when it closes: for tests and benchmarks. */
+export interface SegmentRead {
+  topic: string;
+  ledgerId: number;
+  firstEntry: number;
+  lastEntry: number;
+  /** Messages the reader received, including any past the segment that it dropped. */
+  messages: number;
+}
+
+/** Limits of segment reading for one stream, shared by its partitions. */
+export class SegmentGate {
+  /** Segment readers that may be open at once. */
+  readonly slots: number;
+  /** Bytes of messages that segment readers may buffer and prefetch. */
+  readonly budgetBytes: number;
+  private used = 0;
+  private readonly queue: (() => void)[] = [];
+  /** Bytes of messages buffered ahead of the stream. */
+  buffered = 0;
+  private change = Promise.withResolvers<void>();
+
+  constructor(slots: number, budgetBytes: number) {
+    this.slots = Math.max(1, slots);
+    this.budgetBytes = budgetBytes;
+  }
+
+  /** Half the budget is for buffers; the rest for what open readers prefetch. */
+  get hasRoom(): boolean {
+    return this.buffered < this.budgetBytes / 2;
+  }
+
+  /** Messages a segment reader may prefetch, given its entries' average size. */
+  permits(entryBytes: number, cap: number): number {
+    const share = this.budgetBytes / 2 / this.slots;
+    return Math.max(1, Math.min(cap, Math.floor(share / Math.max(1, entryBytes))));
+  }
+
+  /** Waits for a free slot; first come, first served (so partitions take turns). */
+  async acquire(): Promise<void> {
+    if (this.used < this.slots) {
+      this.used++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.queue.push(resolve));
+  }
+
+  release(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.used--;
+  }
+
+  /** Resolves at the next `notify()`. */
+  changed(): Promise<void> {
+    return this.change.promise;
+  }
+
+  /** Wakes everyone waiting on `changed()`: buffers, heads or closings changed. */
+  notify(): void {
+    this.change.resolve();
+    this.change = Promise.withResolvers<void>();
+  }
+}
+
+/** A segment being read ahead. */
+interface Ahead extends Segment {
+  buffer: Message[];
+  bufferedBytes: number;
+  done: boolean;
+  failure: unknown;
+}
+
+/** Where a segmented history reads from. */
+export interface SegmentedHistoryOptions {
+  client: PulsarClient;
+  admin: PulsarAdmin;
+  topic: string;
+  /** The partition's reader, at the stream's start. */
+  main: Reader;
+  /** The segment `main` starts in; it hands out only that segment's messages. */
+  first: Segment;
+  /** The later segments, in order; the last ends at the boundary. */
+  later: Segment[];
+  /** The partition's last message at open: the tail starts after it. */
+  boundary: MessageId;
+  gate: SegmentGate;
+  receiverQueueSize: number;
+  onSegmentRead: ((read: SegmentRead) => void) | undefined;
+}
+
+/** A partition's reader that reads its history by segment; see the module comment. */
+export class SegmentedHistory implements PartitionReader {
+  private readonly options: SegmentedHistoryOptions;
+  private readonly ahead: Ahead[];
+  /** -1 while `main` hands out the first segment; `ahead.length` once in the tail. */
+  private head = -1;
+  private tail: Reader | undefined;
+  private readonly readers = new Set<Reader>();
+  private closed = false;
+  /** Ends the waits of segment readers when the partition closes. */
+  private readonly abort = new AbortController();
+
+  constructor(options: SegmentedHistoryOptions) {
+    this.options = options;
+    this.ahead = options.later.map((s) => ({
+      ...s,
+      buffer: [],
+      bufferedBytes: 0,
+      done: false,
+      failure: undefined,
+    }));
+    this.readAhead(0);
+  }
+
+  /** The next messages in Pulsar order, waiting for at least one. */
+  async receive(signal?: AbortSignal): Promise<Message[]> {
+    const { main, first, gate } = this.options;
+    for (;;) {
+      if (this.head < 0) {
+        const messages = await main.receive(signal);
+        const inFirst = messages.filter((m) => startsIn(m, first));
+        const last = messages.at(-1)?.messageId;
+        if (last && (isPast(last, first) || isLast(last, first))) this.advance();
+        if (inFirst.length > 0) return inFirst;
+        continue;
+      }
+      const segment = this.ahead[this.head];
+      if (!segment) {
+        this.tail ??= await this.openTail();
+        return this.tail.receive(signal);
+      }
+      while (segment.buffer.length === 0 && !segment.done) {
+        signal?.throwIfAborted();
+        await Promise.race([gate.changed(), aborted(signal)]);
+      }
+      if (segment.failure) throw segment.failure;
+      if (segment.buffer.length > 0) {
+        const messages = segment.buffer;
+        gate.buffered -= segment.bufferedBytes;
+        segment.buffer = [];
+        segment.bufferedBytes = 0;
+        gate.notify();
+        return messages;
+      }
+      this.advance();
+    }
+  }
+
+  /** The partition's last message id and cursor (from the tail's reader once there). */
+  positions(): ReturnType<Reader['positions']> {
+    return (this.tail ?? this.options.main).positions();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort();
+    const { gate } = this.options;
+    for (const segment of this.ahead) gate.buffered -= segment.bufferedBytes;
+    gate.notify();
+    await Promise.all([
+      this.options.main.close(),
+      this.tail?.close(),
+      ...[...this.readers].map((r) => r.close()),
+    ]);
+  }
+
+  private advance(): void {
+    this.head++;
+    this.options.gate.notify();
+  }
+
+  /** After the history: a reader from right after the boundary, instead of `main`. */
+  private async openTail(): Promise<Reader> {
+    const { client, topic, boundary, main, receiverQueueSize } = this.options;
+    const tail = await Reader.open(client, {
+      topic,
+      start: boundary,
+      startInclusive: false,
+      receiverQueueSize,
+    });
+    if (this.closed) await tail.close();
+    await main.close();
+    return tail;
+  }
+
+  /**
+   * Reads segment `index` ahead once a slot is free, and starts on the next one as soon as
+   * it has its slot, so that the stream's partitions take turns at the gate.
+   */
+  private readAhead(index: number): void {
+    const segment = this.ahead[index];
+    if (!segment) return;
+    const { gate } = this.options;
+    void gate
+      .acquire()
+      .then(async () => {
+        this.readAhead(index + 1);
+        try {
+          await this.readSegment(segment, index);
+        } catch (error) {
+          if (!this.closed) segment.failure = error;
+        } finally {
+          segment.done = true;
+          gate.release();
+          gate.notify();
+        }
+      })
+      .catch(() => {});
+  }
+
+  private async readSegment(segment: Ahead, index: number): Promise<void> {
+    const { client, topic, gate, receiverQueueSize, onSegmentRead } = this.options;
+    // Segments other than the one handed out next wait for room in the budget.
+    const mayRead = () => this.closed || this.head >= index || gate.hasRoom;
+    while (!mayRead()) await gate.changed();
+    if (this.closed) return;
+    const reader = await Reader.open(client, {
+      topic,
+      start: new MessageId(segment.ledgerId, segment.firstEntry),
+      startInclusive: true,
+      receiverQueueSize: gate.permits(
+        segment.entryBytes,
+        Math.min(receiverQueueSize, segmentEntries(segment)),
+      ),
+    });
+    this.readers.add(reader);
+    let received = 0;
+    try {
+      while (!this.closed) {
+        while (!mayRead()) await gate.changed();
+        const messages = await reader.receive(this.abort.signal);
+        received += messages.length;
+        const inside = messages.filter((m) => startsIn(m, segment));
+        // Nothing of the segment before what follows it: is the ledger still there?
+        if (received === messages.length && inside.length === 0) {
+          await this.checkSegmentExists(segment);
+        }
+        const bytes = inside.reduce((total, m) => total + m.payload.length, 0);
+        segment.buffer.push(...inside);
+        segment.bufferedBytes += bytes;
+        gate.buffered += bytes;
+        gate.notify();
+        const last = messages.at(-1)?.messageId;
+        if (last && (isPast(last, segment) || isLast(last, segment))) return;
+      }
+    } catch (error) {
+      if (!this.closed) throw error;
+    } finally {
+      this.readers.delete(reader);
+      await reader.close();
+      onSegmentRead?.({
+        topic,
+        ledgerId: segment.ledgerId,
+        firstEntry: segment.firstEntry,
+        lastEntry: segment.lastEntry,
+        messages: received,
+      });
+    }
+  }
+
+  /**
+   * A segment whose reader starts past it: retention deleted the ledger (DATA_LOSS), or
+   * it holds no readable message (only markers), which is no error.
+   */
+  private async checkSegmentExists(segment: Segment): Promise<void> {
+    const { admin, topic } = this.options;
+    const ledgers = await admin.ledgers(topic);
+    if (ledgers.some((l) => l.ledgerId === segment.ledgerId)) return;
+    throw new SeamError(
+      'DATA_LOSS',
+      `${topic}: segment ${segment.ledgerId} was deleted by retention while the stream read the history; its messages are lost. Start from earliest to read what remains.`,
+    );
+  }
+}
+
+/** Whether `id` comes after the segment's last entry. (A reader never goes back.) */
+function isPast(id: MessageId, segment: Segment): boolean {
+  return (
+    id.ledgerId > segment.ledgerId ||
+    (id.ledgerId === segment.ledgerId && id.entryId > segment.lastEntry)
+  );
+}
+
+/**
+ * Whether a message the reader returned belongs to the segment: it does not start past it.
+ * (A chunked message belongs where its first chunk is, even when it ends further on.)
+ */
+function startsIn(message: Message, segment: Segment): boolean {
+  return !isPast(message.messageId.firstChunk ?? message.messageId, segment);
+}
+
+/** Whether `id` is in the segment's last entry. */
+function isLast(id: MessageId, segment: Segment): boolean {
+  return id.ledgerId === segment.ledgerId && id.entryId === segment.lastEntry;
+}
+
+/** Rejects when `signal` aborts; never settles otherwise. */
+function aborted(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise((_, reject) => {
+    signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+/**
+ * Cuts a partition's history segments to the publish-time range: the segments before
+ * the one where a start time falls and those after the first segment starting at or past
+ * the end time are skipped; that segment is kept to its first entry, whose message ends the
+ * partition as it would in one reader. Assumes publish times that do not decrease along
+ * the partition (see README, "History by segment").
+ */
+export async function prunedByTime(
+  topic: string,
+  segments: Segment[],
+  range: { startMs?: number | undefined; endMs?: number | undefined },
+  times: PublishTimes,
+): Promise<Segment[]> {
+  let from = 0;
+  const { startMs, endMs } = range;
+  if (startMs !== undefined) {
+    from = await firstWhere(segments.length, async (i) => {
+      const s = segments[i] as Segment;
+      return (await times.entry(topic, s.ledgerId, s.lastEntry)) >= startMs;
+    });
+  }
+  let kept = segments.slice(from);
+  if (endMs !== undefined) {
+    const to = await firstWhere(kept.length, async (i) => {
+      const s = kept[i] as Segment;
+      return (await times.entry(topic, s.ledgerId, s.firstEntry)) >= endMs;
+    });
+    const last = kept[to];
+    kept = kept.slice(0, to);
+    if (last) kept.push({ ...last, lastEntry: last.firstEntry });
+  }
+  return kept;
+}

@@ -1,0 +1,115 @@
+/**
+ * A partition's segments (Pulsar's ledgers) as history reads them: which entries of which
+ * ledger, their stored size, and the publish times of entries, fetched once through the
+ * admin API and cached (an entry never changes once written).
+ */
+import type { Ledger, PulsarAdmin } from './admin.ts';
+import type { MessageId } from './message-id.ts';
+
+/** Entries `firstEntry..lastEntry` of one ledger. */
+export interface Segment {
+  ledgerId: number;
+  firstEntry: number;
+  lastEntry: number;
+  /** Average stored bytes of an entry of the ledger (entry metadata and payload). */
+  entryBytes: number;
+  offloaded: boolean;
+}
+
+/** Entries of the segment. */
+export function segmentEntries(segment: Segment): number {
+  return segment.lastEntry - segment.firstEntry + 1;
+}
+
+/**
+ * The segments holding a partition's history: from entry `from` (ledger and entry) up to
+ * and including the entry of `boundary`, skipping empty ledgers. Ledgers are as
+ * `PulsarAdmin.ledgers` lists them (the open one with the entries written so far).
+ */
+export function historySegments(
+  ledgers: Ledger[],
+  from: { ledgerId: number; entryId: number },
+  boundary: MessageId,
+): Segment[] {
+  const segments: Segment[] = [];
+  for (const ledger of ledgers) {
+    if (ledger.ledgerId < from.ledgerId || ledger.ledgerId > boundary.ledgerId) continue;
+    const firstEntry = ledger.ledgerId === from.ledgerId ? Math.max(0, from.entryId) : 0;
+    const lastEntry = ledger.ledgerId === boundary.ledgerId ? boundary.entryId : ledger.entries - 1;
+    if (lastEntry < firstEntry) continue;
+    segments.push({
+      ledgerId: ledger.ledgerId,
+      firstEntry,
+      lastEntry,
+      entryBytes: ledger.entries > 0 ? ledger.size / ledger.entries : 0,
+      offloaded: ledger.offloaded,
+    });
+  }
+  return segments;
+}
+
+/** Publish times of entries, ms, by topic, ledger and entry; at most `capacity` kept. */
+export class PublishTimes {
+  private readonly admin: PulsarAdmin;
+  private readonly capacity: number;
+  /** Least recently used first. */
+  private readonly cache = new Map<string, Promise<number>>();
+  /** Entries fetched from the broker (cache misses), for tests and stats. */
+  fetched = 0;
+
+  constructor(admin: PulsarAdmin, capacity = 100_000) {
+    this.admin = admin;
+    this.capacity = capacity;
+  }
+
+  /** The publish time of one entry (a batch's messages share their entry's). */
+  entry(topic: string, ledgerId: number, entryId: number): Promise<number> {
+    const key = `${topic} ${ledgerId}:${entryId}`;
+    const cached = this.cache.get(key);
+    if (cached !== undefined) {
+      this.cache.delete(key);
+      this.cache.set(key, cached);
+      return cached;
+    }
+    this.fetched++;
+    const time = this.admin.entryPublishTime(topic, ledgerId, entryId);
+    // A failed fetch is not remembered: the next stream asks again.
+    time.catch(() => this.cache.delete(key));
+    this.cache.set(key, time);
+    if (this.cache.size > this.capacity) {
+      this.cache.delete(this.cache.keys().next().value as string);
+    }
+    return time;
+  }
+}
+
+const byAdmin = new WeakMap<PulsarAdmin, PublishTimes>();
+
+/** The process's publish-time cache for an admin client. */
+export function publishTimesOf(admin: PulsarAdmin): PublishTimes {
+  let times = byAdmin.get(admin);
+  if (!times) {
+    times = new PublishTimes(admin);
+    byAdmin.set(admin, times);
+  }
+  return times;
+}
+
+/**
+ * The first index in `0..count` for which `holds` is true, given that it stays true from
+ * there on (publish times non-decreasing along the partition); `count` when none. Reads
+ * O(log count) segments' publish times instead of all of them.
+ */
+export async function firstWhere(
+  count: number,
+  holds: (index: number) => Promise<boolean>,
+): Promise<number> {
+  let low = 0;
+  let high = count;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (await holds(middle)) high = middle;
+    else low = middle + 1;
+  }
+  return low;
+}
