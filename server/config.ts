@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { defaultHistoryBudgetBytes, defaultHistoryParallelism } from './core/segmented-history.ts';
 import type { GatewayOptions } from './grpc/server.ts';
 import { logLevels } from './telemetry/log.ts';
 
@@ -41,6 +42,10 @@ export const configSchema = z.strictObject({
   maxBufferedBytes: positive.default(8 * 1024 * 1024),
   /** Messages each partition's reader prefetches from Pulsar. */
   receiverQueueSize: positive.default(1000),
+  /** Segments (ledgers) of history a stream reads at once; 1 = one reader per partition. */
+  historyParallelism: positive.default(defaultHistoryParallelism),
+  /** Bytes (as stored) a stream's segment readers may buffer and prefetch (64 MiB). */
+  historyBudgetBytes: positive.default(defaultHistoryBudgetBytes),
   /** Address of the Prometheus endpoint (`GET /metrics`). */
   metricsHost: z.string().min(1).default('127.0.0.1'),
   /** Port of the Prometheus endpoint (OpenTelemetry's conventional 9464); 0 picks a free one. */
@@ -67,6 +72,8 @@ export const envNames: Record<keyof Config, string> = {
   shutdownGraceMs: 'SEAM_SHUTDOWN_GRACE_MS',
   maxBufferedBytes: 'SEAM_MAX_BUFFERED_BYTES',
   receiverQueueSize: 'SEAM_RECEIVER_QUEUE_SIZE',
+  historyParallelism: 'SEAM_HISTORY_PARALLELISM',
+  historyBudgetBytes: 'SEAM_HISTORY_BUDGET_BYTES',
   metricsHost: 'SEAM_METRICS_HOST',
   metricsPort: 'SEAM_METRICS_PORT',
   logLevel: 'SEAM_LOG_LEVEL',

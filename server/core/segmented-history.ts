@@ -17,6 +17,11 @@ import { type Message, Reader } from '../pulsar/reader.ts';
 import { firstWhere, type PublishTimes, type Segment, segmentEntries } from '../pulsar/segments.ts';
 import { SeamError } from './errors.ts';
 
+/** Segments of history read at once per stream, by default (see bench/read-segments.ts). */
+export const defaultHistoryParallelism = 4;
+/** Bytes (as stored) a stream's segment readers may buffer and prefetch, by default. */
+export const defaultHistoryBudgetBytes = 64 * 1024 * 1024;
+
 /** What the stream needs of a partition's reader. */
 export type PartitionReader = Pick<Reader, 'receive' | 'positions' | 'close'>;
 
@@ -34,7 +39,7 @@ export interface SegmentRead {
 export class SegmentGate {
   /** Segment readers that may be open at once. */
   readonly slots: number;
-  /** Bytes of messages that segment readers may buffer and prefetch. */
+  /** Bytes of messages (as stored) that segment readers may buffer and prefetch. */
   readonly budgetBytes: number;
   private used = 0;
   private readonly queue: (() => void)[] = [];
@@ -259,7 +264,11 @@ export class SegmentedHistory implements PartitionReader {
         if (received === messages.length && inside.length === 0) {
           await this.checkSegmentExists(segment);
         }
-        const bytes = inside.reduce((total, m) => total + m.payload.length, 0);
+        // Counted as stored: the share of its entry's average size each message stands for.
+        const bytes = inside.reduce(
+          (total, m) => total + segment.entryBytes / Math.max(1, m.messageId.batchSize),
+          0,
+        );
         segment.buffer.push(...inside);
         segment.bufferedBytes += bytes;
         gate.buffered += bytes;

@@ -23,17 +23,14 @@ import { SeamError } from './errors.ts';
 import type { ReadRequest } from './request.ts';
 import { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.ts';
 import {
+  defaultHistoryBudgetBytes,
+  defaultHistoryParallelism,
   type PartitionReader,
   prunedByTime,
   SegmentedHistory,
   SegmentGate,
   type SegmentRead,
 } from './segmented-history.ts';
-
-/** Segments of history read at once per stream, by default (see bench/read-segments.ts). */
-export const defaultHistoryParallelism = 4;
-/** Bytes a stream's segment readers may buffer and prefetch, by default (64 MiB). */
-export const defaultHistoryBudgetBytes = 64 * 1024 * 1024;
 
 /** What the stream needs from outside. */
 export interface StreamDeps {
