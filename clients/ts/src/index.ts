@@ -76,6 +76,7 @@ export interface Progress {
 /** The first event of a read: the table's Arrow schema and what the gateway knows of the topic. */
 export interface SchemaEvent {
   kind: 'schema';
+  /** The columns every batch has: the projected value fields, then metadata columns. */
   schema: arrow.Schema;
   info: StreamInfo;
 }
@@ -83,7 +84,9 @@ export interface SchemaEvent {
 /** Rows: from the history (before the seam) or the live tail (after it). */
 export interface BatchEvent {
   kind: 'batch';
+  /** Rows in Pulsar's order within each partition. */
   batch: arrow.RecordBatch;
+  /** `history` before the seam, `tail` after it (a resume can bring `history` again: see `read`). */
   phase: 'history' | 'tail';
   /** Resuming with it continues just after this batch's last row. */
   resumeToken: Uint8Array;
@@ -212,7 +215,9 @@ export class SeamClient {
   /**
    * Reads a topic: the schema, then batches (history, the seam, tail) and heartbeats.
    * After UNAVAILABLE it resumes with the last resume token, so the batches it yields
-   * have no gap and no duplicate; other errors throw `SeamStreamError`.
+   * have no gap and no duplicate; other errors throw `SeamStreamError`. The schema and the
+   * seam are yielded once; rows published while the gateway was away come as `history`
+   * batches of the resumed stream, even after the seam.
    */
   async *read(options: ReadOptions): AsyncGenerator<ReadEvent> {
     let token: Uint8Array | undefined;
