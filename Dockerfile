@@ -27,8 +27,6 @@ COPY proto proto
 COPY server server
 COPY clients/ts/package.json clients/ts/
 COPY clients/ts/src clients/ts/src
-# The SDK (`seam read`) loads its own copy of the proto (scripts/gen.sh makes it in a checkout).
-COPY proto/seam clients/ts/proto/seam
 # The SDK (behind `seam read`) loads its own copy of the API, made by scripts/gen.sh outside.
 COPY proto/seam clients/ts/proto/seam
 # The base image's unprivileged `node` user, by id so runAsNonRoot policies can verify it.
