@@ -12,6 +12,8 @@
 #   pulsar.sh admin ARGS     Pulsar's own admin CLI (pulsar-admin)
 #   pulsar.sh client ARGS    Pulsar's own client CLI (pulsar-client)
 #   pulsar.sh perf ARGS      Pulsar's own perf tool (pulsar-perf: produce|read|consume ...)
+#   pulsar.sh token ROLE [ARGS]  a JWT for ROLE signed with the standalone's secret key
+#                            (Pulsar's token tool; ARGS e.g. --expiry-time 1h); needs SEAM_PULSAR_AUTH
 #   pulsar.sh java-home      print the JDK this script runs Pulsar with
 #
 # Environment (defaults in brackets):
@@ -19,6 +21,10 @@
 #   SEAM_PULSAR_BROKER_TLS_PORT [6651]      TLS, with a test CA in .data/tls/ca.cert.pem
 #   SEAM_PULSAR_ENTRIES_PER_LEDGER [1000]   entries (batches) before a ledger rolls over
 #   SEAM_PULSAR_DATA [pulsar/.data]         data, conf, logs, pid
+#   SEAM_PULSAR_AUTH [none]                 token: JWT authentication and authorization on
+#                                           (conf/auth.conf; key and tokens in .data/auth/:
+#                                           superuser "admin", Seam's proxy role "seam-proxy")
+#   SEAM_PULSAR_AUTH_REFRESH_SECONDS [60]   how often the broker re-checks token expiry
 #   SEAM_PULSAR_START_TIMEOUT [180]         seconds to wait for health
 #   SEAM_PULSAR_TOOLS_LOG [.data/logs/tools.log]  where admin/client/perf log
 #   SEAM_JAVA_HOME                          a JDK (>= 17); default: the newest under /usr/lib/jvm
@@ -32,6 +38,10 @@ web_port=${SEAM_PULSAR_WEB_PORT:-8080}
 broker_tls_port=${SEAM_PULSAR_BROKER_TLS_PORT:-6651}
 entries_per_ledger=${SEAM_PULSAR_ENTRIES_PER_LEDGER:-1000}
 start_timeout=${SEAM_PULSAR_START_TIMEOUT:-180}
+auth=${SEAM_PULSAR_AUTH:-none}
+auth_dir="$data/auth"
+superuser=admin
+proxy_role=seam-proxy
 web_url="http://127.0.0.1:$web_port"
 pid_file="$data/pulsar.pid"
 log_file="$data/logs/pulsar.log"
@@ -82,9 +92,16 @@ resolve() {
   say "resolved $(find "$lib" -name '*.jar' | wc -l) jars in $((SECONDS - started)) s"
 }
 
+# curl against the admin API, as the superuser when authentication is on.
+admin_get() {
+  local headers=()
+  [ "$auth" = none ] || headers=(-H "Authorization: Bearer $(cat "$auth_dir/$superuser.token" 2>/dev/null)")
+  curl -sf --max-time 2 "${headers[@]}" "$web_url$1" 2>/dev/null
+}
+
 healthy() {
-  [ "$(curl -sf --max-time 2 "$web_url/admin/v2/brokers/health" 2>/dev/null)" = "ok" ] &&
-    curl -sf --max-time 2 "$web_url/admin/v2/namespaces/public" 2>/dev/null | grep -q '"public/default"'
+  [ "$(admin_get /admin/v2/brokers/health)" = "ok" ] &&
+    admin_get /admin/v2/namespaces/public | grep -q '"public/default"'
 }
 
 running_pid() {
@@ -127,6 +144,26 @@ make_tls() {
   ) >/dev/null 2>&1 || die "could not make the test TLS certificates in $dir"
 }
 
+# Pulsar's token tool (TokensCliUtils, from the broker's jar) with the standalone's key.
+tokens() {
+  local jhome
+  jhome=$(java_home)
+  "$jhome/bin/java" -Xmx128m -cp "$lib/*" org.apache.pulsar.utils.auth.tokens.TokensCliUtils "$@" 2>/dev/null
+}
+
+# The secret key and the superuser's and proxy role's tokens, made once.
+make_auth() {
+  [ -f "$auth_dir/$proxy_role.token" ] && return
+  mkdir -p "$auth_dir" && chmod 700 "$auth_dir"
+  tokens create-secret-key --output "$auth_dir/secret.key" || die "could not make the token secret key"
+  local role
+  for role in "$superuser" "$proxy_role"; do
+    tokens create --secret-key "file://$auth_dir/secret.key" --subject "$role" >"$auth_dir/$role.token.tmp" ||
+      die "could not make the token of $role"
+    mv "$auth_dir/$role.token.tmp" "$auth_dir/$role.token"
+  done
+}
+
 render_conf() {
   make_tls
   sed -e "s/@BROKER_PORT@/$broker_port/" -e "s/@WEB_PORT@/$web_port/" \
@@ -136,6 +173,20 @@ render_conf() {
 webServiceUrl=$web_url
 brokerServiceUrl=pulsar://127.0.0.1:$broker_port
 EOF
+  case "$auth" in
+    none) ;;
+    token)
+      make_auth
+      sed -e "s|@AUTH_DIR@|$auth_dir|" -e "s/@SUPERUSER@/$superuser/" -e "s/@PROXY_ROLE@/$proxy_role/" \
+        -e "s/@AUTH_REFRESH_SECONDS@/${SEAM_PULSAR_AUTH_REFRESH_SECONDS:-60}/" \
+        "$here/conf/auth.conf" >>"$data/standalone.conf"
+      cat >>"$data/client.conf" <<EOF
+authPlugin=org.apache.pulsar.client.impl.auth.AuthenticationToken
+authParams=file://$auth_dir/$superuser.token
+EOF
+      ;;
+    *) die "SEAM_PULSAR_AUTH=$auth: expected none or token" ;;
+  esac
 }
 
 start() {
@@ -207,5 +258,12 @@ case "${1:-}" in
   admin) shift; tool org.apache.pulsar.admin.cli.PulsarAdminTool "$data/client.conf" "$@" ;;
   client) shift; tool org.apache.pulsar.client.cli.PulsarClientTool "$data/client.conf" "$@" ;;
   perf) shift; tool org.apache.pulsar.testclient.PulsarPerfTestTool "$data/client.conf" "$@" ;;
-  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  token)
+    shift
+    [ "$auth" = token ] || die "token needs SEAM_PULSAR_AUTH=token"
+    [ $# -ge 1 ] || die "usage: pulsar.sh token ROLE [--expiry-time 1h]"
+    resolve && make_auth
+    role=$1; shift
+    tokens create --secret-key "file://$auth_dir/secret.key" --subject "$role" "$@" ;;
+  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

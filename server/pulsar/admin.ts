@@ -26,6 +26,11 @@ export interface PulsarAdminOptions {
   webServiceUrl: string;
   /** Returns the `Authorization` header value, e.g. `Bearer <token>`. */
   authorization?: () => string | Promise<string>;
+  /**
+   * The caller Seam asks for when it has no token of the caller's to forward (a role from
+   * a client certificate): sent as `X-Original-Principal`, as Pulsar's proxy does.
+   */
+  originalPrincipal?: string;
   timeoutMs?: number;
 }
 
@@ -45,6 +50,19 @@ export class PulsarAdmin {
 
   constructor(options: PulsarAdminOptions) {
     this.options = options;
+  }
+
+  /**
+   * The same admin API asked as a caller: with the caller's own token when it has one (the
+   * broker authenticates and authorizes it), else with Seam's credentials naming the caller.
+   */
+  forCaller(caller: { principal: string; token?: string | undefined }): PulsarAdmin {
+    const { token } = caller;
+    return new PulsarAdmin(
+      token
+        ? { ...this.options, authorization: () => `Bearer ${token}` }
+        : { ...this.options, originalPrincipal: caller.principal },
+    );
   }
 
   /** Partitions of a topic; 0 when it is not partitioned. */
@@ -116,6 +134,9 @@ export class PulsarAdmin {
     const url = `${this.options.webServiceUrl.replace(/\/$/, '')}/admin/v2/${path}`;
     const headers: Record<string, string> = { accept };
     if (this.options.authorization) headers.authorization = await this.options.authorization();
+    if (this.options.originalPrincipal !== undefined) {
+      headers['x-original-principal'] = this.options.originalPrincipal;
+    }
     let response: Response;
     try {
       response = await fetch(url, {

@@ -1,12 +1,16 @@
 /**
- * Seam's Pulsar client: one pooled connection per broker, topic lookups with redirects,
- * partition counts and schemas. Readers (reader.ts) are opened through it.
+ * Seam's Pulsar client: one pooled connection per broker (and per caller Seam speaks
+ * for), topic lookups with redirects, partition counts and schemas. Readers (reader.ts)
+ * are opened through it.
  */
+import { createHash } from 'node:crypto';
 import type tls from 'node:tls';
+import { tokenAuth } from './auth.ts';
 import {
   type AuthProvider,
   Connection,
   type ConnectionOptions,
+  type OriginalCaller,
   serverError,
 } from './connection.ts';
 import { PulsarError } from './errors.ts';
@@ -38,14 +42,35 @@ export interface TopicOwner {
 
 const maxLookupRedirects = 20;
 
+/** What a client and its views for callers share. */
+interface Shared {
+  pool: Map<string, Promise<Connection>>;
+  closed: boolean;
+}
+
 /** Pulsar client for reading: the read path's entry point. */
 export class PulsarClient {
   readonly options: PulsarClientOptions;
-  private readonly pool = new Map<string, Promise<Connection>>();
-  private closed = false;
+  /** The caller this client's connections speak for; undefined for Seam's own. */
+  readonly caller: CallerCredentials | undefined;
+  private readonly shared: Shared;
 
-  constructor(options: PulsarClientOptions) {
+  /** `view` is for `forCaller` only. */
+  constructor(options: PulsarClientOptions, view?: { caller: CallerCredentials; shared: Shared }) {
     this.options = options;
+    this.caller = view?.caller;
+    this.shared = view?.shared ?? { pool: new Map(), closed: false };
+  }
+
+  /**
+   * A view of this client whose every connection speaks for `caller` (Pulsar's original
+   * principal and auth data in CONNECT), so brokers authorize each lookup, schema read and
+   * subscription as that caller. Connections are pooled per broker and per caller
+   * credential: a caller whose token differs never shares a connection the broker
+   * authenticated with another token. Closing the view is closing this client.
+   */
+  forCaller(caller: CallerCredentials): PulsarClient {
+    return new PulsarClient(this.options, { caller, shared: this.shared });
   }
 
   /**
@@ -53,25 +78,32 @@ export class PulsarClient {
    * `proxyToBrokerUrl` (`host:port`), `url` is a proxy and the connection is for that broker.
    */
   connection(url: string, proxyToBrokerUrl?: string): Promise<Connection> {
-    if (this.closed)
+    const { pool } = this.shared;
+    if (this.shared.closed)
       return Promise.reject(new PulsarError('ConnectionClosed', 'the Pulsar client is closed'));
-    const key = proxyToBrokerUrl ? `${url}>${proxyToBrokerUrl}` : url;
-    const existing = this.pool.get(key);
+    const target = proxyToBrokerUrl ? `${url}>${proxyToBrokerUrl}` : url;
+    const key = this.caller ? `${this.caller.poolKey} ${target}` : target;
+    const existing = pool.get(key);
     if (existing) return existing;
-    const options: ConnectionOptions = { ...this.options, url, proxyToBrokerUrl };
+    const options: ConnectionOptions = {
+      ...this.options,
+      url,
+      proxyToBrokerUrl,
+      original: this.caller,
+    };
     const opening = Connection.connect(options).then(
       (connection) => {
         connection.onClose(() => {
-          if (this.pool.get(key) === opening) this.pool.delete(key);
+          if (pool.get(key) === opening) pool.delete(key);
         });
         return connection;
       },
       (error: unknown) => {
-        this.pool.delete(key);
+        pool.delete(key);
         throw error;
       },
     );
-    this.pool.set(key, opening);
+    pool.set(key, opening);
     return opening;
   }
 
@@ -146,11 +178,28 @@ export class PulsarClient {
 
   /** Closes every connection; readers on them end. */
   async close(): Promise<void> {
-    this.closed = true;
-    const connections = await Promise.allSettled(this.pool.values());
-    this.pool.clear();
+    const { pool } = this.shared;
+    this.shared.closed = true;
+    const connections = await Promise.allSettled(pool.values());
+    pool.clear();
     for (const c of connections) if (c.status === 'fulfilled') c.value.close();
   }
+}
+
+/** A caller Seam speaks for, with what tells its connections apart in the pool. */
+export interface CallerCredentials extends OriginalCaller {
+  /** Principal and a digest of the credentials: equal only for the same credentials. */
+  readonly poolKey: string;
+}
+
+/** The caller `principal`, authenticated by `token` when there is one (else by Seam). */
+export function callerCredentials(principal: string, token?: string): CallerCredentials {
+  const digest = token ? createHash('sha256').update(token).digest('base64url') : '-';
+  return {
+    principal,
+    poolKey: `${JSON.stringify(principal)}:${digest}`,
+    ...(token ? { auth: tokenAuth(token) } : {}),
+  };
 }
 
 /** Narrows a response to the expected type, or fails as a protocol error. */

@@ -28,6 +28,17 @@ export interface AuthProvider {
   authData(): Buffer | Promise<Buffer>;
 }
 
+/**
+ * The caller Seam speaks for on a connection, as Pulsar's proxy does: the broker
+ * authorizes `principal` (and Seam's own role, which must be in its `proxyRoles`), and,
+ * with `authenticateOriginalAuthData`, authenticates the caller's own credentials too.
+ */
+export interface OriginalCaller {
+  principal: string;
+  /** The caller's credentials (its token); absent for a role from a client certificate. */
+  auth?: AuthProvider | undefined;
+}
+
 /** How to reach a broker and how patient to be. */
 export interface ConnectionOptions {
   /** Physical address: `pulsar://host:port` or `pulsar+ssl://host:port`. */
@@ -37,6 +48,8 @@ export interface ConnectionOptions {
   /** TLS settings for `pulsar+ssl://` (CA, client certificate, servername). */
   tls?: tls.ConnectionOptions | undefined;
   auth?: AuthProvider | undefined;
+  /** The caller this connection is for; Seam's own connection when absent. */
+  original?: OriginalCaller | undefined;
   connectTimeoutMs?: number;
   /** How long a request waits for its response. */
   operationTimeoutMs?: number;
@@ -149,11 +162,14 @@ export class Connection {
 
   private async sendConnect(): Promise<void> {
     try {
+      const original = this.options.original;
       this.socket.write(
         encodeConnect({
           clientVersion,
           auth: await this.credentials(),
           proxyToBrokerUrl: this.options.proxyToBrokerUrl,
+          originalPrincipal: original?.principal,
+          originalAuth: original?.auth && (await credentialsOf(original.auth)),
         }),
       );
     } catch (error) {
@@ -162,9 +178,7 @@ export class Connection {
   }
 
   private async credentials(): Promise<AuthFields | undefined> {
-    const auth = this.options.auth;
-    if (!auth) return undefined;
-    return { method: auth.method, data: await auth.authData() };
+    return this.options.auth && credentialsOf(this.options.auth);
   }
 
   /** True once closed; every later call fails. */
@@ -293,7 +307,7 @@ export class Connection {
         this.consumers.get(command.consumerId)?.onEndOfTopic();
         return;
       case 'ERROR':
-        if (this.handshake && command.requestId === 0) {
+        if (this.handshake) {
           // An ERROR before CONNECTED is the broker refusing the handshake.
           this.close(serverError(command.error, `connecting to ${this.url}`, command.message));
           return;
@@ -352,9 +366,15 @@ export class Connection {
     this.socket.write(encodePing());
   }
 
+  /**
+   * Answers an AUTH_CHALLENGE. On a connection for a caller the broker re-checks the
+   * caller's credentials (it challenges when they expire), so the answer is the caller's
+   * current token; otherwise Seam's own.
+   */
   private async answerChallenge(): Promise<void> {
     try {
-      const auth = await this.credentials();
+      const caller = this.options.original?.auth;
+      const auth = caller ? await credentialsOf(caller) : await this.credentials();
       if (!auth)
         throw new PulsarError(
           'AuthenticationError',
@@ -365,6 +385,10 @@ export class Connection {
       this.close(PulsarError.from(error, 'AuthenticationError'));
     }
   }
+}
+
+async function credentialsOf(auth: AuthProvider): Promise<AuthFields> {
+  return { method: auth.method, data: await auth.authData() };
 }
 
 /** Turns a `ServerError` code and the broker's message into a PulsarError named after it. */

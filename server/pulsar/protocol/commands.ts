@@ -397,6 +397,10 @@ export function encodeConnect(options: {
   clientVersion: string;
   auth?: AuthFields | undefined;
   proxyToBrokerUrl?: string | undefined;
+  /** The caller a proxy speaks for: the broker authorizes this role. */
+  originalPrincipal?: string | undefined;
+  /** The caller's own credentials, for brokers that authenticate them too. */
+  originalAuth?: AuthFields | undefined;
 }): Buffer {
   return command(CommandType.CONNECT, (w) => {
     w.string(1, options.clientVersion);
@@ -406,6 +410,11 @@ export function encodeConnect(options: {
     w.uint(4, protocolVersion);
     if (options.auth) w.string(5, options.auth.method);
     if (options.proxyToBrokerUrl) w.string(6, options.proxyToBrokerUrl);
+    if (options.originalPrincipal !== undefined) w.string(7, options.originalPrincipal);
+    if (options.originalAuth) {
+      w.bytes(8, options.originalAuth.data);
+      w.string(9, options.originalAuth.method);
+    }
     // FeatureFlags: supports_auth_refresh (1), supports_broker_entry_metadata (2).
     w.message(10, (f) => f.bool(1, true).bool(2, true));
   });
