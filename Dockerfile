@@ -1,6 +1,8 @@
 # The Seam gateway. Configuration comes from SEAM_* environment variables (README:
-# "Configuration"); point SEAM_PULSAR_URL and SEAM_PULSAR_ADMIN_URL at the cluster.
-#   docker build -t seam . && docker run -p 50051:50051 -p 9464:9464 \
+# "Configuration"); point SEAM_PULSAR_URL and SEAM_PULSAR_ADMIN_URL at the cluster. The
+# gRPC port needs a certificate (SEAM_TLS_CERT, SEAM_TLS_KEY, mounted) or SEAM_PLAINTEXT=true.
+#   docker build -t seam . && docker run -p 50051:50051 -p 9464:9464 -v /etc/seam/tls:/tls:ro \
+#     -e SEAM_TLS_CERT=/tls/server.pem -e SEAM_TLS_KEY=/tls/server.key \
 #     -e SEAM_PULSAR_URL=pulsar://broker:6650 -e SEAM_PULSAR_ADMIN_URL=http://broker:8080 seam
 
 # Production dependencies only; no install scripts (the native codecs ship prebuilt in

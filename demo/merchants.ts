@@ -80,7 +80,14 @@ say(`   written in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 const pulsar = new PulsarClient({ serviceUrl });
 const gateway = await Gateway.start(
   { client: pulsar, admin: new PulsarAdmin({ webServiceUrl }) },
-  gatewayOptions(configWith({ port: '0', shutdownGraceMs: '2000', maxConcurrentStreams: '16' })),
+  gatewayOptions(
+    configWith({
+      plaintext: 'true',
+      port: '0',
+      shutdownGraceMs: '2000',
+      maxConcurrentStreams: '16',
+    }),
+  ),
 );
 say(`== Seam gateway serving on 127.0.0.1:${gateway.port}`);
 

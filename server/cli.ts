@@ -20,6 +20,7 @@ import {
   flagName,
   gatewayOptions,
   loadConfig,
+  switchSettings,
 } from './config.ts';
 import { createLogger } from './telemetry/log.ts';
 import { observePulsarReaders } from './telemetry/pulsar-metrics.ts';
@@ -42,7 +43,9 @@ async function serve(args: string[]): Promise<void> {
     config: { type: 'string' },
     help: { type: 'boolean' },
   };
-  for (const key of settingKeys) options[flagName(key)] = { type: 'string' };
+  for (const key of settingKeys) {
+    options[flagName(key)] = { type: switchSettings.includes(key) ? 'boolean' : 'string' };
+  }
   const { values } = parseArgs({ args, options, strict: true }) as {
     values: Record<string, string | boolean | undefined>;
   };
@@ -53,9 +56,11 @@ async function serve(args: string[]): Promise<void> {
   const flags: Partial<Record<keyof Config, string>> = {};
   for (const key of settingKeys) {
     const value = values[flagName(key)];
-    if (typeof value === 'string') flags[key] = value;
+    if (value !== undefined) flags[key] = String(value);
   }
   const config = loadConfig({ file: values.config as string | undefined, flags });
+  // Checked before anything starts: a gateway that cannot serve safely does not start.
+  const serverOptions = gatewayOptions(config);
   const logger = createLogger(config.logLevel);
   const telemetry = await startTelemetry({
     serviceVersion: version,
@@ -81,13 +86,15 @@ async function serve(args: string[]): Promise<void> {
   });
   const gateway = await Gateway.start(
     { client, admin, receiverQueueSize: config.receiverQueueSize },
-    { ...gatewayOptions(config), logger },
+    { ...serverOptions, logger },
   );
   logger.info(
     {
       event: 'serving',
       version,
       metrics: `http://${config.metricsHost}:${telemetry.metricsPort}/metrics`,
+      transport: config.tlsClientCa ? 'mtls' : config.tlsCert ? 'tls' : 'plaintext',
+      callerAuth: config.callerAuth,
     },
     `serving seam.v1.SeamService on ${config.host}:${gateway.port}, reading ${config.pulsarUrl}`,
   );

@@ -2,14 +2,18 @@
  * The gateway's configuration: defaults, overridden by an optional JSON file, then by
  * environment variables, then by command-line flags; validated once, at start-up.
  */
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { defaultHistoryBudgetBytes, defaultHistoryParallelism } from './core/segmented-history.ts';
 import type { GatewayOptions } from './grpc/server.ts';
+import { loadTokenKey } from './security/jwt.ts';
 import { logLevels } from './telemetry/log.ts';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positive = z.coerce.number().int().positive();
+/** A switch: true/false in a file, `--flag` on the command line, "true"/"false" in the environment. */
+const flag = z.union([z.boolean(), z.stringbool()]).default(false);
 
 /** Every setting, its default and its unit. */
 export const configSchema = z.strictObject({
@@ -24,6 +28,30 @@ export const configSchema = z.strictObject({
   pulsarToken: z.string().min(1).optional(),
   /** CA certificate file (PEM) to trust for pulsar+ssl://. */
   pulsarTlsCa: z.string().min(1).optional(),
+  /** TLS certificate chain (PEM file) of the gRPC port. */
+  tlsCert: z.string().min(1).optional(),
+  /** TLS private key (PEM file) of the gRPC port. */
+  tlsKey: z.string().min(1).optional(),
+  /** CA (PEM file) whose client certificates are required: mTLS, the role from the CN. */
+  tlsClientCa: z.string().min(1).optional(),
+  /** Serve the gRPC port without TLS; must be asked for when no certificate is set. */
+  plaintext: flag,
+  /** Development only: accept call credentials (tokens) over plaintext. */
+  allowInsecureCredentials: flag,
+  /** `none`: callers are anonymous, Seam reads as itself; `forward`: Seam reads as each caller. */
+  callerAuth: z.enum(['none', 'forward']).default('none'),
+  /** The brokers' token secret key (file, or `data:;base64,...`): Seam checks signatures too. */
+  tokenSecretKey: z.string().min(1).optional(),
+  /** The brokers' token public key (PEM or DER file), instead of a secret key. */
+  tokenPublicKey: z.string().min(1).optional(),
+  /** The token claim holding the role, as the brokers' `tokenAuthClaim`. */
+  tokenAuthClaim: z.string().min(1).default('sub'),
+  /** Streams one caller may have open at once; more get RESOURCE_EXHAUSTED. */
+  principalMaxStreams: positive.default(64),
+  /** Streams one caller may open per second (and at once in a burst). */
+  principalRequestsPerSecond: positive.default(20),
+  /** How often an open stream re-checks its caller's access with the brokers, ms. */
+  accessCheckIntervalMs: positive.default(30_000),
   /** Address the gRPC server listens on. */
   host: z.string().min(1).default('127.0.0.1'),
   /** gRPC port; 0 picks a free one. */
@@ -63,6 +91,18 @@ export const envNames: Record<keyof Config, string> = {
   pulsarAdminUrl: 'SEAM_PULSAR_ADMIN_URL',
   pulsarToken: 'SEAM_PULSAR_TOKEN',
   pulsarTlsCa: 'SEAM_PULSAR_TLS_CA',
+  tlsCert: 'SEAM_TLS_CERT',
+  tlsKey: 'SEAM_TLS_KEY',
+  tlsClientCa: 'SEAM_TLS_CLIENT_CA',
+  plaintext: 'SEAM_PLAINTEXT',
+  allowInsecureCredentials: 'SEAM_ALLOW_INSECURE_CREDENTIALS',
+  callerAuth: 'SEAM_CALLER_AUTH',
+  tokenSecretKey: 'SEAM_TOKEN_SECRET_KEY',
+  tokenPublicKey: 'SEAM_TOKEN_PUBLIC_KEY',
+  tokenAuthClaim: 'SEAM_TOKEN_AUTH_CLAIM',
+  principalMaxStreams: 'SEAM_PRINCIPAL_MAX_STREAMS',
+  principalRequestsPerSecond: 'SEAM_PRINCIPAL_REQUESTS_PER_SECOND',
+  accessCheckIntervalMs: 'SEAM_ACCESS_CHECK_INTERVAL_MS',
   host: 'SEAM_HOST',
   port: 'SEAM_PORT',
   maxConcurrentStreams: 'SEAM_MAX_CONCURRENT_STREAMS',
@@ -126,9 +166,84 @@ export function loadConfig(options: {
   return parsed.data;
 }
 
-/** The gRPC server's part of the configuration. */
+/** Settings that are switches: `--plaintext` rather than `--plaintext true`. */
+export const switchSettings: readonly (keyof Config)[] = ['plaintext', 'allowInsecureCredentials'];
+
+/** Reads a file named by a setting, or stops start-up naming the setting. */
+function readSetting(key: keyof Config, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(
+      `${key} (--${flagName(key)}, ${envNames[key]}): cannot read ${path}: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** The gRPC port's transport and caller authentication, checked as a whole. */
+function security(
+  config: Config,
+): Pick<
+  GatewayOptions,
+  'tls' | 'plaintext' | 'callerAuth' | 'principalLimits' | 'accessCheckIntervalMs'
+> {
+  const problems: string[] = [];
+  if (!config.tlsCert !== !config.tlsKey) problems.push('set both --tls-cert and --tls-key');
+  if (config.tlsClientCa && !config.tlsCert) {
+    problems.push('--tls-client-ca (mTLS) needs --tls-cert and --tls-key');
+  }
+  if (!config.tlsCert && !config.plaintext) {
+    problems.push(
+      'the gRPC port needs TLS: set --tls-cert and --tls-key (SEAM_TLS_CERT, SEAM_TLS_KEY), or serve without TLS explicitly with --plaintext (SEAM_PLAINTEXT=true)',
+    );
+  }
+  if (config.tlsCert && config.plaintext)
+    problems.push('--plaintext and --tls-cert exclude each other');
+  if (config.tokenSecretKey && config.tokenPublicKey) {
+    problems.push('set --token-secret-key or --token-public-key, not both');
+  }
+  if (config.callerAuth === 'forward' && !config.tlsCert && !config.allowInsecureCredentials) {
+    problems.push(
+      '--caller-auth forward needs TLS (callers send tokens or certificates), or --allow-insecure-credentials for development',
+    );
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+  const tls =
+    config.tlsCert && config.tlsKey
+      ? {
+          cert: readSetting('tlsCert', config.tlsCert),
+          key: readSetting('tlsKey', config.tlsKey),
+          clientCa: config.tlsClientCa ? readSetting('tlsClientCa', config.tlsClientCa) : undefined,
+        }
+      : undefined;
+  let key: KeyObject | undefined;
+  try {
+    key = loadTokenKey({ secretKey: config.tokenSecretKey, publicKey: config.tokenPublicKey });
+  } catch (error) {
+    throw new ConfigError(`the token key cannot be read: ${(error as Error).message}`);
+  }
+  return {
+    tls,
+    plaintext: config.plaintext,
+    callerAuth: {
+      mode: config.callerAuth,
+      allowInsecureCredentials: config.allowInsecureCredentials,
+      token: { key, roleClaim: config.tokenAuthClaim, clockSkewMs: 5_000 },
+    },
+    principalLimits: {
+      maxStreams: config.principalMaxStreams,
+      requestsPerSecond: config.principalRequestsPerSecond,
+    },
+    accessCheckIntervalMs: config.accessCheckIntervalMs,
+  };
+}
+
+/** The gRPC server's part of the configuration; ConfigError when it cannot serve. */
 export function gatewayOptions(config: Config): GatewayOptions {
   return {
+    ...security(config),
     host: config.host,
     port: config.port,
     maxConcurrentStreams: config.maxConcurrentStreams,

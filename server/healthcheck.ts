@@ -9,7 +9,12 @@ import { loadConfig } from './config.ts';
 
 const config = loadConfig({});
 const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-const client = new grpc.Client(`${host}:${config.port}`, grpc.credentials.createInsecure());
+// Over TLS the probe checks liveness, not identity: it dials loopback, where the
+// certificate's names rarely match, and sends no credential.
+const credentials = config.tlsCert
+  ? grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false })
+  : grpc.credentials.createInsecure();
+const client = new grpc.Client(`${host}:${config.port}`, credentials);
 // HealthCheckRequest { service = "" } is empty on the wire; the answer is
 // HealthCheckResponse { status = 1 (SERVING) }: field 1, varint 1.
 const serving = Buffer.from([0x08, 0x01]);

@@ -26,7 +26,12 @@ async function gatewayOn(port: number) {
   const gateway = await Gateway.start(
     { client },
     gatewayOptions(
-      configWith({ port: String(port), shutdownGraceMs: '1000', maxConcurrentStreams: '16' }),
+      configWith({
+        plaintext: 'true',
+        port: String(port),
+        shutdownGraceMs: '1000',
+        maxConcurrentStreams: '16',
+      }),
     ),
   );
   return {

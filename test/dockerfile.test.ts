@@ -94,6 +94,8 @@ test('the image layout starts with its entry point and environment, is healthy, 
       SEAM_METRICS_PORT: String(metricsPort),
       SEAM_PULSAR_URL: pulsar.serviceUrl,
       SEAM_PULSAR_ADMIN_URL: pulsar.webUrl,
+      // No certificates here: serve plaintext, as the image requires be asked for.
+      SEAM_PLAINTEXT: 'true',
     };
     const entrypoint = [
       ...jsonArray(instruction('ENTRYPOINT') ?? '[]'),

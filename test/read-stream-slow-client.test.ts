@@ -23,6 +23,7 @@ test.before(async () => {
     [
       cli,
       'serve',
+      '--plaintext',
       '--port',
       '0',
       '--metrics-port',

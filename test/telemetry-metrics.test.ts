@@ -16,9 +16,13 @@ const logs: Record<string, unknown>[] = [];
 
 test.before(async () => {
   await ensurePulsar();
-  server = spawn(process.execPath, [cli, 'serve', '--port', '0', '--metrics-port', '0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  server = spawn(
+    process.execPath,
+    [cli, 'serve', '--plaintext', '--port', '0', '--metrics-port', '0'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     let buffered = '';
     server?.stdout?.on('data', (chunk: Buffer) => {

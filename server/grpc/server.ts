@@ -11,6 +11,9 @@ import { HealthImplementation } from 'grpc-health-check';
 import { protoFile, protoRoot } from '../api.ts';
 import { SeamError, type StatusName } from '../core/errors.ts';
 import { readStream, type StreamDeps } from '../core/stream.ts';
+import { depsForCaller, watchCaller } from '../security/access.ts';
+import { authenticate, type Caller, type CallerAuthOptions } from '../security/authenticate.ts';
+import { type PrincipalLimitOptions, PrincipalLimits } from '../security/limits.ts';
 import { type Logger, silentLogger } from '../telemetry/log.ts';
 import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRequest.ts';
 import { GatewayTelemetry, type StreamObservation } from './observe.ts';
@@ -19,6 +22,14 @@ import { responsesFor, resumeTokenOf } from './responses.ts';
 
 /** Trailing metadata key carrying the last resume token when a stream ends early. */
 export const resumeTokenTrailer = 'seam-resume-token-bin';
+
+/** The gRPC port's TLS: PEM certificate chain and key, and a client CA for mTLS. */
+export interface TlsSettings {
+  cert: Buffer;
+  key: Buffer;
+  /** When set, clients must present a certificate this CA signed (mTLS). */
+  clientCa?: Buffer | undefined;
+}
 
 /** Server settings; see server/config.ts for defaults and units. */
 export interface GatewayOptions {
@@ -35,8 +46,16 @@ export interface GatewayOptions {
   shutdownGraceMs: number;
   /** Response bytes a stream may have written that its client has not taken yet. */
   maxBufferedBytes: number;
-  /** TLS; plaintext when undefined. */
-  credentials?: grpc.ServerCredentials;
+  /** TLS; without it, `plaintext` must be set. */
+  tls?: TlsSettings | undefined;
+  /** Serve without TLS: only when asked for explicitly. */
+  plaintext?: boolean;
+  /** How callers authenticate; anonymous callers (Seam's own Pulsar role) by default. */
+  callerAuth?: Omit<CallerAuthOptions, 'tls'>;
+  /** Per-principal limits for authenticated callers. */
+  principalLimits?: PrincipalLimitOptions;
+  /** How often an open stream re-checks its caller's access with the brokers, ms. */
+  accessCheckIntervalMs?: number;
   /** Where stream open/close lines go; silent by default. */
   logger?: Logger;
 }
@@ -61,6 +80,13 @@ export function toStatus(error: unknown, lastToken: Buffer | undefined): grpc.St
   const token = failure.resumeToken ?? lastToken;
   if (token) metadata.set(resumeTokenTrailer, token);
   return { code: statusCodes[failure.code], details: failure.message, metadata };
+}
+
+/** The role of an mTLS caller: its verified client certificate's subject common name. */
+function certificateRole(call: grpc.ServerWritableStream<unknown, unknown>): string | undefined {
+  const cn = call.getAuthContext().sslPeerCertificate?.subject?.CN;
+  // A certificate may carry several CNs; a role must be exactly one.
+  return typeof cn === 'string' && cn !== '' ? cn : undefined;
 }
 
 /** The service's definition as proto-loader reads it, shared with reflection. */
@@ -135,6 +161,8 @@ export class Gateway {
   private readonly options: GatewayOptions;
   private readonly active = new Set<ActiveStream>();
   private readonly telemetry: GatewayTelemetry;
+  private readonly callerAuth: CallerAuthOptions;
+  private readonly limits: PrincipalLimits;
   private stopping = false;
 
   private constructor(
@@ -147,6 +175,16 @@ export class Gateway {
     this.health = health;
     this.options = options;
     this.port = port;
+    this.callerAuth = {
+      mode: 'none',
+      allowInsecureCredentials: false,
+      token: { roleClaim: 'sub' },
+      ...options.callerAuth,
+      tls: options.tls !== undefined,
+    };
+    this.limits = new PrincipalLimits(
+      options.principalLimits ?? { maxStreams: 64, requestsPerSecond: 20 },
+    );
     this.telemetry = new GatewayTelemetry(options.logger ?? silentLogger, () => {
       let bytes = 0;
       for (const stream of this.active) bytes += stream.window.buffered;
@@ -161,6 +199,11 @@ export class Gateway {
 
   /** Binds and starts serving. */
   static async start(deps: StreamDeps, options: GatewayOptions): Promise<Gateway> {
+    if (!options.tls && !options.plaintext) {
+      throw new Error(
+        'the gateway needs TLS settings, or plaintext: true to serve without TLS explicitly',
+      );
+    }
     const server = new grpc.Server({
       'grpc.max_receive_message_length': options.maxRequestBytes,
       'grpc.keepalive_time_ms': options.keepaliveTimeMs,
@@ -189,7 +232,13 @@ export class Gateway {
     const gateway = await new Promise<Gateway>((resolve, reject) => {
       server.bindAsync(
         `${options.host}:${options.port}`,
-        options.credentials ?? grpc.ServerCredentials.createInsecure(),
+        options.tls
+          ? grpc.ServerCredentials.createSsl(
+              options.tls.clientCa ?? null,
+              [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
+              options.tls.clientCa !== undefined,
+            )
+          : grpc.ServerCredentials.createInsecure(),
         (error, port) => {
           if (error) reject(error);
           else resolve(new Gateway(server, health, options, port));
@@ -230,9 +279,30 @@ export class Gateway {
       });
       return;
     }
-    await this.telemetry.observe(call.getPeer(), (observation) =>
-      this.writeLoop(deps, call, observation),
-    );
+    let caller: Caller | undefined;
+    let release: (() => void) | undefined;
+    try {
+      caller = authenticate(
+        {
+          authorization: call.metadata.get('authorization').map(String),
+          certificateRole: certificateRole(call),
+        },
+        this.callerAuth,
+      );
+      if (caller) release = this.limits.admit(caller.principal);
+    } catch (error) {
+      const failure = toStatus(error, undefined);
+      this.telemetry.refused(grpc.status[failure.code]);
+      call.emit('error', failure);
+      return;
+    }
+    try {
+      await this.telemetry.observe(call.getPeer(), (observation) =>
+        this.writeLoop(caller ? depsForCaller(deps, caller) : deps, call, observation, caller),
+      );
+    } finally {
+      release?.();
+    }
   }
 
   /** The write loop: events out as fast as the client takes them; the status at the end. */
@@ -240,6 +310,7 @@ export class Gateway {
     deps: StreamDeps,
     call: grpc.ServerWritableStream<ReadStreamRequest__Output, Buffer>,
     observation: StreamObservation,
+    caller: Caller | undefined,
   ): Promise<void> {
     const stream: ActiveStream = {
       abort: new AbortController(),
@@ -255,9 +326,19 @@ export class Gateway {
     let lastToken: Buffer | undefined;
     let status = 'OK';
     let details: string | undefined;
+    let unwatch: (() => void) | undefined;
     try {
       const request = toReadRequest(call.request);
       observation.request(request);
+      if (caller) {
+        unwatch = watchCaller({
+          caller,
+          callerDeps: deps,
+          topic: request.topic,
+          intervalMs: this.options.accessCheckIntervalMs ?? 30_000,
+          abort: stream.abort,
+        });
+      }
       const { window } = stream;
       for await (const event of readStream(deps, request, signal)) {
         let bytes = 0;
@@ -284,12 +365,16 @@ export class Gateway {
         // gRPC instrumentation otherwise leaves open after a cancellation.
         call.emit('error', { code: grpc.status.CANCELLED, details: 'cancelled by the client' });
       } else {
-        const failure = toStatus(error, lastToken);
+        // A stream ended by its caller's watch (expired token, access withdrawn) may have
+        // been waiting on HTTP/2 then, which rejects with a plain AbortError: report why.
+        const reason = signal.aborted && signal.reason instanceof SeamError ? signal.reason : error;
+        const failure = toStatus(reason, lastToken);
         status = grpc.status[failure.code];
         details = failure.details;
         call.emit('error', failure);
       }
     } finally {
+      unwatch?.();
       this.active.delete(stream);
       observation.end(status, details);
     }

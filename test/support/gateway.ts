@@ -50,6 +50,7 @@ export async function startGateway(
     {
       ...gatewayOptions(
         configWith({
+          plaintext: 'true',
           port: '0',
           maxConcurrentStreams: String(options.maxConcurrentStreams ?? 64),
           shutdownGraceMs: '2000',

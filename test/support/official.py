@@ -288,6 +288,7 @@ def read_quietly(reader, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="pulsar://127.0.0.1:6650")
+    parser.add_argument("--token", help="a JWT to authenticate with (brokers with authentication on)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("produce")
@@ -327,7 +328,11 @@ def main():
     args = parser.parse_args()
     # Logs go to stderr: stdout carries only the JSON lines tests parse. (A Python
     # logging.Logger here makes the C++ client abort at exit.)
-    client = pulsar.Client(args.url, logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, "/dev/stderr"))
+    client = pulsar.Client(
+        args.url,
+        authentication=pulsar.AuthenticationToken(args.token) if args.token else None,
+        logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, "/dev/stderr"),
+    )
     try:
         (produce if args.command == "produce" else read)(client, args)
     finally:

@@ -27,7 +27,7 @@ class Gateway:
 
     def start(self):
         self.process = subprocess.Popen(
-            [NODE, str(ROOT / "server/cli.ts"), "serve", "--port", str(self.port), "--metrics-port", "0", "--shutdown-grace-ms", "1000"],
+            [NODE, str(ROOT / "server/cli.ts"), "serve", "--plaintext", "--port", str(self.port), "--metrics-port", "0", "--shutdown-grace-ms", "1000"],
             stdout=subprocess.PIPE,
             text=True,
         )

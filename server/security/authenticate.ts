@@ -1,0 +1,78 @@
+/**
+ * Who is calling: the role from an `authorization: Bearer <token>` header (a Pulsar JWT),
+ * or from the client certificate's common name under mTLS. Credentials sent over plaintext
+ * are refused unless the server was started for development with them allowed.
+ */
+import { SeamError } from '../core/errors.ts';
+import { checkToken, type TokenCheck } from './jwt.ts';
+
+/** A caller Seam reads for: brokers authorize `principal`. */
+export interface Caller {
+  principal: string;
+  /** The caller's token, forwarded to Pulsar; undefined for a role from a certificate. */
+  token: string | undefined;
+  /** When the token expires, ms since the epoch; undefined when it does not. */
+  expiresAt: number | undefined;
+}
+
+/** How callers are authenticated. */
+export interface CallerAuthOptions {
+  /**
+   * `none`: callers are anonymous and Seam reads with its own Pulsar credentials.
+   * `forward`: every call must carry a token or a client certificate, and Seam reads as
+   * that caller (Pulsar's original principal).
+   */
+  mode: 'none' | 'forward';
+  /** The gRPC port's transport: credentials over plaintext are refused unless allowed. */
+  tls: boolean;
+  /** Development only: accept credentials over plaintext. */
+  allowInsecureCredentials: boolean;
+  token: TokenCheck;
+}
+
+/** What a call presents. */
+export interface CallCredentials {
+  /** Every `authorization` metadata value. */
+  authorization: string[];
+  /** The verified client certificate's subject common name, under mTLS. */
+  certificateRole: string | undefined;
+}
+
+/** Authenticates a call: its caller, or undefined when callers are anonymous. */
+export function authenticate(
+  presented: CallCredentials,
+  options: CallerAuthOptions,
+  now = Date.now(),
+): Caller | undefined {
+  const { authorization } = presented;
+  if (authorization.length > 0 && !options.tls && !options.allowInsecureCredentials) {
+    throw new SeamError(
+      'UNAUTHENTICATED',
+      'a credential was sent over plaintext and is refused: connect with TLS (the server needs --tls-cert and --tls-key), or start the server with --allow-insecure-credentials for development',
+    );
+  }
+  if (options.mode === 'none') return undefined;
+  if (authorization.length > 1) {
+    throw new SeamError('UNAUTHENTICATED', 'send one authorization header, not several');
+  }
+  const header = authorization[0];
+  if (header !== undefined) {
+    const bearer = /^Bearer +(\S+)$/i.exec(header.trim());
+    if (!bearer) {
+      throw new SeamError(
+        'UNAUTHENTICATED',
+        'the authorization header must be "Bearer <token>" with a Pulsar token (JWT)',
+      );
+    }
+    const token = bearer[1] as string;
+    const claims = checkToken(token, options.token, now);
+    return { principal: claims.role, token, expiresAt: claims.expiresAt };
+  }
+  if (presented.certificateRole) {
+    return { principal: presented.certificateRole, token: undefined, expiresAt: undefined };
+  }
+  throw new SeamError(
+    'UNAUTHENTICATED',
+    'this gateway reads as its callers: send "authorization: Bearer <token>" metadata with a Pulsar token, or connect with a client certificate',
+  );
+}
