@@ -1,0 +1,240 @@
+/**
+ * Authorization by Pulsar, through Seam, against a real standalone with authentication
+ * and authorization on (JWT with a secret key, a superuser, Seam's proxy role, roles
+ * granted `consume` on one topic only): the caller's grants decide what Seam reads, bad
+ * tokens are refused, Seam's own role reads nothing alone, expired tokens and revoked
+ * grants end open streams, and limits apply per caller.
+ */
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import test from 'ava';
+import { PulsarAdmin } from '../server/pulsar/admin.ts';
+import { tokenAuth } from '../server/pulsar/auth.ts';
+import { PulsarClient } from '../server/pulsar/client.ts';
+import { createLogger } from '../server/telemetry/log.ts';
+import { allRows, collect, type TestGateway } from './support/gateway.ts';
+import { freshTopic } from './support/pulsar.ts';
+import {
+  ensureSecurePulsar,
+  grant,
+  produceSecure,
+  revoke,
+  roleToken,
+  type SecureGateway,
+  securePulsar,
+  signToken,
+  startSecureGateway,
+} from './support/secure-pulsar.ts';
+
+const topicA = freshTopic('sec-a');
+const topicB = freshTopic('sec-b');
+const role = `reader-${randomBytes(3).toString('hex')}`;
+const rowsA = 300;
+const logLines: string[] = [];
+let seam: SecureGateway;
+
+test.before(async () => {
+  await ensureSecurePulsar();
+  await Promise.all([produceSecure(topicA, rowsA), produceSecure(topicB, 50)]);
+  await grant(topicA, role, ['consume']);
+  // The key lets Seam refuse bad tokens itself; the brokers check them again regardless.
+  seam = await startSecureGateway(
+    { tokenSecretKey: securePulsar.secretKeyFile, accessCheckIntervalMs: '1000' },
+    createLogger('info', { write: (line: string) => logLines.push(line) }),
+  );
+});
+
+test.after.always(async () => {
+  await seam?.close();
+});
+
+const bounded = { topic: '', at_open: {} };
+const read = (client: TestGateway, topic: string) =>
+  collect(client, { ...bounded, topic }, { timeoutMs: 60_000 });
+
+test.serial(
+  'a role with consume on A reads all of A; on B it gets PERMISSION_DENIED and no row',
+  async (t) => {
+    const token = signToken(role);
+    const a = await read(seam.as(`Bearer ${token}`), topicA);
+    t.is(a.status.code, grpc.status.OK, a.status.details);
+    t.is(allRows(a).length, rowsA);
+    const b = await read(seam.as(`Bearer ${token}`), topicB);
+    t.is(b.status.code, grpc.status.PERMISSION_DENIED, b.status.details);
+    t.is(b.batches.length, 0);
+    t.is(b.schema, undefined, 'not even the schema of B');
+    t.regex(b.status.details, /not authorized/i);
+  },
+);
+
+test.serial(
+  'no token, an expired, forged or alg:none token: UNAUTHENTICATED, nothing read',
+  async (t) => {
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [string, string | undefined][] = [
+      ['no token', undefined],
+      ['expired', `Bearer ${signToken(role, { claims: { exp: now - 60 } })}`],
+      ['not yet valid', `Bearer ${signToken(role, { claims: { nbf: now + 600 } })}`],
+      ['forged', `Bearer ${signToken(role, { key: randomBytes(32) })}`],
+      ['alg none', `Bearer ${signToken(role, { alg: 'none' })}`],
+      ['not a bearer', `Basic ${Buffer.from('u:p').toString('base64')}`],
+    ];
+    for (const [what, authorization] of cases) {
+      const result = await read(seam.as(authorization), topicA);
+      t.is(result.status.code, grpc.status.UNAUTHENTICATED, `${what}: ${result.status.details}`);
+      t.is(result.batches.length, 0, what);
+    }
+  },
+);
+
+test.serial(
+  'without the key Seam forwards the token, and the broker refuses a forged one',
+  async (t) => {
+    const keyless = await startSecureGateway();
+    try {
+      const forged = await read(
+        keyless.as(`Bearer ${signToken(role, { key: randomBytes(32) })}`),
+        topicA,
+      );
+      t.is(forged.status.code, grpc.status.UNAUTHENTICATED, forged.status.details);
+      t.is(forged.batches.length, 0);
+      // A role claim the token does not carry cannot be claimed: the broker authorizes the
+      // role of the token it authenticated.
+      const good = await read(keyless.as(`Bearer ${signToken(role)}`), topicA);
+      t.is(allRows(good).length, rowsA);
+    } finally {
+      await keyless.close();
+    }
+  },
+);
+
+test.serial(
+  "Seam's proxy role alone reads nothing: the broker and the admin API refuse it",
+  async (t) => {
+    const own = new PulsarClient({
+      serviceUrl: securePulsar.serviceUrl,
+      auth: tokenAuth(roleToken('seam-proxy')),
+    });
+    try {
+      const error = await t.throwsAsync(own.partitions(topicA));
+      t.regex(error.message, /AuthorizationError|Invalid roles/);
+    } finally {
+      await own.close();
+    }
+    const admin = new PulsarAdmin({
+      webServiceUrl: securePulsar.webUrl,
+      authorization: () => `Bearer ${roleToken('seam-proxy')}`,
+    });
+    for (const call of [
+      () => admin.lastMessageId(topicA),
+      () => admin.ledgers(topicA),
+      () => admin.partitions(topicA),
+    ]) {
+      await t.throwsAsync(call(), { message: /401/ });
+    }
+    // As the caller (its own token), the same calls Seam's planning makes succeed.
+    const asCaller = admin.forCaller({ principal: role, token: signToken(role) });
+    t.true((await asCaller.ledgers(topicA)).length > 0);
+    t.true((await asCaller.lastMessageId(topicA)).entryId >= 0);
+    await t.throwsAsync(asCaller.lastMessageId(topicB), { message: /401/ });
+  },
+);
+
+test.serial(
+  'a token that expires during a stream ends it with UNAUTHENTICATED and a resume token',
+  async (t) => {
+    const exp = Math.floor(Date.now() / 1000) + 6;
+    const client = seam.as(`Bearer ${signToken(role, { claims: { exp } })}`);
+    const result = await collect(client, { topic: topicA }, { timeoutMs: 30_000 });
+    t.is(result.status.code, grpc.status.UNAUTHENTICATED, result.status.details);
+    t.regex(result.status.details, /expired/);
+    t.is(allRows(result).length, rowsA, 'everything before the expiry arrived');
+    t.truthy(result.status.resumeToken, 'the last resume token is in the trailers');
+    t.true(Date.now() >= exp * 1000 - 5_000);
+    // A new token continues exactly after: nothing new, nothing repeated.
+    const resumed = await collect(
+      seam.as(`Bearer ${signToken(role)}`),
+      { topic: topicA, resume_token: result.status.resumeToken, at_open: {} },
+      { timeoutMs: 30_000 },
+    );
+    t.is(resumed.status.code, grpc.status.OK, resumed.status.details);
+    t.is(allRows(resumed).length, 0);
+  },
+);
+
+test.serial(
+  'revoking the grant ends an open stream with PERMISSION_DENIED within the check interval',
+  async (t) => {
+    const topic = freshTopic('sec-revoke');
+    await produceSecure(topic, 20);
+    await grant(topic, role, ['consume']);
+    let revokedAt = 0;
+    const result = await collect(
+      seam.as(`Bearer ${signToken(role)}`),
+      { topic },
+      {
+        timeoutMs: 60_000,
+        stopWhen: (r) => {
+          if (r.seamAt !== undefined && revokedAt === 0) {
+            revokedAt = -1;
+            void revoke(topic, role).then(() => {
+              revokedAt = Date.now();
+            });
+          }
+          return false;
+        },
+      },
+    );
+    const endedAfterMs = Date.now() - revokedAt;
+    t.is(result.status.code, grpc.status.PERMISSION_DENIED, result.status.details);
+    t.is(allRows(result).length, 20);
+    t.truthy(result.status.resumeToken);
+    // The interval is 1 s here; a check takes a lookup and an admin call.
+    t.log(`ended ${endedAfterMs} ms after the revocation`);
+    t.true(endedAfterMs < 1_000 + 5_000, `ended ${endedAfterMs} ms after the revocation`);
+  },
+);
+
+test.serial(
+  'limits per caller: streams at once and streams per second → RESOURCE_EXHAUSTED',
+  async (t) => {
+    const limited = await startSecureGateway({
+      principalMaxStreams: '1',
+      principalRequestsPerSecond: '3',
+    });
+    try {
+      const token = `Bearer ${signToken(role)}`;
+      const first = collect(limited.as(token), { topic: topicA }, { timeoutMs: 5_000 });
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const second = await read(limited.as(token), topicA);
+      t.is(second.status.code, grpc.status.RESOURCE_EXHAUSTED, second.status.details);
+      t.regex(second.status.details, /1 streams open/);
+      // Another caller is not affected by this one's streams.
+      const other = `other-${randomBytes(3).toString('hex')}`;
+      await grant(topicA, other, ['consume']);
+      const third = await read(limited.as(`Bearer ${signToken(other)}`), topicA);
+      t.is(third.status.code, grpc.status.OK, third.status.details);
+      await first;
+      // The rate: 3 per second, a burst of 3: five at once cannot all pass.
+      const burst = await Promise.all(
+        [1, 2, 3, 4, 5].map(() => read(limited.as(`Bearer ${signToken(other)}`), topicA)),
+      );
+      t.true(
+        burst.some((r) => r.status.code === grpc.status.RESOURCE_EXHAUSTED),
+        burst.map((r) => r.status.details).join('; '),
+      );
+    } finally {
+      await limited.close();
+    }
+  },
+);
+
+test.serial('tokens reach no log line and no status message', (t) => {
+  const token = signToken(role);
+  const [, , signature] = token.split('.') as [string, string, string];
+  t.true(logLines.length > 0);
+  for (const line of logLines) {
+    t.false(line.includes(signature), line);
+    t.false(/eyJ[\w-]{10,}\.eyJ/.test(line), `a JWT in: ${line}`);
+  }
+});
