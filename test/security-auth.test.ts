@@ -229,6 +229,18 @@ test.serial(
   },
 );
 
+test.serial('a resume token from topic A used on topic B: INVALID_ARGUMENT, no row', async (t) => {
+  const both = `both-${randomBytes(3).toString('hex')}`;
+  await Promise.all([grant(topicA, both, ['consume']), grant(topicB, both, ['consume'])]);
+  const client = seam.as(`Bearer ${signToken(both)}`);
+  const last = (await read(client, topicA)).batches.at(-1);
+  if (!last) return t.fail('topic A read no rows');
+  t.is((await read(client, topicB)).status.code, grpc.status.OK, 'this role may read B');
+  const result = await collect(client, { topic: topicB, resume_token: last.resumeToken });
+  t.is(result.status.code, grpc.status.INVALID_ARGUMENT, result.status.details);
+  t.is(result.batches.length, 0);
+});
+
 test.serial('tokens reach no log line and no status message', (t) => {
   const token = signToken(role);
   const [, , signature] = token.split('.') as [string, string, string];
