@@ -1,0 +1,232 @@
+/**
+ * Transport security of the gRPC port, against the test standalone: TLS from certificate
+ * files, mTLS with a client CA, plaintext only when asked for, credentials over plaintext
+ * refused unless the development switch is on, and a start-up that says what to set.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import test from 'ava';
+import { ConfigError, configWith, gatewayOptions } from '../server/config.ts';
+import { Gateway, loadDefinition } from '../server/grpc/server.ts';
+import { PulsarClient } from '../server/pulsar/client.ts';
+import { allRows, collect, type TestGateway } from './support/gateway.ts';
+import { ensurePulsar, freshTopic, produce, pulsar } from './support/pulsar.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'seam-tls-'));
+const file = (name: string) => join(dir, name);
+const topic = freshTopic('tls');
+const rows = 40;
+
+/** A CA, and a certificate it signs for `cn` (with 127.0.0.1 and localhost as names). */
+async function makeCertificates(): Promise<void> {
+  const openssl = (...args: string[]) => run('openssl', args, { cwd: dir });
+  for (const ca of ['ca', 'other-ca']) {
+    await openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${ca}`,
+      '-keyout',
+      `${ca}.key`,
+      '-out',
+      `${ca}.pem`,
+    );
+  }
+  const sign = async (name: string, cn: string, ca: string) => {
+    await openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      `/CN=${cn}`,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+    );
+    await openssl(
+      'x509',
+      '-req',
+      '-days',
+      '2',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${ca}.pem`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-extfile',
+      'san.ext',
+      '-out',
+      `${name}.pem`,
+    );
+  };
+  await run('sh', [
+    '-c',
+    `printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ${file('san.ext')}`,
+  ]);
+  await sign('server', 'localhost', 'ca');
+  await sign('client', 'reader-a', 'ca');
+  await sign('stranger', 'reader-a', 'other-ca');
+}
+
+interface Served {
+  gateway: Gateway;
+  client: PulsarClient;
+  /** A ReadStream client of the gateway over `channel`, with optional call metadata. */
+  as(channel: grpc.ChannelCredentials, authorization?: string): TestGateway;
+  close(): Promise<void>;
+}
+
+async function serve(settings: Record<string, string>): Promise<Served> {
+  const client = new PulsarClient({ serviceUrl: pulsar.serviceUrl });
+  const gateway = await Gateway.start(
+    { client },
+    gatewayOptions(configWith({ port: '0', shutdownGraceMs: '1000', ...settings })),
+  );
+  const Service = (
+    grpc.loadPackageDefinition(loadDefinition()) as unknown as {
+      seam: { v1: { SeamService: grpc.ServiceClientConstructor } };
+    }
+  ).seam.v1.SeamService;
+  const opened: grpc.Client[] = [];
+  return {
+    gateway,
+    client,
+    as(channel, authorization) {
+      const raw = new Service(`127.0.0.1:${gateway.port}`, channel) as unknown as grpc.Client & {
+        ReadStream: (request: unknown, metadata: grpc.Metadata) => unknown;
+      };
+      opened.push(raw);
+      const metadata = new grpc.Metadata();
+      if (authorization) metadata.set('authorization', authorization);
+      return {
+        client: { ReadStream: (request: unknown) => raw.ReadStream(request, metadata) },
+      } as unknown as TestGateway;
+    },
+    async close() {
+      for (const c of opened) c.close();
+      await gateway.shutdown();
+      await client.close();
+    },
+  };
+}
+
+const tlsFiles = () => ({ tlsCert: file('server.pem'), tlsKey: file('server.key') });
+const trusting = (ca: string, identity?: string) =>
+  grpc.credentials.createSsl(
+    readFileSync(file(`${ca}.pem`)),
+    identity ? readFileSync(file(`${identity}.key`)) : null,
+    identity ? readFileSync(file(`${identity}.pem`)) : null,
+  );
+const bounded = (t: TestGateway) => collect(t, { topic, at_open: {} }, { timeoutMs: 20_000 });
+
+test.before(async () => {
+  await Promise.all([ensurePulsar(), makeCertificates()]);
+  await produce(topic, { count: rows });
+});
+
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+test('TLS: a client trusting the CA reads; one that does not trust it fails', async (t) => {
+  const served = await serve(tlsFiles());
+  try {
+    const trusted = await bounded(served.as(trusting('ca')));
+    t.is(trusted.status.code, grpc.status.OK, trusted.status.details);
+    t.is(allRows(trusted).length, rows);
+    const untrusted = await bounded(served.as(trusting('other-ca')));
+    t.is(untrusted.status.code, grpc.status.UNAVAILABLE, untrusted.status.details);
+    t.is(untrusted.batches.length, 0);
+    const plain = await bounded(served.as(grpc.credentials.createInsecure()));
+    t.is(plain.status.code, grpc.status.UNAVAILABLE, plain.status.details);
+  } finally {
+    await served.close();
+  }
+});
+
+test('mTLS: no client certificate or one from another CA fails; the right one reads', async (t) => {
+  const served = await serve({ ...tlsFiles(), tlsClientCa: file('ca.pem') });
+  try {
+    for (const [what, channel] of [
+      ['no certificate', trusting('ca')],
+      ['a certificate from another CA', trusting('ca', 'stranger')],
+    ] as const) {
+      const refused = await bounded(served.as(channel));
+      t.is(refused.status.code, grpc.status.UNAVAILABLE, `${what}: ${refused.status.details}`);
+      t.is(refused.batches.length, 0, what);
+    }
+    const ok = await bounded(served.as(trusting('ca', 'client')));
+    t.is(ok.status.code, grpc.status.OK, ok.status.details);
+    t.is(allRows(ok).length, rows);
+  } finally {
+    await served.close();
+  }
+});
+
+test('a credential over plaintext is refused unless the development switch is on', async (t) => {
+  const strict = await serve({ plaintext: 'true' });
+  const lax = await serve({ plaintext: 'true', allowInsecureCredentials: 'true' });
+  try {
+    const insecure = grpc.credentials.createInsecure();
+    const refused = await bounded(strict.as(insecure, 'Bearer abc.def.ghi'));
+    t.is(refused.status.code, grpc.status.UNAUTHENTICATED);
+    t.regex(refused.status.details, /plaintext/);
+    t.false(refused.status.details.includes('abc.def.ghi'));
+    t.is((await bounded(strict.as(insecure))).status.code, grpc.status.OK, 'no credential: fine');
+    // Callers are anonymous in this gateway (caller auth none): the token is not used.
+    const allowed = await bounded(lax.as(insecure, 'Bearer abc.def.ghi'));
+    t.is(allowed.status.code, grpc.status.OK, allowed.status.details);
+  } finally {
+    await Promise.all([strict.close(), lax.close()]);
+  }
+});
+
+test('without TLS files or --plaintext, start-up stops and says what to set', async (t) => {
+  const error = t.throws(() => gatewayOptions(configWith({})), { instanceOf: ConfigError });
+  t.regex(error.message, /--tls-cert and --tls-key .*--plaintext/);
+  t.throws(() => gatewayOptions(configWith({ tlsCert: file('server.pem') })), {
+    message: /both --tls-cert and --tls-key/,
+  });
+  t.throws(() => gatewayOptions(configWith({ plaintext: 'true', callerAuth: 'forward' })), {
+    message: /caller-auth forward needs TLS/,
+  });
+  const serve = await run(process.execPath, [`${root}server/cli.ts`, 'serve', '--port', '0'], {
+    env: { PATH: process.env.PATH ?? '' },
+  }).then(
+    () => undefined,
+    (failure: { code: number; stderr: string }) => failure,
+  );
+  t.is(serve?.code, 1);
+  t.regex(serve?.stderr ?? '', /needs TLS: set --tls-cert and --tls-key .* --plaintext/);
+});
+
+test('the container health check speaks TLS to a TLS gateway', async (t) => {
+  const served = await serve(tlsFiles());
+  try {
+    const { stdout } = await run(process.execPath, [`${root}server/healthcheck.ts`], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        SEAM_PORT: String(served.gateway.port),
+        SEAM_TLS_CERT: file('server.pem'),
+        SEAM_TLS_KEY: file('server.key'),
+      },
+    });
+    t.is(stdout.trim(), 'SERVING');
+  } finally {
+    await served.close();
+  }
+});
