@@ -22,6 +22,9 @@ export const defaultHistoryParallelism = 4;
 /** Bytes (as stored) a stream's segment readers may buffer and prefetch, by default. */
 export const defaultHistoryBudgetBytes = 64 * 1024 * 1024;
 
+/** Smallest prefetch window of a segment reader, messages. */
+const minWindow = 32;
+
 /** What the stream needs of a partition's reader. */
 export type PartitionReader = Pick<Reader, 'receive' | 'positions' | 'close'>;
 
@@ -243,14 +246,15 @@ export class SegmentedHistory implements PartitionReader {
     const mayRead = () => this.closed || this.head >= index || gate.hasRoom;
     while (!mayRead()) await gate.changed();
     if (this.closed) return;
+    // The broker pushes as many messages as it has permits for, past the segment's end
+    // too, into what the next segment's reader reads: a window of an eighth of the
+    // segment keeps that overrun small.
+    const window = Math.max(minWindow, Math.ceil(segmentEntries(segment) / 8));
     const reader = await Reader.open(client, {
       topic,
       start: new MessageId(segment.ledgerId, segment.firstEntry),
       startInclusive: true,
-      receiverQueueSize: gate.permits(
-        segment.entryBytes,
-        Math.min(receiverQueueSize, segmentEntries(segment)),
-      ),
+      receiverQueueSize: gate.permits(segment.entryBytes, Math.min(receiverQueueSize, window)),
     });
     this.readers.add(reader);
     let received = 0;
@@ -335,35 +339,34 @@ function aborted(signal: AbortSignal | undefined): Promise<never> {
 }
 
 /**
- * Cuts a partition's history segments to the publish-time range: the segments before
- * the one where a start time falls and those after the first segment starting at or past
- * the end time are skipped; that segment is kept to its first entry, whose message ends the
- * partition as it would in one reader. Assumes publish times that do not decrease along
- * the partition (see README, "History by segment").
+ * Cuts a partition's history segments to a publish-time range: `before`, the segments
+ * before the first whose last entry is at or after the start; `kept`, those from there up
+ * to the first segment whose first entry is at or past the end, which is kept to that
+ * entry (its message ends the partition as it would in one reader). Assumes publish times
+ * that do not decrease along the partition (see README, "History by segment").
  */
 export async function prunedByTime(
   topic: string,
   segments: Segment[],
-  range: { startMs?: number | undefined; endMs?: number | undefined },
+  range: { startMs: number | undefined; endMs: number | undefined },
   times: PublishTimes,
-): Promise<Segment[]> {
-  let from = 0;
+): Promise<{ before: Segment[]; kept: Segment[] }> {
   const { startMs, endMs } = range;
-  if (startMs !== undefined) {
-    from = await firstWhere(segments.length, async (i) => {
-      const s = segments[i] as Segment;
-      return (await times.entry(topic, s.ledgerId, s.lastEntry)) >= startMs;
-    });
-  }
-  let kept = segments.slice(from);
+  const from =
+    startMs === undefined
+      ? 0
+      : await firstWhere(segments.length, async (i) => {
+          const s = segments[i] as Segment;
+          return (await times.entry(topic, s.ledgerId, s.lastEntry)) >= startMs;
+        });
+  const kept = segments.slice(from);
   if (endMs !== undefined) {
     const to = await firstWhere(kept.length, async (i) => {
       const s = kept[i] as Segment;
       return (await times.entry(topic, s.ledgerId, s.firstEntry)) >= endMs;
     });
     const last = kept[to];
-    kept = kept.slice(0, to);
-    if (last) kept.push({ ...last, lastEntry: last.firstEntry });
+    kept.splice(to, kept.length - to, ...(last ? [{ ...last, lastEntry: last.firstEntry }] : []));
   }
-  return kept;
+  return { before: segments.slice(0, from), kept };
 }

@@ -40,9 +40,9 @@ export interface StreamDeps {
   /** Messages each partition's reader may prefetch. */
   receiverQueueSize?: number;
   /**
-   * Segments (ledgers) of history read at once per stream: each partition's reader plus up
-   * to N-1 segment readers shared by the partitions. 1 reads each partition with one
-   * reader, in order. Needs `admin`.
+   * Segment readers a stream may have open at once, shared by its partitions, each
+   * reading one later segment (ledger) of history while the partition's own reader reads
+   * the first. 1 reads each partition with its one reader, in order. Needs `admin`.
    */
   historyParallelism?: number;
   /** Bytes a stream's segment readers may buffer and prefetch ahead of its client. */
@@ -103,11 +103,6 @@ interface Partition extends PartitionPlan {
   segments: Segment[];
   /** Average stored bytes of an entry, by ledger: what a message adds to the progress. */
   entryBytes: Map<number, number>;
-  /**
-   * A start publish time whose entry the cursor did not tell (no mark-delete position
-   * after the seek): the segments' publish times place it.
-   */
-  unplacedStartMs: number | undefined;
   /** Where the partition continues: what the next resume token says. */
   position: Position;
   /** Received messages; those from `next` on are not yet in a batch. */
@@ -285,7 +280,6 @@ class Stream {
     let historyDone: boolean;
     let segments: Segment[] = [];
     const entryBytes = new Map<number, number>();
-    let unplacedStartMs: number | undefined;
     try {
       const { lastMessageId, markDeletePosition } = await reader.positions();
       boundary = lastMessageId.entryId >= 0 ? lastMessageId : undefined;
@@ -302,7 +296,6 @@ class Stream {
         if (l.entries > 0) entryBytes.set(l.ledgerId, l.size / l.entries);
       if (ledgers && boundary && !historyDone) {
         segments = historySegments(ledgers, firstEntry(position, markDeletePosition), boundary);
-        if (position.kind === 'publishTime' && !markDeletePosition) unplacedStartMs = position.ms;
       }
     } catch (error) {
       await reader.close();
@@ -313,7 +306,6 @@ class Stream {
       reader,
       segments,
       entryBytes,
-      unplacedStartMs,
       boundary,
       position,
       pending: [],
@@ -346,20 +338,31 @@ class Stream {
     const parallelism = this.deps.historyParallelism ?? defaultHistoryParallelism;
     if (!admin || parallelism <= 1) return;
     const gate = new SegmentGate(
-      parallelism - 1,
+      parallelism,
       this.deps.historyBudgetBytes ?? defaultHistoryBudgetBytes,
     );
     const { end } = this.request;
     await Promise.all(
       this.partitions.map(async (p) => {
         if (p.historyDone || !p.boundary || p.segments.length < 2) return;
-        const [first, ...later] = await prunedByTime(
+        const { before, kept } = await prunedByTime(
           p.topic,
           p.segments,
-          { startMs: p.unplacedStartMs, endMs: end.kind === 'publishTime' ? end.ms : undefined },
+          {
+            startMs: p.position.kind === 'publishTime' ? p.position.ms : undefined,
+            endMs: end.kind === 'publishTime' ? end.ms : undefined,
+          },
           publishTimesOf(admin),
         );
-        if (!first || later.length === 0) return;
+        const main = p.segments[0] as Segment;
+        // The partition's reader starts in the first segment; when that one is skipped, it
+        // hands out nothing and the segment readers read all that is kept.
+        const first =
+          before.length === 0 ? (kept[0] as Segment) : { ...main, lastEntry: main.firstEntry - 1 };
+        const later = before.length === 0 ? kept.slice(1) : kept;
+        if (later.length === 0) return;
+        // Skipped before the start: covered, as one reader skipping their messages counts them.
+        for (const s of before) this.historyBytesRead += s.entryBytes * segmentEntries(s);
         p.reader = new SegmentedHistory({
           client,
           admin,
@@ -502,6 +505,17 @@ class Stream {
         if (phase === 'history' && p.boundary && isAfter(message.messageId, p.boundary)) {
           p.historyDone = true;
           break;
+        }
+        if (p.position.kind === 'publishTime' && message.publishTime < p.position.ms) {
+          // The broker seeks by time with the entries' broker timestamps when it adds them,
+          // later than the producers' publish times: the stream starts at the first message
+          // published at or after the start.
+          p.next++;
+          if (phase === 'history') {
+            this.historyBytesRead += storedBytes(p, message);
+            if (p.boundary && isBoundary(message.messageId, p.boundary)) p.historyDone = true;
+          }
+          continue;
         }
         if (end.kind === 'publishTime' && message.publishTime >= end.ms) {
           p.finished = true;
