@@ -10,17 +10,23 @@
  * later runs with the same --messages and --size. Each reader reads it `runs` times, in
  * turns, after one untimed warm-up read; the best run counts.
  */
-import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
-import { PulsarAdmin } from '../server/pulsar/admin.ts';
+import { parseArgs } from 'node:util';
 import { PulsarClient } from '../server/pulsar/client.ts';
 import { Reader } from '../server/pulsar/reader.ts';
+import {
+  log,
+  officialPy,
+  prepareTopic,
+  printTable,
+  python,
+  root,
+  run,
+  serviceUrl,
+  writeResults,
+} from './support.ts';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
   options: {
     messages: { type: 'string', default: '1000000' },
@@ -31,55 +37,13 @@ const { values: args } = parseArgs({
 const messages = Number(args.messages);
 const size = Number(args.size);
 const runs = Number(args.runs);
-const serviceUrl = `pulsar://127.0.0.1:${process.env.SEAM_PULSAR_BROKER_PORT ?? '6650'}`;
-const webServiceUrl = `http://127.0.0.1:${process.env.SEAM_PULSAR_WEB_PORT ?? '8080'}`;
 const topic = `persistent://public/default/bench-backlog-${messages}x${size}`;
-const python = `${root}.venv/bin/python`;
-const officialPy = `${root}test/support/official.py`;
 
 /** One timed read: messages, payload bytes, seconds. */
 interface Read {
   count: number;
   bytes: number;
   seconds: number;
-}
-
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
-async function prepare(): Promise<void> {
-  await run('bash', [`${root}pulsar/pulsar.sh`, 'start'], { timeout: 300_000 });
-  const admin = new PulsarAdmin({ webServiceUrl });
-  const stored = await admin.ledgers(topic).then(
-    (ledgers) => ledgers.reduce((n, l) => n + l.entries, 0),
-    () => 0,
-  );
-  if (stored > 0) {
-    log(`reusing ${topic}`);
-    return;
-  }
-  log(
-    `producing ${messages} messages of ${size} B to ${topic} with the official Python producer (batching on)...`,
-  );
-  const started = performance.now();
-  await run(
-    python,
-    [
-      officialPy,
-      '--url',
-      serviceUrl,
-      'produce',
-      topic,
-      '--count',
-      String(messages),
-      '--size',
-      String(size),
-      '--quiet',
-    ],
-    { timeout: 1_800_000 },
-  );
-  log(`produced in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
 /** Seam's reader, in this process: from opening the reader to the last message. */
@@ -142,7 +106,8 @@ const readers: [string, () => Promise<Read>][] = [
   ['official Python reader loop', pythonRead],
 ];
 
-await prepare();
+// Batching on (the producer's defaults).
+await prepareTopic(topic, ['--count', String(messages), '--size', String(size)]);
 log('warm-up read (untimed)...');
 await seamRead();
 const results = new Map<string, Read[]>(readers.map(([name]) => [name, []]));
@@ -172,20 +137,8 @@ const rows = figures.map((f) => [
   f.mbPerSec.toFixed(1),
   (f.msgPerSec / java).toFixed(2),
 ]);
-const header = ['reader', 'msg/s (best)', 'MB/s', 'vs Java'];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-const line = (cells: string[]) =>
-  cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
 console.log(
   `\n${messages.toLocaleString('en')} messages × ${size} B, batching on, one partition; best of ${runs} runs`,
 );
-console.log(line(header));
-for (const row of rows) console.log(line(row));
-
-const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-await mkdir(`${root}bench/results`, { recursive: true });
-await writeFile(
-  `${root}bench/results/read-backlog.json`,
-  `${JSON.stringify({ date: new Date().toISOString(), machine, topic, messages, size, runs, figures }, null, 2)}\n`,
-);
-log('written to bench/results/read-backlog.json');
+printTable(['reader', 'msg/s (best)', 'MB/s', 'vs Java'], rows);
+await writeResults('read-backlog', { topic, messages, size, runs, figures });
