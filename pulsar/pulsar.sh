@@ -25,6 +25,9 @@
 #                                           (conf/auth.conf; key and tokens in .data/auth/:
 #                                           superuser "admin", Seam's proxy role "seam-proxy")
 #   SEAM_PULSAR_AUTH_REFRESH_SECONDS [60]   how often the broker re-checks token expiry
+#   SEAM_PULSAR_PROFILE [default]           secure: the security tests' second standalone, beside
+#                                           the default one: authentication on, ports 6660, 8090,
+#                                           6661, data in .data-auth, token re-checks every 5 s
 #   SEAM_PULSAR_START_TIMEOUT [180]         seconds to wait for health
 #   SEAM_PULSAR_TOOLS_LOG [.data/logs/tools.log]  where admin/client/perf log
 #   SEAM_JAVA_HOME                          a JDK (>= 17); default: the newest under /usr/lib/jvm
@@ -32,6 +35,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 lib="$here/.lib"
+case "${SEAM_PULSAR_PROFILE:-default}" in
+  default) ;;
+  secure)
+    : "${SEAM_PULSAR_AUTH:=token}" "${SEAM_PULSAR_BROKER_PORT:=6660}" "${SEAM_PULSAR_WEB_PORT:=8090}"
+    : "${SEAM_PULSAR_BROKER_TLS_PORT:=6661}" "${SEAM_PULSAR_DATA:=$here/.data-auth}"
+    : "${SEAM_PULSAR_AUTH_REFRESH_SECONDS:=5}"
+    ;;
+  *) echo "pulsar.sh: SEAM_PULSAR_PROFILE=$SEAM_PULSAR_PROFILE: expected default or secure" >&2; exit 1 ;;
+esac
 data=${SEAM_PULSAR_DATA:-$here/.data}
 broker_port=${SEAM_PULSAR_BROKER_PORT:-6650}
 web_port=${SEAM_PULSAR_WEB_PORT:-8080}
@@ -265,5 +277,5 @@ case "${1:-}" in
     resolve && make_auth
     role=$1; shift
     tokens create --secret-key "file://$auth_dir/secret.key" --subject "$role" "$@" ;;
-  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -19,6 +19,12 @@ if ! bash "$pulsar" status >/dev/null 2>&1; then
   trap 'bash "$pulsar" stop' EXIT
 fi
 
+# The security tests start a second standalone (authentication on) when they need one and
+# leave it for the other files; stop it at the end unless it was running before.
+secure_pulsar() { SEAM_PULSAR_PROFILE=secure bash "$pulsar" "$@"; }
+secure_was_running=0
+secure_pulsar status >/dev/null 2>&1 && secure_was_running=1
+
 log=$(mktemp)
 ava_status=0
 run_suite() {
@@ -66,6 +72,7 @@ todo=$(grep -c '# TODO' "$log" || true)
 passed=$((passed - skipped - todo + pytest_passed))
 failed=$((failed + pytest_failed))
 rm -f "$log"
+[ "$secure_was_running" -eq 1 ] || secure_pulsar stop >/dev/null 2>&1 || true
 if [ "$started_pulsar" -eq 1 ]; then
   bash "$pulsar" stop
   trap - EXIT

@@ -23,23 +23,15 @@ import type { TestGateway } from './gateway.ts';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** pulsar.sh's environment for the secure standalone: ports and data of its own. */
-export const securePulsarEnv = {
-  SEAM_PULSAR_AUTH: 'token',
-  SEAM_PULSAR_BROKER_PORT: '6660',
-  SEAM_PULSAR_WEB_PORT: '8090',
-  SEAM_PULSAR_BROKER_TLS_PORT: '6661',
-  SEAM_PULSAR_DATA: `${root}pulsar/.data-auth`,
-  // Brokers re-check connected clients' token expiry this often (default 60 s).
-  SEAM_PULSAR_AUTH_REFRESH_SECONDS: '5',
-};
+/** pulsar.sh's profile for the secure standalone (ports 6660/8090, data in .data-auth). */
+const secureEnv = { SEAM_PULSAR_PROFILE: 'secure' };
 
-const authDir = `${securePulsarEnv.SEAM_PULSAR_DATA}/auth`;
+const authDir = `${root}pulsar/.data-auth/auth`;
 
-/** Where the secure standalone listens. */
+/** Where the secure standalone listens (the profile's ports). */
 export const securePulsar = {
-  serviceUrl: `pulsar://127.0.0.1:${securePulsarEnv.SEAM_PULSAR_BROKER_PORT}`,
-  webUrl: `http://127.0.0.1:${securePulsarEnv.SEAM_PULSAR_WEB_PORT}`,
+  serviceUrl: 'pulsar://127.0.0.1:6660',
+  webUrl: 'http://127.0.0.1:8090',
   /** The brokers' token secret key file (Pulsar's `tokenSecretKey`). */
   secretKeyFile: `${authDir}/secret.key`,
 };
@@ -50,7 +42,7 @@ let started: Promise<void> | undefined;
 export function ensureSecurePulsar(): Promise<void> {
   started ??= run('bash', [`${root}pulsar/pulsar.sh`, 'start'], {
     timeout: 300_000,
-    env: { ...process.env, ...securePulsarEnv },
+    env: { ...process.env, ...secureEnv },
   }).then(() => undefined);
   return started;
 }
