@@ -1,0 +1,90 @@
+/**
+ * The gateway under test, as its own process (`node server/cli.ts serve`), with its memory
+ * read from /proc: the benchmark's RSS figures are this process's alone.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Resident memory of a process, bytes: now and at its peak (since start or `resetPeak`). */
+export interface Memory {
+  rss: number;
+  peak: number;
+}
+
+/** A running `seam serve`. */
+export class GatewayProcess {
+  readonly address: string;
+  private readonly child: ChildProcess;
+
+  private constructor(child: ChildProcess, port: number) {
+    this.child = child;
+    this.address = `127.0.0.1:${port}`;
+  }
+
+  /**
+   * Starts the gateway on a free port and resolves once it serves.
+   * @param nodeFlags e.g. `['--cpu-prof', '--cpu-prof-dir', dir]`.
+   */
+  static async start(env: NodeJS.ProcessEnv, nodeFlags: string[] = []): Promise<GatewayProcess> {
+    const child = spawn(
+      process.execPath,
+      [...nodeFlags, `${root}server/cli.ts`, 'serve', '--port', '0', '--metrics-port', '0'],
+      {
+        env: { ...process.env, ...env, SEAM_LOG_LEVEL: 'info', SEAM_PLAINTEXT: 'true' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const port = await new Promise<number>((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+      lines.on('line', (line) => {
+        // The serving log line names the port the gateway picked.
+        const match = /serving seam\.v1\.SeamService on [^ ]+:(\d+)/.exec(line);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`the gateway exited with ${code} at start`)));
+    });
+    return new GatewayProcess(child, port);
+  }
+
+  /** The process's resident memory (VmRSS) and its high-water mark (VmHWM). */
+  async memory(): Promise<Memory> {
+    const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8');
+    const kib = (field: string) =>
+      Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]) * 1024;
+    return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+  }
+
+  /** Resets the high-water mark to the current RSS (Linux: clear_refs 5), between scenarios. */
+  async resetPeak(): Promise<void> {
+    await writeFile(`/proc/${this.child.pid}/clear_refs`, '5');
+  }
+
+  /** Samples RSS every `intervalMs` until `stop` is called; returns the samples (bytes). */
+  sampleRss(intervalMs: number): { stop: () => number[] } {
+    const samples: number[] = [];
+    const timer = setInterval(() => {
+      this.memory().then(
+        (m) => samples.push(m.rss),
+        () => {},
+      );
+    }, intervalMs);
+    return {
+      stop: () => {
+        clearInterval(timer);
+        return samples;
+      },
+    };
+  }
+
+  /** SIGTERM, and waits for the exit (a --cpu-prof profile is written then). */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}

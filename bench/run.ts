@@ -1,0 +1,559 @@
+/**
+ * The benchmark: Seam beside the official Pulsar clients, every figure measured in this run
+ * on the same topics. `npm run bench -- [options]`:
+ *
+ *   --messages N            history backlog, messages (default 2,000,000)
+ *   --runs N                timed reads per history reader, best counts (default 1)
+ *   --rates a,b,...         tail producer rates, msg/s (default 35000,50000,70000,100000)
+ *   --tail-seconds N        producer time per tail step (default 10)
+ *   --streams a,b,...       concurrent streams (default 1,10,100)
+ *   --concurrency-messages N  topic size for the concurrency scenario (default 20,000)
+ *   --slow-seconds N        how long the slow client reads (default 30)
+ *   --scenarios list        history,tail,concurrency,slow (default all)
+ *   --no-profile            skip the CPU profile of the gateway during a history read
+ *
+ * Data: small AVRO records (bench/order.avsc, ~115 B) written by the official Java producer
+ * (bench/Produce.java, batching on); backlog topics are kept and reused by later runs of
+ * the same size (bench/results/datasets.json). The gateway runs as its own process
+ * (bench/gateway.ts); its RSS comes from /proc. Prints a table per scenario and writes
+ * bench/results/bench.json, bench/results/tail-latency.png and (with the profile)
+ * bench/results/profile.json.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import * as hdr from 'hdr-histogram-js';
+import { PulsarAdmin } from '../server/pulsar/admin.ts';
+import { topProfileFunctions } from './cpu-profile.ts';
+import { GatewayProcess } from './gateway.ts';
+import {
+  log,
+  printTable,
+  python,
+  root,
+  run,
+  serviceUrl,
+  webServiceUrl,
+  writeResults,
+} from './support.ts';
+
+const results = `${root}bench/results`;
+const { values: args } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '2000000' },
+    runs: { type: 'string', default: '1' },
+    rates: { type: 'string', default: '35000,50000,70000,100000' },
+    'tail-seconds': { type: 'string', default: '10' },
+    streams: { type: 'string', default: '1,10,100' },
+    'concurrency-messages': { type: 'string', default: '20000' },
+    'slow-seconds': { type: 'string', default: '30' },
+    scenarios: { type: 'string', default: 'history,tail,concurrency,slow' },
+    profile: { type: 'boolean', default: true },
+  },
+  allowNegative: true,
+});
+const numbers = (list: string) => list.split(',').map(Number);
+const messages = Number(args.messages);
+const scenarios = new Set(args.scenarios.split(','));
+const gatewayEnv = { SEAM_PULSAR_URL: serviceUrl, SEAM_PULSAR_ADMIN_URL: webServiceUrl };
+const peers = `${root}bench/peers.py`;
+const sdkClient = `${root}bench/sdk-client.ts`;
+const MB = 1e6;
+const MiB = 2 ** 20;
+
+/** Runs a command to completion and parses the JSON object it prints last. */
+async function json<T>(file: string, argv: string[]): Promise<T> {
+  const { stdout } = await run(file, argv, { maxBuffer: 64 * MiB, timeout: 1_800_000 });
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as T;
+}
+
+/** A titled table. */
+function table(title: string, header: string[], rows: string[][]): void {
+  console.log(`\n${title}`);
+  printTable(header, rows);
+}
+
+const fixed = (n: number, digits = 1) => n.toFixed(digits);
+const thousands = (n: number) => Math.round(n).toLocaleString('en');
+const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
+
+// ---------------------------------------------------------------- data
+
+/** The Java producer, compiled once per change of its source into a scratch directory. */
+async function producerClasses(javaHome: string): Promise<string> {
+  const dir = `${os.tmpdir()}/seam-bench-produce`;
+  const source = `${root}bench/Produce.java`;
+  const built = await stat(`${dir}/Produce.class`).catch(() => undefined);
+  if (!built || built.mtimeMs < (await stat(source)).mtimeMs) {
+    await run(`${javaHome}/bin/javac`, ['-cp', `${root}pulsar/.lib/*`, '-d', dir, source]);
+  }
+  return dir;
+}
+
+/** What the producer reports. */
+interface Produced {
+  count: number;
+  bytes: number;
+  seconds: number;
+}
+
+let java = '';
+let classes = '';
+
+/** Produces `count` records to `topic`, at `rate` msg/s (0: as fast as it can). */
+async function produce(topic: string, count: number, rate = 0): Promise<Produced> {
+  if (!java) {
+    const javaHome = (await run('bash', [`${root}pulsar/pulsar.sh`, 'java-home'])).stdout.trim();
+    java = `${javaHome}/bin/java`;
+    classes = await producerClasses(javaHome);
+  }
+  return json<Produced>(java, [
+    '-Xmx512m',
+    `-Dlog4j.configurationFile=${root}pulsar/conf/log4j2.xml`,
+    `-Dseam.pulsar.log=${os.tmpdir()}/seam-bench-produce.log`,
+    '-cp',
+    `${classes}:${root}pulsar/.lib/*`,
+    'Produce',
+    `${root}bench/order.avsc`,
+    serviceUrl,
+    topic,
+    String(count),
+    String(rate),
+  ]);
+}
+
+/** A backlog topic of `count` records and its payload bytes, produced once and reused. */
+async function dataset(name: string, count: number): Promise<{ topic: string; bytes: number }> {
+  const file = `${results}/datasets.json`;
+  const known = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<
+    string,
+    { topic: string; bytes: number }
+  >;
+  const key = `${name}-${count}`;
+  const admin = new PulsarAdmin({ webServiceUrl });
+  const entry = known[key];
+  if (entry) {
+    const stored = await admin.ledgers(entry.topic).then(
+      (ledgers) => ledgers.length > 0,
+      () => false,
+    );
+    if (stored) {
+      log(`reusing ${entry.topic}`);
+      return entry;
+    }
+  }
+  const topic = `persistent://public/default/bench-${key}-${Date.now()}`;
+  log(
+    `producing ${thousands(count)} AVRO records to ${topic} (official Java producer, batching on)...`,
+  );
+  const produced = await produce(topic, count);
+  log(`  ${thousands(produced.count / produced.seconds)} msg/s`);
+  known[key] = { topic, bytes: produced.bytes };
+  await writeFile(file, `${JSON.stringify(known, null, 2)}\n`);
+  return { topic, bytes: produced.bytes };
+}
+
+// ---------------------------------------------------------------- history
+
+/** One timed bounded read of the whole backlog. */
+interface Read {
+  rows: number;
+  seconds: number;
+}
+
+/** The official Java reader: pulsar-perf's own figure (it times from subscribe to done). */
+async function javaRead(topic: string): Promise<Read> {
+  const logFile = `${os.tmpdir()}/seam-bench-perf-${process.pid}.log`;
+  await rm(logFile, { force: true });
+  await run(
+    'bash',
+    [`${root}pulsar/pulsar.sh`, 'perf', 'read', '-n', String(messages), '-q', '1000', topic],
+    { env: { ...process.env, SEAM_PULSAR_TOOLS_LOG: logFile }, timeout: 1_800_000 },
+  );
+  const text = await readFile(logFile, 'utf8');
+  const match = /Aggregated throughput stats --- (\d+) records received --- ([\d.]+) msg\/s/.exec(
+    text,
+  );
+  if (!match) throw new Error(`pulsar-perf printed no throughput line; see ${logFile}`);
+  await rm(logFile, { force: true });
+  return { rows: Number(match[1]), seconds: Number(match[1]) / Number(match[2]) };
+}
+
+interface HistoryFigure {
+  reader: string;
+  rowsPerSec: number;
+  mbPerSec: number;
+  gatewayPeakRss?: number;
+  runs: number[];
+}
+
+async function history(gateway: GatewayProcess, topic: string, bytes: number) {
+  const readers: { name: string; seam: boolean; read: () => Promise<Read> }[] = [
+    {
+      name: 'Seam · Python client (pyarrow Table)',
+      seam: true,
+      read: () => json<Read>(python, [peers, 'seam-read', gateway.address, topic]),
+    },
+    {
+      name: 'Seam · TS SDK (Arrow JS Table)',
+      seam: true,
+      read: () => json<Read>(process.execPath, [sdkClient, 'read', gateway.address, topic]),
+    },
+    { name: 'official Java reader (pulsar-perf read)', seam: false, read: () => javaRead(topic) },
+    {
+      name: 'official Python reader loop → pyarrow Table',
+      seam: false,
+      read: () =>
+        json<Read>(python, [
+          peers,
+          '--url',
+          serviceUrl,
+          'official-read',
+          topic,
+          '--count',
+          String(messages),
+        ]),
+    },
+  ];
+  const figures: HistoryFigure[] = [];
+  const runs = Number(args.runs);
+  for (const reader of readers) {
+    const reads: Read[] = [];
+    let peak = 0;
+    for (let i = 1; i <= runs; i++) {
+      await gateway.resetPeak();
+      const r = await reader.read();
+      if (r.rows !== messages) throw new Error(`${reader.name} read ${r.rows} of ${messages} rows`);
+      peak = Math.max(peak, (await gateway.memory()).peak);
+      reads.push(r);
+      log(`history ${i}/${runs}: ${reader.name}: ${thousands(r.rows / r.seconds)} rows/s`);
+    }
+    const best = Math.min(...reads.map((r) => r.seconds));
+    figures.push({
+      reader: reader.name,
+      rowsPerSec: Math.round(messages / best),
+      mbPerSec: Number((bytes / best / MB).toFixed(1)),
+      ...(reader.seam ? { gatewayPeakRss: peak } : {}),
+      runs: reads.map((r) => Math.round(r.rows / r.seconds)),
+    });
+  }
+  const javaRate = figures[2]?.rowsPerSec ?? 1;
+  const pythonRate = figures[3]?.rowsPerSec ?? 1;
+  table(
+    `History: bounded read of ${thousands(messages)} AVRO records (${fixed(bytes / messages, 0)} B each), best of ${runs}`,
+    ['reader', 'rows/s', 'MB/s', 'vs Java', 'vs Python loop', 'gateway peak RSS'],
+    figures.map((f) => [
+      f.reader,
+      thousands(f.rowsPerSec),
+      fixed(f.mbPerSec),
+      fixed(f.rowsPerSec / javaRate, 2),
+      fixed(f.rowsPerSec / pythonRate, 2),
+      f.gatewayPeakRss ? mib(f.gatewayPeakRss) : '-',
+    ]),
+  );
+  return { topic, messages, payloadBytes: bytes, runs, figures };
+}
+
+/** A gateway under `node --cpu-prof` for one TS SDK history read; its top self-time functions. */
+async function profile(topic: string) {
+  const dir = `${results}/profile`;
+  await rm(dir, { recursive: true, force: true });
+  const gateway = await GatewayProcess.start(gatewayEnv, ['--cpu-prof', '--cpu-prof-dir', dir]);
+  const read = await json<Read>(process.execPath, [sdkClient, 'read', gateway.address, topic]);
+  await gateway.stop();
+  const [file] = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`the gateway wrote no profile in ${dir}`);
+  const top = topProfileFunctions(JSON.parse(await readFile(`${dir}/${file}`, 'utf8')), 20);
+  table(
+    `Gateway CPU profile during one TS SDK history read (${thousands(read.rows / read.seconds)} rows/s under the profiler): top self time`,
+    ['function', 'self %', 'self ms', 'where'],
+    top.map((f) => [f.name, fixed(f.selfPercent), thousands(f.selfMs), f.where]),
+  );
+  const summary = {
+    profile: `bench/results/profile/${file}`,
+    rowsPerSec: read.rows / read.seconds,
+    top,
+  };
+  await writeFile(`${results}/profile.json`, `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
+}
+
+// ---------------------------------------------------------------- tail
+
+/** A tail client process: started, waits until reading, then reports when stdin closes. */
+async function startTailClient(argv: string[]): Promise<ChildProcess> {
+  const child = spawn(python, [peers, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    const lines = createInterface({ input: child.stderr });
+    lines.on('line', (line) => {
+      if (line === 'ready') resolve();
+      else process.stderr.write(`${line}\n`);
+    });
+    child.once('exit', (code) => reject(new Error(`tail client ${argv[0]} exited with ${code}`)));
+  });
+  return child;
+}
+
+interface TailReport {
+  received: number;
+  histogram_us: Record<string, number>;
+}
+
+async function stopTailClient(child: ChildProcess): Promise<TailReport> {
+  let stdout = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.stdin?.end();
+  await exited;
+  return JSON.parse(stdout) as TailReport;
+}
+
+/** One client at one producer rate. Latencies in ms. */
+interface TailFigure {
+  client: string;
+  rate: number;
+  producedPerSec: number;
+  produced: number;
+  received: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  sustained: boolean;
+  /** [percentile, ms] pairs, for bench/plot.py. */
+  percentiles: [number, number][];
+}
+
+/** Percentiles plotted (bench/plot.py) and tabled. */
+const plotted = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
+
+async function tail(gateway: GatewayProcess) {
+  const topic = `persistent://public/default/bench-tail-${Date.now()}`;
+  await produce(topic, 1000); // the topic and its schema
+  const seconds = Number(args['tail-seconds']);
+  const clients = [
+    {
+      name: 'Seam · Python client',
+      argv: ['seam-tail', gateway.address, topic],
+    },
+    {
+      name: 'official Python reader',
+      argv: ['--url', serviceUrl, 'official-tail', topic],
+    },
+  ];
+  const steps: TailFigure[] = [];
+  for (const rate of numbers(args.rates)) {
+    const step: TailFigure[] = [];
+    for (const client of clients) {
+      const child = await startTailClient(client.argv);
+      await sleep(1000); // the stream or reader is open at `latest` before the first message
+      const produced = await produce(topic, Math.round(rate * seconds), rate);
+      await sleep(2000); // the client's chance to catch up
+      const report = await stopTailClient(child);
+      const histogram = hdr.build({
+        lowestDiscernibleValue: 1,
+        highestTrackableValue: 3_600_000_000,
+        numberOfSignificantValueDigits: 3,
+      });
+      for (const [micros, count] of Object.entries(report.histogram_us)) {
+        histogram.recordValueWithCount(Math.max(1, Number(micros)), count);
+      }
+      const ms = (p: number) => histogram.getValueAtPercentile(p) / 1000;
+      const achieved = produced.count / produced.seconds;
+      const figure: TailFigure = {
+        client: client.name,
+        rate,
+        producedPerSec: Math.round(achieved),
+        received: report.received,
+        produced: produced.count,
+        p50: ms(50),
+        p99: ms(99),
+        p999: ms(99.9),
+        max: ms(100),
+        // Kept up: the producer reached the rate, the client got (almost) everything within
+        // 2 s of the end, and 99% of messages arrived within a second.
+        sustained:
+          achieved >= 0.95 * rate && report.received >= 0.99 * produced.count && ms(99) < 1000,
+        percentiles: plotted.map((p) => [p, ms(p)]),
+      };
+      histogram.destroy();
+      step.push(figure);
+      log(
+        `tail ${thousands(rate)} msg/s: ${client.name}: p50 ${fixed(figure.p50)} ms, p99 ${fixed(figure.p99)} ms, p99.9 ${fixed(figure.p999)} ms, received ${thousands(figure.received)}/${thousands(figure.produced)} (producer ${thousands(achieved)} msg/s)`,
+      );
+    }
+    steps.push(...step);
+    if (!step[0]?.sustained) break; // Seam has fallen behind: higher rates say no more
+  }
+  const highest = (name: string) =>
+    Math.max(0, ...steps.filter((s) => s.client === name && s.sustained).map((s) => s.rate));
+  table(
+    `Tail: publish → client latency (receive time − __publishTime, same clock), ${seconds} s per step after 2 s warm-up`,
+    [
+      'client',
+      'target msg/s',
+      'produced msg/s',
+      'p50 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'max ms',
+      'kept up',
+    ],
+    steps.map((s) => [
+      s.client,
+      thousands(s.rate),
+      thousands(s.producedPerSec),
+      fixed(s.p50),
+      fixed(s.p99),
+      fixed(s.p999),
+      fixed(s.max),
+      s.sustained ? 'yes' : 'no',
+    ]),
+  );
+  const sustained = Object.fromEntries(clients.map((c) => [c.name, highest(c.name)]));
+  console.log(
+    `highest sustained rate: ${Object.entries(sustained)
+      .map(([name, rate]) => `${name} ${thousands(rate)} msg/s`)
+      .join(', ')} (of the rates tried)`,
+  );
+  return { topic, seconds, steps, highestSustained: sustained };
+}
+
+// ---------------------------------------------------------------- concurrency, slow client
+
+async function concurrency(gateway: GatewayProcess) {
+  const count = Number(args['concurrency-messages']);
+  const { topic } = await dataset('concurrency', count);
+  const figures = [];
+  for (const streams of numbers(args.streams)) {
+    await gateway.resetPeak();
+    const r = await json<{ rows: number; seconds: number }>(process.execPath, [
+      sdkClient,
+      'concurrent',
+      gateway.address,
+      topic,
+      String(streams),
+    ]);
+    if (r.rows !== streams * count) throw new Error(`${streams} streams read ${r.rows} rows`);
+    const { peak } = await gateway.memory();
+    figures.push({
+      streams,
+      rowsPerSec: Math.round(r.rows / r.seconds),
+      seconds: r.seconds,
+      gatewayPeakRss: peak,
+    });
+    log(`concurrency ${streams}: ${thousands(r.rows / r.seconds)} rows/s`);
+  }
+  table(
+    `Concurrency: N streams at once, each a bounded read of ${thousands(count)} records (one TS SDK process)`,
+    ['streams', 'aggregate rows/s', 'seconds', 'gateway peak RSS'],
+    figures.map((f) => [
+      String(f.streams),
+      thousands(f.rowsPerSec),
+      fixed(f.seconds),
+      mib(f.gatewayPeakRss),
+    ]),
+  );
+  return { topic, messages: count, figures };
+}
+
+async function slowClient(gateway: GatewayProcess, topic: string, fullRate: number) {
+  const rate = Math.max(1, Math.round(fullRate / 100));
+  const seconds = Number(args['slow-seconds']);
+  await gateway.resetPeak();
+  const before = (await gateway.memory()).rss;
+  const sampler = gateway.sampleRss(1000);
+  const r = await json<{ rows: number; seconds: number }>(process.execPath, [
+    sdkClient,
+    'slow',
+    gateway.address,
+    topic,
+    String(rate),
+    String(seconds),
+  ]);
+  const samples = sampler.stop();
+  const { peak } = await gateway.memory();
+  const half = Math.floor(samples.length / 2);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const figure = {
+    targetRowsPerSec: rate,
+    rowsPerSec: Math.round(r.rows / r.seconds),
+    seconds: r.seconds,
+    rssBefore: before,
+    rssPeak: peak,
+    // Bounded: the second half's mean is no higher than the first half's plus a margin.
+    rssFirstHalfMean: mean(samples.slice(0, half)),
+    rssSecondHalfMean: mean(samples.slice(half)),
+    rssSamples: samples,
+  };
+  table(
+    `Slow client: one TS SDK read at 1% speed (${thousands(rate)} rows/s, sleeping between batches) for ${seconds} s`,
+    ['rows/s taken', 'RSS before', 'RSS mean, 1st half', 'RSS mean, 2nd half', 'peak RSS'],
+    [
+      [
+        thousands(figure.rowsPerSec),
+        mib(before),
+        mib(figure.rssFirstHalfMean),
+        mib(figure.rssSecondHalfMean),
+        mib(peak),
+      ],
+    ],
+  );
+  return figure;
+}
+
+// ---------------------------------------------------------------- main
+
+const started = performance.now();
+await mkdir(results, { recursive: true });
+await run('bash', [`${root}pulsar/pulsar.sh`, 'start'], { timeout: 300_000 });
+const output: Record<string, unknown> = {
+  loadAverageAtStart: os.loadavg()[0],
+  command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+};
+const gateway = await GatewayProcess.start(gatewayEnv);
+try {
+  const backlog =
+    scenarios.has('history') || scenarios.has('slow')
+      ? await dataset('history', messages)
+      : undefined;
+  let fullRate = 0;
+  if (backlog && scenarios.has('history')) {
+    const h = await history(gateway, backlog.topic, backlog.bytes);
+    output.history = h;
+    fullRate = h.figures[1]?.rowsPerSec ?? 0;
+  }
+  if (backlog && args.profile && scenarios.has('history'))
+    output.profile = await profile(backlog.topic);
+  if (scenarios.has('tail')) {
+    output.tail = await tail(gateway);
+    const tailFile = `${os.tmpdir()}/seam-bench-tail-${process.pid}.json`;
+    await writeFile(tailFile, JSON.stringify(output));
+    await run(python, [`${root}bench/plot.py`, tailFile, `${results}/tail-latency.png`]);
+    await rm(tailFile);
+    log('tail latency plot: bench/results/tail-latency.png');
+  }
+  if (scenarios.has('concurrency')) output.concurrency = await concurrency(gateway);
+  if (backlog && scenarios.has('slow')) {
+    if (!fullRate) {
+      const r = await json<Read>(process.execPath, [
+        sdkClient,
+        'read',
+        gateway.address,
+        backlog.topic,
+      ]);
+      fullRate = r.rows / r.seconds;
+    }
+    output.slowClient = await slowClient(gateway, backlog.topic, fullRate);
+  }
+} finally {
+  await gateway.stop();
+}
+output.seconds = Math.round((performance.now() - started) / 1000);
+await writeResults('bench', output);
+log(`the benchmark took ${output.seconds} s`);
