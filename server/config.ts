@@ -70,7 +70,7 @@ export const configSchema = z.strictObject({
   maxBufferedBytes: positive.default(8 * 1024 * 1024),
   /** Messages each partition's reader prefetches from Pulsar. */
   receiverQueueSize: positive.default(1000),
-  /** Segments (ledgers) of history a stream reads at once; 1 = one reader per partition. */
+  /** Segment readers (ledgers of history) a stream may have open at once; 1 = one reader per partition. */
   historyParallelism: positive.default(defaultHistoryParallelism),
   /** Bytes (as stored) a stream's segment readers may buffer and prefetch (64 MiB). */
   historyBudgetBytes: positive.default(defaultHistoryBudgetBytes),
