@@ -160,10 +160,7 @@ export class SegmentedHistory implements PartitionReader {
         this.tail ??= await this.openTail();
         return this.tail.receive(signal);
       }
-      while (segment.buffer.length === 0 && !segment.done) {
-        signal?.throwIfAborted();
-        await Promise.race([gate.changed(), aborted(signal)]);
-      }
+      while (segment.buffer.length === 0 && !segment.done) await changeOrAbort(gate, signal);
       if (segment.failure) throw segment.failure;
       if (segment.buffer.length > 0) {
         const messages = segment.buffer;
@@ -331,10 +328,16 @@ function isLast(id: MessageId, segment: Segment): boolean {
   return id.ledgerId === segment.ledgerId && id.entryId === segment.lastEntry;
 }
 
-/** Rejects when `signal` aborts; never settles otherwise. */
-function aborted(signal: AbortSignal | undefined): Promise<never> {
-  return new Promise((_, reject) => {
-    signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+/** Resolves at the gate's next change; rejects if `signal` aborts first. */
+function changeOrAbort(gate: SegmentGate, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    void gate.changed().then(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    });
   });
 }
 
