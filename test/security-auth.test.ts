@@ -10,7 +10,9 @@ import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { tokenAuth } from '../server/pulsar/auth.ts';
-import { PulsarClient } from '../server/pulsar/client.ts';
+import { callerCredentials, PulsarClient } from '../server/pulsar/client.ts';
+import { MessageId } from '../server/pulsar/message-id.ts';
+import { Reader } from '../server/pulsar/reader.ts';
 import { createLogger } from '../server/telemetry/log.ts';
 import { allRows, collect, type TestGateway } from './support/gateway.ts';
 import { freshTopic } from './support/pulsar.ts';
@@ -239,6 +241,38 @@ test.serial('a resume token from topic A used on topic B: INVALID_ARGUMENT, no r
   const result = await collect(client, { topic: topicB, resume_token: last.resumeToken });
   t.is(result.status.code, grpc.status.INVALID_ARGUMENT, result.status.details);
   t.is(result.batches.length, 0);
+});
+
+test.serial('connections are pooled per caller credential; idle ones are closed', async (t) => {
+  const own = new PulsarClient({
+    serviceUrl: securePulsar.serviceUrl,
+    auth: tokenAuth(roleToken('seam-proxy')),
+    callerConnectionSweepMs: 200,
+  });
+  try {
+    const token = signToken(role);
+    const first = await own.forCaller(callerCredentials(role, token)).serviceConnection();
+    const same = await own.forCaller(callerCredentials(role, token)).serviceConnection();
+    t.is(same, first, 'the same token shares a connection');
+    const other = signToken(role, { claims: { exp: Math.floor(Date.now() / 1000) + 3600 } });
+    const second = await own.forCaller(callerCredentials(role, other)).serviceConnection();
+    t.not(second, first, 'another token of the same role gets its own');
+    // A reader keeps its connection busy; idle ones go after two sweeps.
+    const asOther = own.forCaller(callerCredentials(role, other));
+    const reader = await Reader.open(asOther, {
+      topic: topicA,
+      start: MessageId.earliest,
+      receiverQueueSize: 10,
+    });
+    const { connection: readerConnection } = await asOther.lookup(topicA);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    t.true(first.closed);
+    t.false(readerConnection.closed);
+    t.true((await reader.receive()).length > 0, 'the reader still reads');
+    await reader.close();
+  } finally {
+    await own.close();
+  }
 });
 
 test.serial('tokens reach no log line and no status message', (t) => {

@@ -31,6 +31,11 @@ export interface PulsarClientOptions {
   connectTimeoutMs?: number;
   operationTimeoutMs?: number;
   keepAliveIntervalMs?: number;
+  /**
+   * How often callers' idle connections are looked at, ms; one idle at two looks in a row
+   * is closed, so connections of callers (and tokens) that are gone do not pile up.
+   */
+  callerConnectionSweepMs?: number;
 }
 
 /** Where a topic is served. */
@@ -46,6 +51,9 @@ const maxLookupRedirects = 20;
 interface Shared {
   pool: Map<string, Promise<Connection>>;
   closed: boolean;
+  /** Callers' connections found idle at the last sweep (see `sweepCallerConnections`). */
+  idleCallerKeys: Set<string>;
+  sweeper: NodeJS.Timeout | undefined;
 }
 
 /** Pulsar client for reading: the read path's entry point. */
@@ -59,7 +67,12 @@ export class PulsarClient {
   constructor(options: PulsarClientOptions, view?: { caller: CallerCredentials; shared: Shared }) {
     this.options = options;
     this.caller = view?.caller;
-    this.shared = view?.shared ?? { pool: new Map(), closed: false };
+    this.shared = view?.shared ?? {
+      pool: new Map(),
+      closed: false,
+      idleCallerKeys: new Set(),
+      sweeper: undefined,
+    };
   }
 
   /**
@@ -82,7 +95,7 @@ export class PulsarClient {
     if (this.shared.closed)
       return Promise.reject(new PulsarError('ConnectionClosed', 'the Pulsar client is closed'));
     const target = proxyToBrokerUrl ? `${url}>${proxyToBrokerUrl}` : url;
-    const key = this.caller ? `${this.caller.poolKey} ${target}` : target;
+    const key = this.caller ? `caller ${this.caller.poolKey} ${target}` : target;
     const existing = pool.get(key);
     if (existing) return existing;
     const options: ConnectionOptions = {
@@ -104,6 +117,13 @@ export class PulsarClient {
       },
     );
     pool.set(key, opening);
+    if (this.caller && !this.shared.sweeper) {
+      this.shared.sweeper = setInterval(
+        () => this.sweepCallerConnections(),
+        this.options.callerConnectionSweepMs ?? 60_000, // 1 min
+      );
+      this.shared.sweeper.unref();
+    }
     return opening;
   }
 
@@ -176,10 +196,28 @@ export class PulsarClient {
     return { schema: r.schema, version: r.schemaVersion ?? Buffer.alloc(0) };
   }
 
+  /** Closes callers' connections that were idle at this sweep and the one before. */
+  private async sweepCallerConnections(): Promise<void> {
+    const { pool, idleCallerKeys } = this.shared;
+    for (const [key, opening] of pool) {
+      if (!key.startsWith('caller ')) continue; // Seam's own connections stay
+      const connection = await opening.catch(() => undefined);
+      if (!connection?.idle) {
+        idleCallerKeys.delete(key);
+      } else if (idleCallerKeys.delete(key)) {
+        if (pool.get(key) === opening) pool.delete(key);
+        connection.close();
+      } else {
+        idleCallerKeys.add(key);
+      }
+    }
+  }
+
   /** Closes every connection; readers on them end. */
   async close(): Promise<void> {
     const { pool } = this.shared;
     this.shared.closed = true;
+    clearInterval(this.shared.sweeper);
     const connections = await Promise.allSettled(pool.values());
     pool.clear();
     for (const c of connections) if (c.status === 'fulfilled') c.value.close();

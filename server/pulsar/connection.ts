@@ -181,6 +181,11 @@ export class Connection {
     return this.options.auth && credentialsOf(this.options.auth);
   }
 
+  /** True while no consumer and no request uses the connection. */
+  get idle(): boolean {
+    return this.consumers.size === 0 && this.pending.size === 0;
+  }
+
   /** True once closed; every later call fails. */
   get closed(): boolean {
     return this.closedWith !== undefined;
