@@ -19,6 +19,7 @@ import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
 import { readerStats } from '../server/pulsar/reader.ts';
+import { publishTimesOf } from '../server/pulsar/segments.ts';
 import {
   adminPut,
   ensurePulsar,
@@ -41,6 +42,8 @@ interface Read {
   batches: { rows: number; token: Buffer }[];
   seam: string | undefined;
   historyBytesRead: number;
+  /** The stream's estimate of its history, stored bytes. */
+  expectedBytes: number;
   segmentReads: SegmentRead[];
 }
 
@@ -55,6 +58,7 @@ async function read(
     batches: [],
     seam: undefined,
     historyBytesRead: 0,
+    expectedBytes: 0,
     segmentReads: [],
   };
   const deps: StreamDeps = {
@@ -71,6 +75,7 @@ async function read(
     batching: { ...defaultBatchLimits, maxRows: 97 },
   };
   for await (const event of readStream(deps, request, new AbortController().signal)) {
+    if (event.kind === 'start') result.expectedBytes = event.info.estimatedHistoryBytes;
     if (event.kind === 'seam') result.seam = event.resumeToken.toString('hex');
     if (event.kind !== 'batch') continue;
     const ids = event.batch.getChild('__messageId');
@@ -241,6 +246,13 @@ for (const [label, fixture] of [
       // every token is the one the rows sent so far determine.
       checkTokens(t, topic, mode.start, sequential);
       checkTokens(t, topic, mode.start, parallel);
+      if (mode.end.kind === 'atOpen') {
+        // Progress from the segment sizes reaches the estimate at the seam.
+        t.true(
+          Math.abs(parallel.historyBytesRead - parallel.expectedBytes) <= 1,
+          `${mode.name}: ${parallel.historyBytesRead} of ${parallel.expectedBytes} bytes`,
+        );
+      }
       if (mode.name === 'earliest, at open') {
         t.deepEqual(byPartition(parallel.rows), byPartition(official.map(rowOf)), 'the topic');
       }
@@ -263,6 +275,10 @@ for (const [label, fixture] of [
     checkTokens(t, topic, resume, parallel);
     t.is(parallel.seam, sequential.seam);
     t.is(first.rows.length + parallel.rows.length, official.length, 'cut and resumed: every row');
+    t.true(
+      Math.abs(parallel.historyBytesRead - parallel.expectedBytes) <= 1,
+      `resumed: ${parallel.historyBytesRead} of ${parallel.expectedBytes} bytes`,
+    );
   });
 }
 
@@ -285,12 +301,17 @@ test('a publish-time start in the middle reads only the segments from it on', as
   const ledgers = (await admin.ledgers(topic)).filter((l) => l.entries > 0);
   const from = official[3210] as OfficialMessage;
   const startLedger = from.message_id.ledger;
+  // Its own admin client, so its own publish-time cache: nothing cached, nothing shared.
+  const ownAdmin = new PulsarAdmin({ webServiceUrl: pulsar.webUrl });
   const result = await read(
     topic,
     { kind: 'publishTime', ms: from.publish_time },
     { kind: 'atOpen' },
-    { historyParallelism: 4 },
+    { historyParallelism: 4, admin: ownAdmin },
   );
+  // A binary search over the segments' last publish times, not one lookup per segment.
+  const fetched = publishTimesOf(ownAdmin).fetched;
+  t.true(fetched <= Math.ceil(Math.log2(ledgers.length)) + 1, `${fetched} publish times fetched`);
   const expected = official.filter((m) => m.publish_time >= from.publish_time);
   t.is(result.rows[0], rowOf(expected[0] as OfficialMessage), 'the first message at or after t');
   t.deepEqual(result.rows, expected.map(rowOf));

@@ -127,7 +127,10 @@ export class SegmentedHistory implements PartitionReader {
   private head = -1;
   private tail: Reader | undefined;
   private readonly readers = new Set<Reader>();
+  /** Segment reads holding a slot. */
+  private readonly reading = new Set<Promise<void>>();
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** Ends the waits of segment readers when the partition closes. */
   private readonly abort = new AbortController();
 
@@ -179,8 +182,13 @@ export class SegmentedHistory implements PartitionReader {
     return (this.tail ?? this.options.main).positions();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Closes every reader; resolves once the segment reads under way have ended. */
+  close(): Promise<void> {
+    this.closing ??= this.release();
+    return this.closing;
+  }
+
+  private async release(): Promise<void> {
     this.closed = true;
     this.abort.abort();
     const { gate } = this.options;
@@ -190,6 +198,7 @@ export class SegmentedHistory implements PartitionReader {
       this.options.main.close(),
       this.tail?.close(),
       ...[...this.readers].map((r) => r.close()),
+      ...this.reading,
     ]);
   }
 
@@ -220,21 +229,20 @@ export class SegmentedHistory implements PartitionReader {
     const segment = this.ahead[index];
     if (!segment) return;
     const { gate } = this.options;
-    void gate
-      .acquire()
-      .then(async () => {
-        this.readAhead(index + 1);
-        try {
-          await this.readSegment(segment, index);
-        } catch (error) {
+    void gate.acquire().then(() => {
+      this.readAhead(index + 1);
+      const read: Promise<void> = this.readSegment(segment, index)
+        .catch((error: unknown) => {
           if (!this.closed) segment.failure = error;
-        } finally {
+        })
+        .finally(() => {
           segment.done = true;
+          this.reading.delete(read);
           gate.release();
           gate.notify();
-        }
-      })
-      .catch(() => {});
+        });
+      this.reading.add(read);
+    });
   }
 
   private async readSegment(segment: Ahead, index: number): Promise<void> {

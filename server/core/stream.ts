@@ -209,6 +209,7 @@ class Stream {
       entries: segments.reduce((sum, s) => sum + segmentEntries(s), 0),
     };
     this.historyBytesExpected = estimate.bytes;
+    for (const p of partitions) this.historyBytesRead += coveredAtStart(p);
     await this.readBySegment();
     return {
       kind: 'start',
@@ -661,6 +662,22 @@ function storedBytes(p: Partition, message: Message): number {
   return entry === undefined
     ? message.payload.length
     : entry / Math.max(1, message.messageId.batchSize);
+}
+
+/**
+ * Stored bytes of the first history entry that lie before the start (a start inside a
+ * batch, or after a message): covered without being read, as skipped messages are.
+ */
+function coveredAtStart(p: Partition): number {
+  const first = p.segments[0];
+  const position = p.position;
+  if (!first || (position.kind !== 'at' && position.kind !== 'after')) return 0;
+  const id = position.id;
+  if (id.ledgerId !== first.ledgerId || id.entryId !== first.firstEntry) return 0;
+  if (id.batchIndex < 0) return position.kind === 'after' ? first.entryBytes : 0;
+  if (id.batchSize <= 0) return 0;
+  const before = position.kind === 'after' ? id.batchIndex + 1 : id.batchIndex;
+  return (first.entryBytes * before) / id.batchSize;
 }
 
 /** The entry a partition's history starts at (`markDelete`: the cursor's after a seek by time). */
