@@ -68,21 +68,23 @@ async function serve(args: string[]): Promise<void> {
     metricsPort: config.metricsPort,
   });
   observePulsarReaders();
-  const [{ Gateway }, { PulsarAdmin }, { tokenAuth }, { PulsarClient }] = await Promise.all([
-    import('./grpc/server.ts'),
-    import('./pulsar/admin.ts'),
-    import('./pulsar/auth.ts'),
-    import('./pulsar/client.ts'),
-  ]);
+  const [{ Gateway }, { PulsarAdmin }, { tokenAuth, tokenSource }, { PulsarClient }] =
+    await Promise.all([
+      import('./grpc/server.ts'),
+      import('./pulsar/admin.ts'),
+      import('./pulsar/auth.ts'),
+      import('./pulsar/client.ts'),
+    ]);
 
+  const pulsarToken = config.pulsarToken ? tokenSource(config.pulsarToken) : undefined;
   const client = new PulsarClient({
     serviceUrl: config.pulsarUrl,
-    ...(config.pulsarToken ? { auth: tokenAuth(config.pulsarToken) } : {}),
+    ...(pulsarToken ? { auth: tokenAuth(pulsarToken) } : {}),
     ...(config.pulsarTlsCa ? { tls: { ca: readFileSync(config.pulsarTlsCa) } } : {}),
   });
   const admin = new PulsarAdmin({
     webServiceUrl: config.pulsarAdminUrl,
-    ...(config.pulsarToken ? { authorization: () => `Bearer ${config.pulsarToken}` } : {}),
+    ...(pulsarToken ? { authorization: () => `Bearer ${pulsarToken()}` } : {}),
   });
   const gateway = await Gateway.start(
     { client, admin, receiverQueueSize: config.receiverQueueSize },

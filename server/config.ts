@@ -24,7 +24,7 @@ export const configSchema = z.strictObject({
     .default('pulsar://127.0.0.1:6650'),
   /** Pulsar admin REST URL, for segment metadata. */
   pulsarAdminUrl: z.url().default('http://127.0.0.1:8080'),
-  /** Token (JWT) Seam authenticates to Pulsar with; none by default. */
+  /** Token (JWT) Seam authenticates to Pulsar with, or `file:///path` (re-read at each use). */
   pulsarToken: z.string().min(1).optional(),
   /** CA certificate file (PEM) to trust for pulsar+ssl://. */
   pulsarTlsCa: z.string().min(1).optional(),

@@ -3,7 +3,7 @@
  * files, mTLS with a client CA, plaintext only when asked for, credentials over plaintext
  * refused unless the development switch is on, and a start-up that says what to set.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,18 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { ConfigError, configWith, gatewayOptions } from '../server/config.ts';
-import { Gateway, loadDefinition } from '../server/grpc/server.ts';
+import { Gateway } from '../server/grpc/server.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
 import { allRows, collect, type TestGateway } from './support/gateway.ts';
 import { ensurePulsar, freshTopic, produce, pulsar } from './support/pulsar.ts';
+import {
+  callerClient,
+  ensureSecurePulsar,
+  grant,
+  produceSecure,
+  securePulsar,
+  signToken,
+} from './support/secure-pulsar.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -98,28 +106,17 @@ async function serve(settings: Record<string, string>): Promise<Served> {
     { client },
     gatewayOptions(configWith({ port: '0', shutdownGraceMs: '1000', ...settings })),
   );
-  const Service = (
-    grpc.loadPackageDefinition(loadDefinition()) as unknown as {
-      seam: { v1: { SeamService: grpc.ServiceClientConstructor } };
-    }
-  ).seam.v1.SeamService;
-  const opened: grpc.Client[] = [];
+  const opened: TestGateway[] = [];
   return {
     gateway,
     client,
     as(channel, authorization) {
-      const raw = new Service(`127.0.0.1:${gateway.port}`, channel) as unknown as grpc.Client & {
-        ReadStream: (request: unknown, metadata: grpc.Metadata) => unknown;
-      };
-      opened.push(raw);
-      const metadata = new grpc.Metadata();
-      if (authorization) metadata.set('authorization', authorization);
-      return {
-        client: { ReadStream: (request: unknown) => raw.ReadStream(request, metadata) },
-      } as unknown as TestGateway;
+      const caller = callerClient(`127.0.0.1:${gateway.port}`, channel, authorization);
+      opened.push(caller);
+      return caller;
     },
     async close() {
-      for (const c of opened) c.close();
+      for (const c of opened) await c.close();
       await gateway.shutdown();
       await client.close();
     },
@@ -228,5 +225,70 @@ test('the container health check speaks TLS to a TLS gateway', async (t) => {
     t.is(stdout.trim(), 'SERVING');
   } finally {
     await served.close();
+  }
+});
+
+test('seam serve end to end: TLS, callers forwarded, its own token from a file', async (t) => {
+  await ensureSecurePulsar();
+  const secureTopic = freshTopic('serve-secure');
+  await produceSecure(secureTopic, 25);
+  await grant(secureTopic, 'serve-reader', ['consume']);
+  const server = spawn(
+    process.execPath,
+    [
+      `${root}server/cli.ts`,
+      'serve',
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--caller-auth',
+      'forward',
+      '--tls-cert',
+      file('server.pem'),
+      '--tls-key',
+      file('server.key'),
+      '--token-secret-key',
+      securePulsar.secretKeyFile,
+      '--pulsar-token',
+      `file://${root}pulsar/.data-auth/auth/seam-proxy.token`,
+      '--pulsar-url',
+      securePulsar.serviceUrl,
+      '--pulsar-admin-url',
+      securePulsar.webUrl,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const output: string[] = [];
+    const port = await new Promise<number>((resolve, reject) => {
+      server.stdout.on('data', (chunk: Buffer) => {
+        output.push(chunk.toString());
+        const match = /on [\d.]+:(\d+)/.exec(output.join(''));
+        if (match) resolve(Number(match[1]));
+      });
+      server.once('exit', (code) => reject(new Error(`seam serve exited with ${code}`)));
+    });
+    t.regex(output.join(''), /"transport":"tls","callerAuth":"forward"/);
+    const callers: TestGateway[] = [];
+    const as = (token?: string) => {
+      const caller = callerClient(
+        `127.0.0.1:${port}`,
+        trusting('ca'),
+        token ? `Bearer ${token}` : undefined,
+      );
+      callers.push(caller);
+      return caller;
+    };
+    const read = (token?: string) =>
+      collect(as(token), { topic: secureTopic, at_open: {} }, { timeoutMs: 20_000 });
+    const ok = await read(signToken('serve-reader'));
+    t.is(ok.status.code, grpc.status.OK, ok.status.details);
+    t.is(allRows(ok).length, 25);
+    t.is((await read()).status.code, grpc.status.UNAUTHENTICATED);
+    t.is((await read(signToken('someone-else'))).status.code, grpc.status.PERMISSION_DENIED);
+    for (const c of callers) await c.close();
+  } finally {
+    server.kill('SIGTERM');
   }
 });

@@ -166,34 +166,46 @@ export async function startSecureGateway(
       ...(logger ? { logger } : {}),
     },
   );
+  const clients: TestGateway[] = [];
+  return {
+    gateway,
+    port: gateway.port,
+    as(authorization, channel = grpc.credentials.createInsecure()) {
+      const caller = callerClient(`127.0.0.1:${gateway.port}`, channel, authorization);
+      clients.push(caller);
+      return caller;
+    },
+    async close() {
+      for (const c of clients) await c.close();
+      await gateway.shutdown();
+      await client.close();
+    },
+  };
+}
+
+/**
+ * A ReadStream client of the gateway at `address` over `channel` whose every call carries
+ * `authorization` metadata when given, shaped for support/gateway.ts `collect`.
+ */
+export function callerClient(
+  address: string,
+  channel: grpc.ChannelCredentials,
+  authorization?: string,
+): TestGateway {
   const Service = (
     grpc.loadPackageDefinition(loadDefinition()) as unknown as {
       seam: { v1: { SeamService: grpc.ServiceClientConstructor } };
     }
   ).seam.v1.SeamService;
-  const clients: grpc.Client[] = [];
-  return {
-    gateway,
-    port: gateway.port,
-    as(authorization, channel = grpc.credentials.createInsecure()) {
-      const raw = new Service(`127.0.0.1:${gateway.port}`, channel) as unknown as grpc.Client & {
-        ReadStream: (request: unknown, metadata: grpc.Metadata) => unknown;
-      };
-      clients.push(raw);
-      const metadata = new grpc.Metadata();
-      if (authorization !== undefined) metadata.set('authorization', authorization);
-      return {
-        gateway,
-        client: { ReadStream: (request: unknown) => raw.ReadStream(request, metadata) },
-        async close() {
-          raw.close();
-        },
-      } as unknown as TestGateway;
-    },
-    async close() {
-      for (const c of clients) c.close();
-      await gateway.shutdown();
-      await client.close();
-    },
+  const raw = new Service(address, channel) as unknown as grpc.Client & {
+    ReadStream: (request: unknown, metadata: grpc.Metadata) => unknown;
   };
+  const metadata = new grpc.Metadata();
+  if (authorization !== undefined) metadata.set('authorization', authorization);
+  return {
+    client: { ReadStream: (request: unknown) => raw.ReadStream(request, metadata) },
+    async close() {
+      raw.close();
+    },
+  } as unknown as TestGateway;
 }
