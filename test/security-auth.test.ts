@@ -275,6 +275,61 @@ test.serial('connections are pooled per caller credential; idle ones are closed'
   }
 });
 
+test.serial('a role that may only produce to A reads none of it', async (t) => {
+  const writer = `writer-${randomBytes(3).toString('hex')}`;
+  await grant(topicA, writer, ['produce']);
+  const result = await read(seam.as(`Bearer ${signToken(writer)}`), topicA);
+  t.is(result.status.code, grpc.status.PERMISSION_DENIED, result.status.details);
+  t.is(result.batches.length, 0);
+});
+
+test.serial(
+  "Seam's own connections answer auth challenges: a rotated token keeps them",
+  async (t) => {
+    // Not a proxy role: a connection of Seam's own (callers anonymous) on a cluster with
+    // authentication. Its token expires in 4 s; the broker re-checks every 5 s and
+    // challenges; Seam answers with the token it has now.
+    const own = `own-${randomBytes(3).toString('hex')}`;
+    const topic = freshTopic('sec-rotate');
+    await produceSecure(topic, 5);
+    await grant(topic, own, ['consume']);
+    const expiresAt = Date.now() + 4_000;
+    let handedOut = 0;
+    const client = new PulsarClient({
+      serviceUrl: securePulsar.serviceUrl,
+      auth: tokenAuth(() => {
+        handedOut += 1;
+        const exp = Math.floor(
+          (Date.now() < expiresAt ? expiresAt : Date.now() + 3_600_000) / 1000,
+        );
+        return signToken(own, { claims: { exp } });
+      }),
+    });
+    // The control: the same expiring token, never renewed.
+    const control = new PulsarClient({
+      serviceUrl: securePulsar.serviceUrl,
+      auth: tokenAuth(signToken(own, { claims: { exp: Math.floor(expiresAt / 1000) } })),
+    });
+    try {
+      const reader = await Reader.open(client, { topic, receiverQueueSize: 100 });
+      const { connection } = await client.lookup(topic);
+      const { connection: controlConnection } = await control.lookup(topic);
+      let received = 0;
+      while (received < 5) received += (await reader.receive()).length;
+      await new Promise((resolve) => setTimeout(resolve, 12_000));
+      t.true(controlConnection.closed, 'the broker closed the connection whose token expired');
+      t.false(connection.closed, 'the connection survived its first token');
+      t.true(handedOut >= 2, `the token was asked for again (${handedOut} times)`);
+      await produceSecure(topic, 3);
+      while (received < 8) received += (await reader.receive(AbortSignal.timeout(10_000))).length;
+      t.is(received, 8);
+      await reader.close();
+    } finally {
+      await Promise.all([client.close(), control.close()]);
+    }
+  },
+);
+
 test.serial('tokens reach no log line and no status message', (t) => {
   const token = signToken(role);
   const [, , signature] = token.split('.') as [string, string, string];
