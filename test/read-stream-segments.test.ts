@@ -19,7 +19,7 @@ import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
 import { readerStats } from '../server/pulsar/reader.ts';
-import { publishTimesOf } from '../server/pulsar/segments.ts';
+import { PublishTimes } from '../server/pulsar/segments.ts';
 import {
   adminPut,
   ensurePulsar,
@@ -301,16 +301,16 @@ test('a publish-time start in the middle reads only the segments from it on', as
   const ledgers = (await admin.ledgers(topic)).filter((l) => l.entries > 0);
   const from = official[3210] as OfficialMessage;
   const startLedger = from.message_id.ledger;
-  // Its own admin client, so its own publish-time cache: nothing cached, nothing shared.
-  const ownAdmin = new PulsarAdmin({ webServiceUrl: pulsar.webUrl });
+  // Its own publish-time cache: nothing cached, nothing shared.
+  const times = new PublishTimes();
   const result = await read(
     topic,
     { kind: 'publishTime', ms: from.publish_time },
     { kind: 'atOpen' },
-    { historyParallelism: 4, admin: ownAdmin },
+    { historyParallelism: 4, publishTimes: times },
   );
   // A binary search over the segments' last publish times, not one lookup per segment.
-  const fetched = publishTimesOf(ownAdmin).fetched;
+  const fetched = times.fetched;
   t.true(fetched <= Math.ceil(Math.log2(ledgers.length)) + 1, `${fetched} publish times fetched`);
   const expected = official.filter((m) => m.publish_time >= from.publish_time);
   t.is(result.rows[0], rowOf(expected[0] as OfficialMessage), 'the first message at or after t');

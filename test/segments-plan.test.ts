@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { prunedByTime, SegmentGate } from '../server/core/segmented-history.ts';
-import type { Ledger } from '../server/pulsar/admin.ts';
+import type { Ledger, PulsarAdmin } from '../server/pulsar/admin.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
 import {
   firstWhere,
@@ -44,13 +44,16 @@ function fakeTimes(times: Record<number, (entry: number) => number>): {
 } {
   const lookups: string[] = [];
   const fake = {
-    entry: async (_topic: string, ledgerId: number, entryId: number) => {
+    entry: async (_admin: unknown, _topic: string, ledgerId: number, entryId: number) => {
       lookups.push(`${ledgerId}:${entryId}`);
       return (times[ledgerId] as (entry: number) => number)(entryId);
     },
   };
   return { times: fake as unknown as PublishTimes, lookups };
 }
+
+/** Never asked: the fake publish times answer. */
+const admin = {} as PulsarAdmin;
 
 const segment = (ledgerId: number, lastEntry = 999): Segment => ({
   ledgerId,
@@ -68,12 +71,10 @@ const linear = Object.fromEntries(
 
 test('a start time skips the segments that end before it, in a few lookups', async (t) => {
   const { times, lookups } = fakeTimes(linear);
-  const { before, kept } = await prunedByTime(
-    'topic',
-    segments,
-    { startMs: 6500, endMs: undefined },
-    times,
-  );
+  const { before, kept } = await prunedByTime({ admin, topic: 'topic', times }, segments, {
+    startMs: 6500,
+    endMs: undefined,
+  });
   t.deepEqual(
     before.map((s) => s.ledgerId),
     [1, 2, 3, 4, 5, 6],
@@ -87,12 +88,10 @@ test('a start time skips the segments that end before it, in a few lookups', asy
 
 test('an end time keeps the segment starting at or after it to its first entry only', async (t) => {
   const { times } = fakeTimes(linear);
-  const { before, kept } = await prunedByTime(
-    'topic',
-    segments,
-    { startMs: 1200, endMs: 4000 },
-    times,
-  );
+  const { before, kept } = await prunedByTime({ admin, topic: 'topic', times }, segments, {
+    startMs: 1200,
+    endMs: 4000,
+  });
   t.deepEqual(
     before.map((s) => s.ledgerId),
     [1],
@@ -107,7 +106,10 @@ test('an end time keeps the segment starting at or after it to its first entry o
     ],
   );
   // An end before everything: the first segment's first entry ends the partition.
-  const early = await prunedByTime('topic', segments, { startMs: undefined, endMs: -1 }, times);
+  const early = await prunedByTime({ admin, topic: 'topic', times }, segments, {
+    startMs: undefined,
+    endMs: -1,
+  });
   t.deepEqual(
     early.kept.map((s) => [s.ledgerId, s.lastEntry]),
     [[1, 0]],

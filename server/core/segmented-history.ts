@@ -359,24 +359,24 @@ function changeOrAbort(gate: SegmentGate, signal: AbortSignal | undefined): Prom
  * that do not decrease along the partition (see README, "History by segment").
  */
 export async function prunedByTime(
-  topic: string,
+  at: { admin: PulsarAdmin; topic: string; times: PublishTimes },
   segments: Segment[],
   range: { startMs: number | undefined; endMs: number | undefined },
-  times: PublishTimes,
 ): Promise<{ before: Segment[]; kept: Segment[] }> {
+  const { admin, topic, times } = at;
   const { startMs, endMs } = range;
   const from =
     startMs === undefined
       ? 0
       : await firstWhere(segments.length, async (i) => {
           const s = segments[i] as Segment;
-          return (await times.entry(topic, s.ledgerId, s.lastEntry)) >= startMs;
+          return (await times.entry(admin, topic, s.ledgerId, s.lastEntry)) >= startMs;
         });
   const kept = segments.slice(from);
   if (endMs !== undefined) {
     const to = await firstWhere(kept.length, async (i) => {
       const s = kept[i] as Segment;
-      return (await times.entry(topic, s.ledgerId, s.firstEntry)) >= endMs;
+      return (await times.entry(admin, topic, s.ledgerId, s.firstEntry)) >= endMs;
     });
     const last = kept[to];
     kept.splice(to, kept.length - to, ...(last ? [{ ...last, lastEntry: last.firstEntry }] : []));

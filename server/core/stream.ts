@@ -14,7 +14,8 @@ import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
 import { type Message, Reader } from '../pulsar/reader.ts';
 import {
   historySegments,
-  publishTimesOf,
+  type PublishTimes,
+  publishTimes,
   type Segment,
   segmentEntries,
 } from '../pulsar/segments.ts';
@@ -49,6 +50,8 @@ export interface StreamDeps {
   historyBudgetBytes?: number;
   /** Called as each segment reader closes: for tests and benchmarks. */
   onSegmentRead?: (read: SegmentRead) => void;
+  /** Where segments' publish times are cached: the process's cache by default. */
+  publishTimes?: PublishTimes;
 }
 
 /** One partition as the stream sees it at open. */
@@ -346,15 +349,17 @@ class Stream {
     await Promise.all(
       this.partitions.map(async (p) => {
         if (p.historyDone || !p.boundary || p.segments.length < 2) return;
-        const { before, kept } = await prunedByTime(
-          p.topic,
+        // Without the publish times (the admin API refused or failed), one reader reads.
+        const pruned = await prunedByTime(
+          { admin, topic: p.topic, times: this.deps.publishTimes ?? publishTimes },
           p.segments,
           {
             startMs: p.position.kind === 'publishTime' ? p.position.ms : undefined,
             endMs: end.kind === 'publishTime' ? end.ms : undefined,
           },
-          publishTimesOf(admin),
-        );
+        ).catch(() => undefined);
+        if (!pruned) return;
+        const { before, kept } = pruned;
         const main = p.segments[0] as Segment;
         // The partition's reader starts in the first segment; when that one is skipped, it
         // hands out nothing and the segment readers read all that is kept.

@@ -48,22 +48,24 @@ export function historySegments(
   return segments;
 }
 
-/** Publish times of entries, ms, by topic, ledger and entry; at most `capacity` kept. */
+/**
+ * Publish times of entries, ms, by topic, ledger and entry; at most `capacity` kept. One
+ * cache serves every admin client (callers' included): a stream looks publish times up
+ * only after its reader's subscription was allowed.
+ */
 export class PublishTimes {
-  private readonly admin: PulsarAdmin;
   private readonly capacity: number;
   /** Least recently used first. */
   private readonly cache = new Map<string, Promise<number>>();
   /** Entries fetched from the broker (cache misses), for tests and stats. */
   fetched = 0;
 
-  constructor(admin: PulsarAdmin, capacity = 100_000) {
-    this.admin = admin;
+  constructor(capacity = 100_000) {
     this.capacity = capacity;
   }
 
   /** The publish time of one entry (a batch's messages share their entry's). */
-  entry(topic: string, ledgerId: number, entryId: number): Promise<number> {
+  entry(admin: PulsarAdmin, topic: string, ledgerId: number, entryId: number): Promise<number> {
     const key = `${topic} ${ledgerId}:${entryId}`;
     const cached = this.cache.get(key);
     if (cached !== undefined) {
@@ -72,7 +74,7 @@ export class PublishTimes {
       return cached;
     }
     this.fetched++;
-    const time = this.admin.entryPublishTime(topic, ledgerId, entryId);
+    const time = admin.entryPublishTime(topic, ledgerId, entryId);
     // A failed fetch is not remembered: the next stream asks again.
     time.catch(() => this.cache.delete(key));
     this.cache.set(key, time);
@@ -83,17 +85,8 @@ export class PublishTimes {
   }
 }
 
-const byAdmin = new WeakMap<PulsarAdmin, PublishTimes>();
-
-/** The process's publish-time cache for an admin client. */
-export function publishTimesOf(admin: PulsarAdmin): PublishTimes {
-  let times = byAdmin.get(admin);
-  if (!times) {
-    times = new PublishTimes(admin);
-    byAdmin.set(admin, times);
-  }
-  return times;
-}
+/** The process's publish-time cache. */
+export const publishTimes = new PublishTimes();
 
 /**
  * The first index in `0..count` for which `holds` is true, given that it stays true from
