@@ -379,3 +379,16 @@ test.serial('a paused stream holds what its budget allows, then reads on exactly
   t.log(`${held} messages queued or granted in readers while paused`);
   t.deepEqual(result.rows, official.map(rowOf));
 });
+
+test('the admin API gives each entry the publish time the official client reads', async (t) => {
+  for (const { topic, official } of [unbatched, batched]) {
+    for (const m of [official[0], official[1234], official.at(-1)] as OfficialMessage[]) {
+      const { ledger, entry } = m.message_id;
+      t.is(
+        await admin.entryPublishTime(topic, ledger, entry),
+        m.publish_time,
+        `${ledger}:${entry}`,
+      );
+    }
+  }
+});
