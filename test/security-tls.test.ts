@@ -21,6 +21,7 @@ import {
   ensureSecurePulsar,
   grant,
   produceSecure,
+  roleToken,
   securePulsar,
   signToken,
 } from './support/secure-pulsar.ts';
@@ -288,6 +289,14 @@ test('seam serve end to end: TLS, callers forwarded, its own token from a file',
     t.is((await read()).status.code, grpc.status.UNAUTHENTICATED);
     t.is((await read(signToken('someone-else'))).status.code, grpc.status.PERMISSION_DENIED);
     for (const c of callers) await c.close();
+    // No token, neither the callers' nor Seam's own, in its logs or its metrics.
+    const metricsUrl = /"metrics":"([^"]+)"/.exec(output.join(''))?.[1] ?? '';
+    const metrics = await (await fetch(metricsUrl)).text();
+    t.regex(metrics, /seam_streams_ended_total\{status="PERMISSION_DENIED"/);
+    for (const text of [output.join(''), metrics]) {
+      t.false(/eyJ[\w-]{10,}\.eyJ/.test(text), 'a JWT in the logs or metrics');
+      t.false(text.includes(roleToken('seam-proxy')));
+    }
   } finally {
     server.kill('SIGTERM');
   }
