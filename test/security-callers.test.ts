@@ -2,7 +2,8 @@
  * Seam's own check of callers' tokens (server/security/jwt.ts), as a pure function:
  * HMAC and public-key signatures (RSA, RSA-PSS, ECDSA), `alg: none` and unknown
  * algorithms, `exp` and `nbf` with leeway, the role claim, and keys read the ways Pulsar
- * names them. The brokers' own check is tested in security-auth.test.ts.
+ * names them; and how a call's caller is found (token, certificate, plaintext rule). The
+ * brokers' own check is tested in security-auth.test.ts.
  */
 import {
   createHmac,
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { SeamError } from '../server/core/errors.ts';
+import { authenticate, type CallerAuthOptions } from '../server/security/authenticate.ts';
 import { checkToken, loadTokenKey } from '../server/security/jwt.ts';
 
 const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -153,4 +155,61 @@ test('public keys (PEM or DER files): RS256, PS256 and ES256 verify; another key
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('callers: a bearer token or a certificate role; plaintext credentials refused unless allowed', (t) => {
+  const secret = randomBytes(32);
+  const options: CallerAuthOptions = {
+    mode: 'forward',
+    tls: true,
+    allowInsecureCredentials: false,
+    token: {
+      key: loadTokenKey({ secretKey: `data:;base64,${secret.toString('base64')}` }),
+      roleClaim: 'sub',
+    },
+  };
+  const token = hs256({ sub: 'reader-a', exp: now / 1000 + 60 }, secret);
+  const bearer = { authorization: [`Bearer ${token}`], certificateRole: undefined };
+  t.deepEqual(authenticate(bearer, options, now), {
+    principal: 'reader-a',
+    token,
+    expiresAt: now + 60_000,
+  });
+  // A token wins over the certificate; the certificate alone names the role.
+  t.is(
+    authenticate({ ...bearer, certificateRole: 'cn-role' }, options, now)?.principal,
+    'reader-a',
+  );
+  t.deepEqual(authenticate({ authorization: [], certificateRole: 'cn-role' }, options, now), {
+    principal: 'cn-role',
+    token: undefined,
+    expiresAt: undefined,
+  });
+  const unauthenticated = (presented: typeof bearer, o = options) => {
+    const error = t.throws(() => authenticate(presented, o, now), { instanceOf: SeamError });
+    t.is(error.code, 'UNAUTHENTICATED');
+    t.false(error.message.includes(token), 'the message never quotes the token');
+    return error.message;
+  };
+  t.regex(unauthenticated({ authorization: [], certificateRole: undefined }), /Bearer/);
+  t.regex(
+    unauthenticated({
+      authorization: [`Bearer ${token}`, `Bearer ${token}`],
+      certificateRole: undefined,
+    }),
+    /one authorization/,
+  );
+  t.regex(
+    unauthenticated({ authorization: [token], certificateRole: undefined }),
+    /Bearer <token>/,
+  );
+  t.regex(unauthenticated(bearer, { ...options, tls: false }), /plaintext/);
+  t.is(
+    authenticate(bearer, { ...options, tls: false, allowInsecureCredentials: true }, now)
+      ?.principal,
+    'reader-a',
+  );
+  // Anonymous callers: no identity, and still no credential over plaintext.
+  t.is(authenticate(bearer, { ...options, mode: 'none' }, now), undefined);
+  t.regex(unauthenticated(bearer, { ...options, mode: 'none', tls: false }), /plaintext/);
 });
