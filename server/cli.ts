@@ -20,6 +20,7 @@ import {
   flagName,
   gatewayOptions,
   loadConfig,
+  streamOptions,
   switchSettings,
 } from './config.ts';
 import { createLogger } from './telemetry/log.ts';
@@ -87,7 +88,7 @@ async function serve(args: string[]): Promise<void> {
     ...(pulsarToken ? { authorization: () => `Bearer ${pulsarToken()}` } : {}),
   });
   const gateway = await Gateway.start(
-    { client, admin, receiverQueueSize: config.receiverQueueSize },
+    { client, admin, ...streamOptions(config) },
     { ...serverOptions, logger },
   );
   logger.info(

@@ -6,6 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { defaultHistoryBudgetBytes, defaultHistoryParallelism } from './core/segmented-history.ts';
+import type { StreamDeps } from './core/stream.ts';
 import type { GatewayOptions } from './grpc/server.ts';
 import { loadTokenKey } from './security/jwt.ts';
 import { logLevels } from './telemetry/log.ts';
@@ -252,6 +253,17 @@ export function gatewayOptions(config: Config): GatewayOptions {
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     shutdownGraceMs: config.shutdownGraceMs,
     maxBufferedBytes: config.maxBufferedBytes,
+  };
+}
+
+/** The stream core's part of the configuration (the rest of StreamDeps is connections). */
+export function streamOptions(
+  config: Config,
+): Pick<StreamDeps, 'receiverQueueSize' | 'historyParallelism' | 'historyBudgetBytes'> {
+  return {
+    receiverQueueSize: config.receiverQueueSize,
+    historyParallelism: config.historyParallelism,
+    historyBudgetBytes: config.historyBudgetBytes,
   };
 }
 

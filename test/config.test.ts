@@ -14,6 +14,7 @@ import {
   envNames,
   flagName,
   loadConfig,
+  streamOptions,
 } from '../server/config.ts';
 
 test('defaults, overridden by file, then environment, then flags', (t) => {
@@ -63,4 +64,16 @@ test('the README documents every setting: flag, variable and default', (t) => {
       t.is(cell, `${value / (1024 * 1024)} MiB`, `${key} default`);
     else t.is(cell.replaceAll('`', ''), String(value), `${key} default`);
   }
+});
+
+test('the stream settings reach the stream core', (t) => {
+  const config = loadConfig({
+    env: { SEAM_HISTORY_PARALLELISM: '2' },
+    flags: { historyBudgetBytes: '1048576', receiverQueueSize: '50' },
+  });
+  t.deepEqual(streamOptions(config), {
+    receiverQueueSize: 50,
+    historyParallelism: 2,
+    historyBudgetBytes: 1048576,
+  });
 });
