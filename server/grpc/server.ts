@@ -52,7 +52,7 @@ export interface GatewayOptions {
   plaintext?: boolean;
   /** How callers authenticate; anonymous callers (Seam's own Pulsar role) by default. */
   callerAuth?: Omit<CallerAuthOptions, 'tls'>;
-  /** Per-principal limits for authenticated callers. */
+  /** Per-principal limits for authenticated callers; none when undefined. */
   principalLimits?: PrincipalLimitOptions;
   /** How often an open stream re-checks its caller's access with the brokers, ms. */
   accessCheckIntervalMs?: number;
@@ -162,7 +162,7 @@ export class Gateway {
   private readonly active = new Set<ActiveStream>();
   private readonly telemetry: GatewayTelemetry;
   private readonly callerAuth: CallerAuthOptions;
-  private readonly limits: PrincipalLimits;
+  private readonly limits: PrincipalLimits | undefined;
   private stopping = false;
 
   private constructor(
@@ -182,9 +182,7 @@ export class Gateway {
       ...options.callerAuth,
       tls: options.tls !== undefined,
     };
-    this.limits = new PrincipalLimits(
-      options.principalLimits ?? { maxStreams: 64, requestsPerSecond: 20 },
-    );
+    this.limits = options.principalLimits && new PrincipalLimits(options.principalLimits);
     this.telemetry = new GatewayTelemetry(options.logger ?? silentLogger, () => {
       let bytes = 0;
       for (const stream of this.active) bytes += stream.window.buffered;
@@ -289,7 +287,7 @@ export class Gateway {
         },
         this.callerAuth,
       );
-      if (caller) release = this.limits.admit(caller.principal);
+      if (caller) release = this.limits?.admit(caller.principal);
     } catch (error) {
       const failure = toStatus(error, undefined);
       this.telemetry.refused(grpc.status[failure.code]);
