@@ -206,6 +206,19 @@ test('a resume token from another topic is refused', async (t) => {
   t.regex(result.status.details, /belongs to .*rs-token-a/);
 });
 
+test('a message id from another topic is refused, with no row', async (t) => {
+  const a = freshTopic('rs-id-a');
+  const b = freshTopic('rs-id-b');
+  const [idsA] = await Promise.all([produce(a, { count: 10 }), produce(b, { count: 10 })]);
+  const fromA = Buffer.from(idsA[3]?.serialized_b64 ?? '', 'base64');
+  const ownId = await collect(gw, { topic: a, message_id: fromA, at_open: {} });
+  t.is(allRows(ownId).length, 7, 'on its own topic the id starts the stream');
+  const result = await collect(gw, { topic: b, message_id: fromA, at_open: {} });
+  t.is(result.status.code, grpcCode.INVALID_ARGUMENT);
+  t.regex(result.status.details, /has no ledger .*another topic/);
+  t.is(result.batches.length, 0);
+});
+
 test('projection: only the asked columns, in the topic order', async (t) => {
   const topic = freshTopic('rs-columns');
   await produce(topic, { count: 10, keys: 2 });

@@ -320,13 +320,25 @@ class Stream {
     };
   }
 
-  /** DATA_LOSS when a position points into a ledger that retention already deleted. */
+  /**
+   * DATA_LOSS when a position points into a ledger that retention already deleted;
+   * INVALID_ARGUMENT when it names a ledger this topic never had (ledger ids are unique in
+   * a cluster, so the id came from another topic).
+   */
   private async checkRetention(topic: string, position: Position): Promise<void> {
     const admin = this.deps.admin;
     if (!admin || (position.kind !== 'after' && position.kind !== 'at')) return;
     const ledgers = await admin.ledgers(topic).catch(() => undefined);
     const first = ledgers?.[0];
-    if (!first || position.id.ledgerId >= first.ledgerId) return;
+    if (!first) return;
+    const { ledgerId } = position.id;
+    if (ledgerId >= first.ledgerId) {
+      if (ledgers.some((l) => l.ledgerId === ledgerId)) return;
+      throw new SeamError(
+        'INVALID_ARGUMENT',
+        `${topic} has no ledger ${ledgerId}: the message id comes from another topic (or partition); use an id read from this one`,
+      );
+    }
     throw new SeamError(
       'DATA_LOSS',
       `${topic}: position ${position.id.ledgerId}:${position.id.entryId} is in a segment retention has deleted (the oldest left is ledger ${first.ledgerId}); messages after it are lost. Start from earliest to read what remains.`,
