@@ -323,7 +323,8 @@ class Stream {
   /**
    * DATA_LOSS when a position points into a ledger that retention already deleted;
    * INVALID_ARGUMENT when it names a ledger this topic never had (ledger ids are unique in
-   * a cluster, so the id came from another topic).
+   * a cluster, so the id came from another topic). An id from another topic whose ledger is
+   * older than this topic's oldest cannot be told from a deleted one: DATA_LOSS, no row.
    */
   private async checkRetention(topic: string, position: Position): Promise<void> {
     const admin = this.deps.admin;
@@ -341,7 +342,7 @@ class Stream {
     }
     throw new SeamError(
       'DATA_LOSS',
-      `${topic}: position ${position.id.ledgerId}:${position.id.entryId} is in a segment retention has deleted (the oldest left is ledger ${first.ledgerId}); messages after it are lost. Start from earliest to read what remains.`,
+      `${topic}: position ${position.id.ledgerId}:${position.id.entryId} is in a segment retention has deleted (the oldest left is ledger ${first.ledgerId}); messages after it are lost. Start from earliest to read what remains. (A message id taken from another, older topic looks the same.)`,
     );
   }
 
