@@ -3,13 +3,13 @@
  * read from /proc: the benchmark's RSS figures are this process's alone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** Resident memory of a process, bytes: now and at its peak (since start or `resetPeak`). */
+/** Resident memory of a process, bytes: now and at its peak since it started. */
 export interface Memory {
   rss: number;
   peak: number;
@@ -40,12 +40,25 @@ export class GatewayProcess {
     );
     const port = await new Promise<number>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+      const seen: string[] = [];
+      const fail = (why: string) => {
+        child.kill('SIGKILL');
+        reject(new Error(`the gateway ${why}; its last lines:\n${seen.slice(-5).join('\n')}`));
+      };
+      const timer = setTimeout(() => fail('did not serve within 60 s'), 60_000);
       lines.on('line', (line) => {
+        seen.push(line);
         // The serving log line names the port the gateway picked.
         const match = /serving seam\.v1\.SeamService on [^ ]+:(\d+)/.exec(line);
-        if (match) resolve(Number(match[1]));
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }
       });
-      child.once('exit', (code) => reject(new Error(`the gateway exited with ${code} at start`)));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        fail(`exited with ${code} at start`);
+      });
     });
     return new GatewayProcess(child, port);
   }
@@ -56,11 +69,6 @@ export class GatewayProcess {
     const kib = (field: string) =>
       Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]) * 1024;
     return { rss: kib('VmRSS'), peak: kib('VmHWM') };
-  }
-
-  /** Resets the high-water mark to the current RSS (Linux: clear_refs 5), between scenarios. */
-  async resetPeak(): Promise<void> {
-    await writeFile(`/proc/${this.child.pid}/clear_refs`, '5');
   }
 
   /** Samples RSS every `intervalMs` until `stop` is called; returns the samples (bytes). */

@@ -2,12 +2,12 @@
  * The benchmark: Seam beside the official Pulsar clients, every figure measured in this run
  * on the same topics. `npm run bench -- [options]`:
  *
- *   --messages N            history backlog, messages (default 2,000,000)
+ *   --messages N            history backlog, messages (default 1,000,000)
  *   --runs N                timed reads per history reader, best counts (default 1)
  *   --rates a,b,...         tail producer rates, msg/s (default 35000,50000,70000,100000)
  *   --tail-seconds N        producer time per tail step (default 10)
  *   --streams a,b,...       concurrent streams (default 1,10,100)
- *   --concurrency-messages N  topic size for the concurrency scenario (default 20,000)
+ *   --concurrency-messages N  topic size for the concurrency scenario (default 10,000)
  *   --slow-seconds N        how long the slow client reads (default 30)
  *   --scenarios list        history,tail,concurrency,slow (default all)
  *   --no-profile            skip the CPU profile of the gateway during a history read
@@ -15,7 +15,7 @@
  * Data: small AVRO records (bench/order.avsc, ~115 B) written by the official Java producer
  * (bench/Produce.java, batching on); backlog topics are kept and reused by later runs of
  * the same size (bench/results/datasets.json). The gateway runs as its own process
- * (bench/gateway.ts); its RSS comes from /proc. Prints a table per scenario and writes
+ * (bench/gateway.ts), a fresh one for each measurement; its RSS comes from /proc. Prints a table per scenario and writes
  * bench/results/bench.json, bench/results/tail-latency.png and (with the profile)
  * bench/results/profile.json.
  */
@@ -43,12 +43,12 @@ import {
 const results = `${root}bench/results`;
 const { values: args } = parseArgs({
   options: {
-    messages: { type: 'string', default: '2000000' },
+    messages: { type: 'string', default: '1000000' },
     runs: { type: 'string', default: '1' },
     rates: { type: 'string', default: '35000,50000,70000,100000' },
     'tail-seconds': { type: 'string', default: '10' },
     streams: { type: 'string', default: '1,10,100' },
-    'concurrency-messages': { type: 'string', default: '20000' },
+    'concurrency-messages': { type: 'string', default: '10000' },
     'slow-seconds': { type: 'string', default: '30' },
     scenarios: { type: 'string', default: 'history,tail,concurrency,slow' },
     profile: { type: 'boolean', default: true },
@@ -68,6 +68,22 @@ const MiB = 2 ** 20;
 async function json<T>(file: string, argv: string[]): Promise<T> {
   const { stdout } = await run(file, argv, { maxBuffer: 64 * MiB, timeout: 1_800_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as T;
+}
+
+/**
+ * Runs `use` against a gateway of its own, stopped after: each RSS figure is one
+ * scenario's, not the high-water mark of those before it.
+ */
+async function withGateway<T>(
+  use: (gateway: GatewayProcess) => Promise<T>,
+  nodeFlags: string[] = [],
+): Promise<T> {
+  const gateway = await GatewayProcess.start(gatewayEnv, nodeFlags);
+  try {
+    return await use(gateway);
+  } finally {
+    await gateway.stop();
+  }
 }
 
 /** A titled table. */
@@ -190,17 +206,28 @@ interface HistoryFigure {
   runs: number[];
 }
 
-async function history(gateway: GatewayProcess, topic: string, bytes: number) {
-  const readers: { name: string; seam: boolean; read: () => Promise<Read> }[] = [
+/** A TS SDK bounded read of the whole topic through the gateway at `address`. */
+const sdkRead = (address: string, topic: string) =>
+  json<Read>(process.execPath, [sdkClient, 'read', address, topic]);
+
+/** A history reader: through Seam (`address`: the gateway's) or an official client directly. */
+interface HistoryReader {
+  name: string;
+  seam: boolean;
+  read: (address: string) => Promise<Read>;
+}
+
+async function history(topic: string, bytes: number) {
+  const readers: HistoryReader[] = [
     {
       name: 'Seam · Python client (pyarrow Table)',
       seam: true,
-      read: () => json<Read>(python, [peers, 'seam-read', gateway.address, topic]),
+      read: (address) => json<Read>(python, [peers, 'seam-read', address, topic]),
     },
     {
       name: 'Seam · TS SDK (Arrow JS Table)',
       seam: true,
-      read: () => json<Read>(process.execPath, [sdkClient, 'read', gateway.address, topic]),
+      read: (address) => sdkRead(address, topic),
     },
     { name: 'official Java reader (pulsar-perf read)', seam: false, read: () => javaRead(topic) },
     {
@@ -224,10 +251,14 @@ async function history(gateway: GatewayProcess, topic: string, bytes: number) {
     const reads: Read[] = [];
     let peak = 0;
     for (let i = 1; i <= runs; i++) {
-      await gateway.resetPeak();
-      const r = await reader.read();
+      const r = reader.seam
+        ? await withGateway(async (gateway) => {
+            const read = await reader.read(gateway.address);
+            peak = Math.max(peak, (await gateway.memory()).peak);
+            return read;
+          })
+        : await reader.read('');
       if (r.rows !== messages) throw new Error(`${reader.name} read ${r.rows} of ${messages} rows`);
-      peak = Math.max(peak, (await gateway.memory()).peak);
       reads.push(r);
       log(`history ${i}/${runs}: ${reader.name}: ${thousands(r.rows / r.seconds)} rows/s`);
     }
@@ -261,9 +292,10 @@ async function history(gateway: GatewayProcess, topic: string, bytes: number) {
 async function profile(topic: string) {
   const dir = `${results}/profile`;
   await rm(dir, { recursive: true, force: true });
-  const gateway = await GatewayProcess.start(gatewayEnv, ['--cpu-prof', '--cpu-prof-dir', dir]);
-  const read = await json<Read>(process.execPath, [sdkClient, 'read', gateway.address, topic]);
-  await gateway.stop();
+  const read = await withGateway(
+    (gateway) => sdkRead(gateway.address, topic),
+    ['--cpu-prof', '--cpu-prof-dir', dir],
+  );
   const [file] = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`the gateway wrote no profile in ${dir}`);
   const top = topProfileFunctions(JSON.parse(await readFile(`${dir}/${file}`, 'utf8')), 20);
@@ -426,21 +458,22 @@ async function tail(gateway: GatewayProcess) {
 
 // ---------------------------------------------------------------- concurrency, slow client
 
-async function concurrency(gateway: GatewayProcess) {
+async function concurrency() {
   const count = Number(args['concurrency-messages']);
   const { topic } = await dataset('concurrency', count);
   const figures = [];
   for (const streams of numbers(args.streams)) {
-    await gateway.resetPeak();
-    const r = await json<{ rows: number; seconds: number }>(process.execPath, [
-      sdkClient,
-      'concurrent',
-      gateway.address,
-      topic,
-      String(streams),
-    ]);
+    const { r, peak } = await withGateway(async (gateway) => {
+      const r = await json<Read>(process.execPath, [
+        sdkClient,
+        'concurrent',
+        gateway.address,
+        topic,
+        String(streams),
+      ]);
+      return { r, peak: (await gateway.memory()).peak };
+    });
     if (r.rows !== streams * count) throw new Error(`${streams} streams read ${r.rows} rows`);
-    const { peak } = await gateway.memory();
     figures.push({
       streams,
       rowsPerSec: Math.round(r.rows / r.seconds),
@@ -465,7 +498,6 @@ async function concurrency(gateway: GatewayProcess) {
 async function slowClient(gateway: GatewayProcess, topic: string, fullRate: number) {
   const rate = Math.max(1, Math.round(fullRate / 100));
   const seconds = Number(args['slow-seconds']);
-  await gateway.resetPeak();
   const before = (await gateway.memory()).rss;
   const sampler = gateway.sampleRss(1000);
   const r = await json<{ rows: number; seconds: number }>(process.execPath, [
@@ -493,7 +525,7 @@ async function slowClient(gateway: GatewayProcess, topic: string, fullRate: numb
   };
   table(
     `Slow client: one TS SDK read at 1% speed (${thousands(rate)} rows/s, sleeping between batches) for ${seconds} s`,
-    ['rows/s taken', 'RSS before', 'RSS mean, 1st half', 'RSS mean, 2nd half', 'peak RSS'],
+    ['rows/s taken', 'RSS at start', 'RSS mean, 1st half', 'RSS mean, 2nd half', 'peak RSS'],
     [
       [
         thousands(figure.rowsPerSec),
@@ -516,43 +548,34 @@ const output: Record<string, unknown> = {
   loadAverageAtStart: os.loadavg()[0],
   command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
 };
-const gateway = await GatewayProcess.start(gatewayEnv);
-try {
-  const backlog =
-    scenarios.has('history') || scenarios.has('slow')
-      ? await dataset('history', messages)
-      : undefined;
-  let fullRate = 0;
-  if (backlog && scenarios.has('history')) {
-    const h = await history(gateway, backlog.topic, backlog.bytes);
-    output.history = h;
-    fullRate = h.figures[1]?.rowsPerSec ?? 0;
+const backlog =
+  scenarios.has('history') || scenarios.has('slow')
+    ? await dataset('history', messages)
+    : undefined;
+let fullRate = 0;
+if (backlog && scenarios.has('history')) {
+  const h = await history(backlog.topic, backlog.bytes);
+  output.history = h;
+  fullRate = h.figures[1]?.rowsPerSec ?? 0;
+}
+if (backlog && args.profile && scenarios.has('history'))
+  output.profile = await profile(backlog.topic);
+if (scenarios.has('tail')) {
+  output.tail = await withGateway(tail);
+  const tailFile = `${os.tmpdir()}/seam-bench-tail-${process.pid}.json`;
+  await writeFile(tailFile, JSON.stringify(output));
+  await run(python, [`${root}bench/plot.py`, tailFile, `${results}/tail-latency.png`]);
+  await rm(tailFile);
+  log('tail latency plot: bench/results/tail-latency.png');
+}
+if (scenarios.has('concurrency')) output.concurrency = await concurrency();
+if (backlog && scenarios.has('slow')) {
+  const topic = backlog.topic;
+  if (!fullRate) {
+    const r = await withGateway((gateway) => sdkRead(gateway.address, topic));
+    fullRate = r.rows / r.seconds;
   }
-  if (backlog && args.profile && scenarios.has('history'))
-    output.profile = await profile(backlog.topic);
-  if (scenarios.has('tail')) {
-    output.tail = await tail(gateway);
-    const tailFile = `${os.tmpdir()}/seam-bench-tail-${process.pid}.json`;
-    await writeFile(tailFile, JSON.stringify(output));
-    await run(python, [`${root}bench/plot.py`, tailFile, `${results}/tail-latency.png`]);
-    await rm(tailFile);
-    log('tail latency plot: bench/results/tail-latency.png');
-  }
-  if (scenarios.has('concurrency')) output.concurrency = await concurrency(gateway);
-  if (backlog && scenarios.has('slow')) {
-    if (!fullRate) {
-      const r = await json<Read>(process.execPath, [
-        sdkClient,
-        'read',
-        gateway.address,
-        backlog.topic,
-      ]);
-      fullRate = r.rows / r.seconds;
-    }
-    output.slowClient = await slowClient(gateway, backlog.topic, fullRate);
-  }
-} finally {
-  await gateway.stop();
+  output.slowClient = await withGateway((gateway) => slowClient(gateway, topic, fullRate));
 }
 output.seconds = Math.round((performance.now() - started) / 1000);
 await writeResults('bench', output);

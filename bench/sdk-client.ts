@@ -5,7 +5,8 @@
  *   concurrent ADDRESS TOPIC STREAMS   STREAMS reads of the whole topic at once, rows counted
  *   slow ADDRESS TOPIC ROWS_PER_S SECONDS
  *                                      one read that sleeps after each batch to take
- *                                      ROWS_PER_S, stopped after SECONDS
+ *                                      ROWS_PER_S (batches of a second's rows), stopped
+ *                                      after SECONDS
  *
  * Each prints one JSON object on stdout.
  */
@@ -37,15 +38,17 @@ if (command === 'read') {
 } else if (command === 'slow') {
   const rowsPerSecond = Number(rest[0]);
   const stopAt = started + Number(rest[1]) * 1000;
-  const abort = new AbortController();
   let rows = 0;
-  for await (const event of client.read({ topic, end: 'atOpen', signal: abort.signal })) {
+  // Batches of about a second's rows, so that the pace is even.
+  const maxRows = Math.max(1, Math.ceil(rowsPerSecond));
+  for await (const event of client.read({ topic, end: 'atOpen', maxRows })) {
     if (event.kind !== 'batch') continue;
     rows += event.batch.numRows;
-    // Paced on the rows taken so far, so a large batch is followed by a long sleep.
-    const due = Math.min(started + (rows / rowsPerSecond) * 1000, stopAt);
-    await sleep(Math.max(0, due - performance.now()));
-    if (performance.now() >= stopAt) abort.abort();
+    // Paced on the rows taken so far: sleep until they are due.
+    await sleep(
+      Math.max(0, Math.min(started + (rows / rowsPerSecond) * 1000, stopAt) - performance.now()),
+    );
+    if (performance.now() >= stopAt) break; // ends the call
   }
   result = { rows, seconds: seconds() };
 } else {
