@@ -452,7 +452,7 @@ async function tail(gateway: GatewayProcess) {
       fixed(s.p99),
       fixed(s.p999),
       fixed(s.max),
-      s.sustained ? 'yes' : 'no',
+      s.sustained ? 'yes' : s.producedPerSec < 0.95 * s.rate ? 'no (producer short)' : 'no',
     ]),
   );
   const sustained = Object.fromEntries(clients.map((c) => [c.name, highest(c.name)]));
