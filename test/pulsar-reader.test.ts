@@ -46,6 +46,11 @@ async function assertSameAsOfficial(
   t.deepEqual(seam.map(asOfficial), official);
   // The standalone adds broker entry metadata; Seam reads past it (and keeps the time).
   t.true(seam.every((m) => m.brokerTimestamp !== undefined && m.brokerTimestamp >= m.publishTime));
+  // And each message's index in the topic, counted from 0 (batches included).
+  t.deepEqual(
+    seam.map((m) => m.brokerIndex),
+    seam.map((_, i) => i),
+  );
 }
 
 const layouts: [string, ProduceOptions][] = [

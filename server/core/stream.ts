@@ -323,8 +323,9 @@ class Stream {
   /**
    * DATA_LOSS when a position points into a ledger that retention already deleted;
    * INVALID_ARGUMENT when it names a ledger this topic never had (ledger ids are unique in
-   * a cluster, so the id came from another topic). An id from another topic whose ledger is
-   * older than this topic's oldest cannot be told from a deleted one: DATA_LOSS, no row.
+   * a cluster, so the id came from another topic). An older ledger than the topic's oldest
+   * is another topic's too when the topic still holds its first message ever; otherwise it
+   * cannot be told from one retention deleted: DATA_LOSS. Either way, no row.
    */
   private async checkRetention(topic: string, position: Position): Promise<void> {
     const admin = this.deps.admin;
@@ -333,17 +334,38 @@ class Stream {
     const first = ledgers?.[0];
     if (!first) return;
     const { ledgerId } = position.id;
+    const foreign = new SeamError(
+      'INVALID_ARGUMENT',
+      `${topic} has no ledger ${ledgerId}: the message id comes from another topic (or partition); use an id read from this one`,
+    );
     if (ledgerId >= first.ledgerId) {
       if (ledgers.some((l) => l.ledgerId === ledgerId)) return;
-      throw new SeamError(
-        'INVALID_ARGUMENT',
-        `${topic} has no ledger ${ledgerId}: the message id comes from another topic (or partition); use an id read from this one`,
-      );
+      throw foreign;
     }
+    if (await this.holdsFirstMessageEver(topic)) throw foreign;
     throw new SeamError(
       'DATA_LOSS',
-      `${topic}: position ${position.id.ledgerId}:${position.id.entryId} is in a segment retention has deleted (the oldest left is ledger ${first.ledgerId}); messages after it are lost. Start from earliest to read what remains. (A message id taken from another, older topic looks the same.)`,
+      `${topic}: position ${position.id.ledgerId}:${position.id.entryId} is in a segment retention has deleted (the oldest left is ledger ${first.ledgerId}); messages after it are lost. Start from earliest to read what remains. (A message id taken from another, older topic looks the same when the brokers add no message index.)`,
     );
+  }
+
+  /**
+   * Whether the topic still holds the first message it ever had (broker index 0): then
+   * retention deleted nothing, and an older ledger was never its. Unknown (false) when the
+   * brokers do not add message indexes (AppendIndexMetadataInterceptor).
+   */
+  private async holdsFirstMessageEver(topic: string): Promise<boolean> {
+    const reader = await Reader.open(this.deps.client, { topic, receiverQueueSize: 1 });
+    try {
+      const [first] = await reader.receive(
+        AbortSignal.any([this.signal, AbortSignal.timeout(5000)]),
+      );
+      return first?.brokerIndex === 0;
+    } catch {
+      return false;
+    } finally {
+      await reader.close();
+    }
   }
 
   /**

@@ -48,7 +48,15 @@ export interface Message {
   nullValue: boolean;
   /** When the broker stored the entry, if the broker adds broker entry metadata. */
   brokerTimestamp: number | undefined;
+  /**
+   * The message's index in its partition over the topic's whole life, counted from 0, if
+   * the broker adds it (AppendIndexMetadataInterceptor).
+   */
+  brokerIndex: number | undefined;
 }
+
+/** What the broker stamped on an entry (or on one of its messages). */
+type BrokerStamp = Pick<Message, 'brokerTimestamp' | 'brokerIndex'>;
 
 /** Where to start and how much to prefetch. */
 export interface ReaderOptions {
@@ -444,7 +452,7 @@ export class Reader {
 
   private decodeEntry(id: MessageId, entry: Buffer): void {
     const decoded = decodeEntry(entry);
-    const { metadata, brokerTimestamp } = decoded;
+    const { metadata, brokerTimestamp, brokerIndex } = decoded;
     this.entryMessageCount = metadata.numMessagesInBatch;
     switch (decoded.kind) {
       case 'marker':
@@ -456,7 +464,7 @@ export class Reader {
           { retriable: false },
         );
       case 'chunk':
-        this.addChunk(id, metadata, decoded.chunk, brokerTimestamp);
+        this.addChunk(id, metadata, decoded.chunk, { brokerTimestamp, brokerIndex });
         return;
     }
     const count = metadata.isBatch ? metadata.numMessagesInBatch : 0;
@@ -465,7 +473,12 @@ export class Reader {
       const messageId = new MessageId(id.ledgerId, id.entryId, batchIndex, this.partition, count);
       if (!this.passesStart(messageId)) continue;
       if (!single) {
-        this.push(unbatchedMessage(this.topic, messageId, metadata, payload, brokerTimestamp));
+        this.push(
+          unbatchedMessage(this.topic, messageId, metadata, payload, {
+            brokerTimestamp,
+            brokerIndex,
+          }),
+        );
         continue;
       }
       this.push({
@@ -483,6 +496,8 @@ export class Reader {
         sequenceId: single.sequenceId ?? metadata.sequenceId + batchIndex,
         nullValue: single.nullValue,
         brokerTimestamp,
+        // The entry's index is its last message's.
+        brokerIndex: brokerIndex === undefined ? undefined : brokerIndex - (count - 1) + batchIndex,
       });
     }
   }
@@ -496,7 +511,7 @@ export class Reader {
     id: MessageId,
     metadata: MessageMetadata,
     chunk: Buffer,
-    brokerTimestamp: number | undefined,
+    broker: BrokerStamp,
   ): void {
     const uuid = metadata.uuid ?? '';
     const chunkId = new MessageId(id.ledgerId, id.entryId, -1, this.partition);
@@ -532,7 +547,7 @@ export class Reader {
       0,
       assembly.firstChunk,
     );
-    this.push(unbatchedMessage(this.topic, messageId, metadata, payload, brokerTimestamp));
+    this.push(unbatchedMessage(this.topic, messageId, metadata, payload, broker));
   }
 
   private passesStart(id: MessageId): boolean {
@@ -616,7 +631,7 @@ function unbatchedMessage(
   messageId: MessageId,
   metadata: MessageMetadata,
   payload: Buffer,
-  brokerTimestamp: number | undefined,
+  broker: BrokerStamp,
 ): Message {
   return {
     topic,
@@ -632,6 +647,6 @@ function unbatchedMessage(
     producerName: metadata.producerName,
     sequenceId: metadata.sequenceId,
     nullValue: metadata.nullValue,
-    brokerTimestamp,
+    ...broker,
   };
 }

@@ -28,6 +28,8 @@ export interface EntryMessage {
 export type DecodedEntry = {
   metadata: MessageMetadata;
   brokerTimestamp: number | undefined;
+  /** Index of the entry's last message in its partition, when the broker adds it. */
+  brokerIndex: number | undefined;
 } & (
   | { kind: 'messages'; messages: EntryMessage[] }
   /** One chunk of a chunked message, still compressed (the whole message is, not the chunk). */
@@ -45,10 +47,10 @@ export type DecodedEntry = {
 export function decodeEntry(rest: Buffer): DecodedEntry {
   const parts = splitEntry(rest);
   const metadata = decodeMessageMetadata(parts.metadata);
-  const brokerTimestamp = parts.brokerEntryMetadata
-    ? decodeBrokerEntryMetadata(parts.brokerEntryMetadata).brokerTimestamp
+  const broker = parts.brokerEntryMetadata
+    ? decodeBrokerEntryMetadata(parts.brokerEntryMetadata)
     : undefined;
-  const base = { metadata, brokerTimestamp };
+  const base = { metadata, brokerTimestamp: broker?.brokerTimestamp, brokerIndex: broker?.index };
   if (metadata.markerType !== undefined) return { ...base, kind: 'marker' };
   if (metadata.encrypted) return { ...base, kind: 'encrypted' };
   if (metadata.numChunksFromMsg > 1) return { ...base, kind: 'chunk', chunk: parts.payload };
