@@ -338,4 +338,8 @@ test.serial('tokens reach no log line and no status message', (t) => {
     t.false(line.includes(signature), line);
     t.false(/eyJ[\w-]{10,}\.eyJ/.test(line), `a JWT in: ${line}`);
   }
+  // Who read: the caller's role on its streams' lines; refused callers get a line too.
+  const entries = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.true(entries.some((e) => e.event === 'stream.close' && e.principal === role));
+  t.true(entries.some((e) => e.event === 'stream.refused' && e.status === 'UNAUTHENTICATED'));
 });

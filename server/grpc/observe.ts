@@ -80,15 +80,28 @@ export class GatewayTelemetry {
     this.buffered.addCallback(this.observeBuffered);
   }
 
-  /** A call refused before it became a stream (limits, shutdown). */
-  refused(status: string): void {
+  /**
+   * A call refused before it became a stream (authentication, limits, shutdown): counted,
+   * and logged so operators see refused callers.
+   */
+  refused(status: string, peer: string, message: string): void {
     this.ended.add(1, { status });
+    this.logger.warn({ event: 'stream.refused', peer, status, message }, 'stream refused');
   }
 
-  /** Starts observing one stream: its span becomes the active context of `run`. */
-  observe<T>(peer: string, run: (stream: StreamObservation) => Promise<T>): Promise<T> {
-    const span = tracer.startSpan('seam.stream', { attributes: { 'client.address': peer } });
-    const observation = new StreamObservation(this, span, peer);
+  /**
+   * Starts observing one stream: its span becomes the active context of `run`. `principal`
+   * is the authenticated caller's role, if any (never a credential).
+   */
+  observe<T>(
+    peer: string,
+    principal: string | undefined,
+    run: (stream: StreamObservation) => Promise<T>,
+  ): Promise<T> {
+    const span = tracer.startSpan('seam.stream', {
+      attributes: { 'client.address': peer, ...(principal ? { 'enduser.id': principal } : {}) },
+    });
+    const observation = new StreamObservation(this, span, peer, principal);
     return context.with(trace.setSpan(context.active(), span), () => run(observation));
   }
 
@@ -103,6 +116,7 @@ export class StreamObservation {
   private readonly telemetry: GatewayTelemetry;
   private readonly span: Span;
   private readonly peer: string;
+  private readonly principal: string | undefined;
   private readonly startedAt = performance.now();
   private attributes: Attributes = {};
   private rows = 0;
@@ -111,10 +125,16 @@ export class StreamObservation {
   private historyRows = 0;
   private historyBytesRead = 0;
 
-  constructor(telemetry: GatewayTelemetry, span: Span, peer: string) {
+  constructor(
+    telemetry: GatewayTelemetry,
+    span: Span,
+    peer: string,
+    principal: string | undefined,
+  ) {
     this.telemetry = telemetry;
     this.span = span;
     this.peer = peer;
+    this.principal = principal;
     telemetry.active.add(1);
   }
 
@@ -143,6 +163,7 @@ export class StreamObservation {
           {
             event: 'stream.open',
             peer: this.peer,
+            ...(this.principal ? { principal: this.principal } : {}),
             topic: event.info.topic,
             partitions,
             start: this.attributes['seam.start'],
@@ -201,6 +222,7 @@ export class StreamObservation {
       {
         event: 'stream.close',
         peer: this.peer,
+        ...(this.principal ? { principal: this.principal } : {}),
         topic: this.attributes['messaging.destination.name'],
         status,
         ...(message ? { message } : {}),

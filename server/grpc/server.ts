@@ -262,19 +262,15 @@ export class Gateway {
     call: grpc.ServerWritableStream<ReadStreamRequest__Output, Buffer>,
   ): Promise<void> {
     if (this.stopping) {
-      this.telemetry.refused('UNAVAILABLE');
-      call.emit('error', {
-        code: grpc.status.UNAVAILABLE,
-        details: 'the gateway is shutting down: retry on another replica',
-      });
+      const details = 'the gateway is shutting down: retry on another replica';
+      this.telemetry.refused('UNAVAILABLE', call.getPeer(), details);
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details });
       return;
     }
     if (this.active.size >= this.options.maxConcurrentStreams) {
-      this.telemetry.refused('RESOURCE_EXHAUSTED');
-      call.emit('error', {
-        code: grpc.status.RESOURCE_EXHAUSTED,
-        details: `the gateway serves ${this.options.maxConcurrentStreams} streams at most: retry later`,
-      });
+      const details = `the gateway serves ${this.options.maxConcurrentStreams} streams at most: retry later`;
+      this.telemetry.refused('RESOURCE_EXHAUSTED', call.getPeer(), details);
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details });
       return;
     }
     let caller: Caller | undefined;
@@ -290,12 +286,12 @@ export class Gateway {
       if (caller) release = this.limits?.admit(caller.principal);
     } catch (error) {
       const failure = toStatus(error, undefined);
-      this.telemetry.refused(grpc.status[failure.code]);
+      this.telemetry.refused(grpc.status[failure.code], call.getPeer(), failure.details);
       call.emit('error', failure);
       return;
     }
     try {
-      await this.telemetry.observe(call.getPeer(), (observation) =>
+      await this.telemetry.observe(call.getPeer(), caller?.principal, (observation) =>
         this.writeLoop(caller ? depsForCaller(deps, caller) : deps, call, observation, caller),
       );
     } finally {
