@@ -301,3 +301,44 @@ test('seam serve end to end: TLS, callers forwarded, its own token from a file',
     server.kill('SIGTERM');
   }
 });
+
+test('seam read over mTLS: with the CA and a client certificate it reads; without, it fails', async (t) => {
+  const served = await serve({ ...tlsFiles(), tlsClientCa: file('ca.pem') });
+  const cli = join(root, 'server/cli.ts');
+  const read = (...flags: string[]) =>
+    run(
+      process.execPath,
+      [
+        cli,
+        'read',
+        topic,
+        '--end',
+        'at_open',
+        '--address',
+        `127.0.0.1:${served.gateway.port}`,
+        ...flags,
+      ],
+      { env: { ...process.env, SEAM_TOKEN: '' } },
+    );
+  try {
+    const { stdout } = await read(
+      '--tls-ca',
+      file('ca.pem'),
+      '--tls-cert',
+      file('client.pem'),
+      '--tls-key',
+      file('client.key'),
+    );
+    t.is(stdout.trim().split('\n').length, rows);
+    const refused = await t.throwsAsync(read('--tls-ca', file('ca.pem')));
+    t.regex(String((refused as { stderr?: string }).stderr), /UNAVAILABLE/);
+    const plaintextToken = await t.throwsAsync(
+      run(process.execPath, [cli, 'read', topic, '--address', '127.0.0.1:1'], {
+        env: { ...process.env, SEAM_TOKEN: 'x.y.z' },
+      }),
+    );
+    t.regex(String((plaintextToken as { stderr?: string }).stderr), /only sent over TLS/);
+  } finally {
+    await served.close();
+  }
+});

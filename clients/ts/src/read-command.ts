@@ -2,8 +2,10 @@
  * `seam read <topic>`: rows as they arrive — JSON lines when piped, a table on a terminal —
  * with a history progress bar on stderr, or a bounded read into an Arrow IPC file.
  */
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
 import * as arrow from 'apache-arrow';
 import { type EndAt, SeamClient, type StartAt } from './index.ts';
 
@@ -15,7 +17,46 @@ export const readUsage = `usage: seam read <topic> [options]
   --end E               follow (default on a terminal or pipe), at_open, or a publish time
   --columns a,b,c       columns to print (default all)
   --output file.arrow   write a bounded read (--end at_open or a time) to an Arrow IPC file
+  --tls                 TLS, trusting the system's CAs
+  --tls-ca ca.pem       TLS, trusting this CA
+  --tls-cert c.pem --tls-key c.key   a client certificate (mTLS)
+  --token-file FILE     a bearer token (JWT) for the gateway, or SEAM_TOKEN; needs TLS
 `;
+
+/** The channel credentials the options ask for; a token only travels over TLS. */
+function channelCredentials(values: {
+  tls?: boolean | undefined;
+  'tls-ca'?: string | undefined;
+  'tls-cert'?: string | undefined;
+  'tls-key'?: string | undefined;
+  'token-file'?: string | undefined;
+}): grpc.ChannelCredentials {
+  const read = (path: string | undefined) => (path ? readFileSync(path) : null);
+  const token = values['token-file']
+    ? readFileSync(values['token-file'], 'utf8').trim()
+    : process.env.SEAM_TOKEN;
+  const tls = values.tls || values['tls-ca'] || values['tls-cert'];
+  if (!tls) {
+    if (token) throw new TypeError('a token is only sent over TLS: add --tls or --tls-ca FILE');
+    return grpc.credentials.createInsecure();
+  }
+  if (Boolean(values['tls-cert']) !== Boolean(values['tls-key']))
+    throw new TypeError('--tls-cert and --tls-key go together');
+  const channel = grpc.credentials.createSsl(
+    read(values['tls-ca']),
+    read(values['tls-key']),
+    read(values['tls-cert']),
+  );
+  if (!token) return channel;
+  return grpc.credentials.combineChannelCredentials(
+    channel,
+    grpc.credentials.createFromMetadataGenerator((_, callback) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer ${token}`);
+      callback(null, metadata);
+    }),
+  );
+}
 
 function time(value: string): number {
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
@@ -95,6 +136,11 @@ export async function readCommand(args: string[]): Promise<void> {
       end: { type: 'string' },
       columns: { type: 'string' },
       output: { type: 'string' },
+      tls: { type: 'boolean' },
+      'tls-ca': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'token-file': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -115,7 +161,10 @@ export async function readCommand(args: string[]): Promise<void> {
         : 'follow'
       : { publishTime: time(values.end) };
   const columns = values.columns?.split(',').filter(Boolean);
-  const seam = new SeamClient(values.address ?? process.env.SEAM_ADDRESS ?? '127.0.0.1:50051');
+  const seam = new SeamClient(
+    values.address ?? process.env.SEAM_ADDRESS ?? '127.0.0.1:50051',
+    channelCredentials(values),
+  );
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
   const terminal = process.stdout.isTTY === true;
