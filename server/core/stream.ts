@@ -8,7 +8,7 @@
 import type * as arrow from 'apache-arrow';
 import { type BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
 import { valueSchema } from '../arrow/value-schema.ts';
-import type { PulsarAdmin } from '../pulsar/admin.ts';
+import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
 import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
 import { type Message, Reader } from '../pulsar/reader.ts';
@@ -277,7 +277,6 @@ class Stream {
       position = { kind: 'earliest' };
     } else {
       position = start ?? { kind: 'earliest' };
-      await this.checkRetention(plan.topic, position);
       reader = await Reader.open(this.deps.client, readerStart(options, position));
     }
     let boundary: MessageId | undefined;
@@ -296,6 +295,8 @@ class Stream {
         historyDone = !boundary || startsAfter(position, boundary, markDeletePosition);
       }
       const ledgers = await this.deps.admin?.ledgers(plan.topic).catch(() => undefined);
+      // Before any row: a position in no ledger of the topic's is lost data or a foreign id.
+      await this.checkPosition(plan.topic, position, ledgers);
       for (const l of ledgers ?? [])
         if (l.entries > 0) entryBytes.set(l.ledgerId, l.size / l.entries);
       if (ledgers && boundary && !historyDone) {
@@ -327,10 +328,12 @@ class Stream {
    * is another topic's too when the topic still holds its first message ever; otherwise it
    * cannot be told from one retention deleted: DATA_LOSS. Either way, no row.
    */
-  private async checkRetention(topic: string, position: Position): Promise<void> {
-    const admin = this.deps.admin;
-    if (!admin || (position.kind !== 'after' && position.kind !== 'at')) return;
-    const ledgers = await admin.ledgers(topic).catch(() => undefined);
+  private async checkPosition(
+    topic: string,
+    position: Position,
+    ledgers: Ledger[] | undefined,
+  ): Promise<void> {
+    if (position.kind !== 'after' && position.kind !== 'at') return;
     const first = ledgers?.[0];
     if (!first) return;
     const { ledgerId } = position.id;
