@@ -79,8 +79,25 @@ test('health answers SERVING; on shutdown, open tails end with OK and a resume t
       );
     });
   t.is(await check(), 1, 'SERVING');
-  const tail = collect(gw, { topic }, { timeoutMs: 20_000 });
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  // Shut down once the history is out and the stream waits in the tail (not after a fixed
+  // sleep, which a loaded machine can outlast).
+  let received = 0;
+  let inTail: () => void = () => {};
+  const tailReached = new Promise<void>((resolve) => {
+    inTail = resolve;
+  });
+  const tail = collect(
+    gw,
+    { topic },
+    {
+      timeoutMs: 20_000,
+      onBatch: (batch) => {
+        received += batch.rows.length;
+        if (received >= 20) inTail();
+      },
+    },
+  );
+  await tailReached;
   await gw.close();
   const result = await tail;
   t.is(result.status.code, grpc.status.OK, result.status.details);
