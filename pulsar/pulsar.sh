@@ -25,9 +25,15 @@
 #                                           (conf/auth.conf; key and tokens in .data/auth/:
 #                                           superuser "admin", Seam's proxy role "seam-proxy")
 #   SEAM_PULSAR_AUTH_REFRESH_SECONDS [60]   how often the broker re-checks token expiry
+#   SEAM_PULSAR_AUTHENTICATE_ORIGINAL [true]  whether brokers authenticate the credentials a
+#                                           proxy role forwards for its caller (false: they
+#                                           take the proxy's word for who the caller is)
 #   SEAM_PULSAR_PROFILE [default]           secure: the security tests' second standalone, beside
 #                                           the default one: authentication on, ports 6660, 8090,
 #                                           6661, data in .data-auth, token re-checks every 5 s
+#                                           trusted-proxy: a third one, as secure but trusting the
+#                                           proxy role's word (callers identified by a client
+#                                           certificate), ports 6670, 8100, 6671, data in .data-trust
 #   SEAM_PULSAR_START_TIMEOUT [180]         seconds to wait for health
 #   SEAM_PULSAR_TOOLS_LOG [.data/logs/tools.log]  where admin/client/perf log
 #   SEAM_JAVA_HOME                          a JDK (>= 17); default: the newest under /usr/lib/jvm
@@ -42,7 +48,12 @@ case "${SEAM_PULSAR_PROFILE:-default}" in
     : "${SEAM_PULSAR_BROKER_TLS_PORT:=6661}" "${SEAM_PULSAR_DATA:=$here/.data-auth}"
     : "${SEAM_PULSAR_AUTH_REFRESH_SECONDS:=5}"
     ;;
-  *) echo "pulsar.sh: SEAM_PULSAR_PROFILE=$SEAM_PULSAR_PROFILE: expected default or secure" >&2; exit 1 ;;
+  trusted-proxy)
+    : "${SEAM_PULSAR_AUTH:=token}" "${SEAM_PULSAR_BROKER_PORT:=6670}" "${SEAM_PULSAR_WEB_PORT:=8100}"
+    : "${SEAM_PULSAR_BROKER_TLS_PORT:=6671}" "${SEAM_PULSAR_DATA:=$here/.data-trust}"
+    : "${SEAM_PULSAR_AUTHENTICATE_ORIGINAL:=false}"
+    ;;
+  *) echo "pulsar.sh: SEAM_PULSAR_PROFILE=$SEAM_PULSAR_PROFILE: expected default, secure or trusted-proxy" >&2; exit 1 ;;
 esac
 data=${SEAM_PULSAR_DATA:-$here/.data}
 broker_port=${SEAM_PULSAR_BROKER_PORT:-6650}
@@ -191,6 +202,7 @@ EOF
       make_auth
       sed -e "s|@AUTH_DIR@|$auth_dir|" -e "s/@SUPERUSER@/$superuser/" -e "s/@PROXY_ROLE@/$proxy_role/" \
         -e "s/@AUTH_REFRESH_SECONDS@/${SEAM_PULSAR_AUTH_REFRESH_SECONDS:-60}/" \
+        -e "s/@AUTHENTICATE_ORIGINAL@/${SEAM_PULSAR_AUTHENTICATE_ORIGINAL:-true}/" \
         "$here/conf/auth.conf" >>"$data/standalone.conf"
       cat >>"$data/client.conf" <<EOF
 authPlugin=org.apache.pulsar.client.impl.auth.AuthenticationToken
@@ -277,5 +289,5 @@ case "${1:-}" in
     resolve && make_auth
     role=$1; shift
     tokens create --secret-key "file://$auth_dir/secret.key" --subject "$role" "$@" ;;
-  *) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -16,31 +16,21 @@ import { Reader } from '../server/pulsar/reader.ts';
 import { createLogger } from '../server/telemetry/log.ts';
 import { allRows, collect, type TestGateway } from './support/gateway.ts';
 import { freshTopic } from './support/pulsar.ts';
-import {
-  ensureSecurePulsar,
-  grant,
-  produceSecure,
-  revoke,
-  roleToken,
-  type SecureGateway,
-  securePulsar,
-  signToken,
-  startSecureGateway,
-} from './support/secure-pulsar.ts';
+import { type ServedGateway, securePulsar } from './support/secure-pulsar.ts';
 
 const topicA = freshTopic('sec-a');
 const topicB = freshTopic('sec-b');
 const role = `reader-${randomBytes(3).toString('hex')}`;
 const rowsA = 300;
 const logLines: string[] = [];
-let seam: SecureGateway;
+let seam: ServedGateway;
 
 test.before(async () => {
-  await ensureSecurePulsar();
-  await Promise.all([produceSecure(topicA, rowsA), produceSecure(topicB, 50)]);
-  await grant(topicA, role, ['consume']);
+  await securePulsar.ensure();
+  await Promise.all([securePulsar.produce(topicA, rowsA), securePulsar.produce(topicB, 50)]);
+  await securePulsar.grant(topicA, role, ['consume']);
   // The key lets Seam refuse bad tokens itself; the brokers check them again regardless.
-  seam = await startSecureGateway(
+  seam = await securePulsar.startGateway(
     { tokenSecretKey: securePulsar.secretKeyFile, accessCheckIntervalMs: '1000' },
     createLogger('info', { write: (line: string) => logLines.push(line) }),
   );
@@ -57,7 +47,7 @@ const read = (client: TestGateway, topic: string) =>
 test.serial(
   'a role with consume on A reads all of A; on B it gets PERMISSION_DENIED and no row',
   async (t) => {
-    const token = signToken(role);
+    const token = securePulsar.signToken(role);
     const a = await read(seam.as(`Bearer ${token}`), topicA);
     t.is(a.status.code, grpc.status.OK, a.status.details);
     t.is(allRows(a).length, rowsA);
@@ -75,10 +65,10 @@ test.serial(
     const now = Math.floor(Date.now() / 1000);
     const cases: [string, string | undefined][] = [
       ['no token', undefined],
-      ['expired', `Bearer ${signToken(role, { claims: { exp: now - 60 } })}`],
-      ['not yet valid', `Bearer ${signToken(role, { claims: { nbf: now + 600 } })}`],
-      ['forged', `Bearer ${signToken(role, { key: randomBytes(32) })}`],
-      ['alg none', `Bearer ${signToken(role, { alg: 'none' })}`],
+      ['expired', `Bearer ${securePulsar.signToken(role, { claims: { exp: now - 60 } })}`],
+      ['not yet valid', `Bearer ${securePulsar.signToken(role, { claims: { nbf: now + 600 } })}`],
+      ['forged', `Bearer ${securePulsar.signToken(role, { key: randomBytes(32) })}`],
+      ['alg none', `Bearer ${securePulsar.signToken(role, { alg: 'none' })}`],
       ['not a bearer', `Basic ${Buffer.from('u:p').toString('base64')}`],
     ];
     for (const [what, authorization] of cases) {
@@ -92,17 +82,17 @@ test.serial(
 test.serial(
   'without the key Seam forwards the token, and the broker refuses a forged one',
   async (t) => {
-    const keyless = await startSecureGateway();
+    const keyless = await securePulsar.startGateway();
     try {
       const forged = await read(
-        keyless.as(`Bearer ${signToken(role, { key: randomBytes(32) })}`),
+        keyless.as(`Bearer ${securePulsar.signToken(role, { key: randomBytes(32) })}`),
         topicA,
       );
       t.is(forged.status.code, grpc.status.UNAUTHENTICATED, forged.status.details);
       t.is(forged.batches.length, 0);
       // A role claim the token does not carry cannot be claimed: the broker authorizes the
       // role of the token it authenticated.
-      const good = await read(keyless.as(`Bearer ${signToken(role)}`), topicA);
+      const good = await read(keyless.as(`Bearer ${securePulsar.signToken(role)}`), topicA);
       t.is(allRows(good).length, rowsA);
     } finally {
       await keyless.close();
@@ -115,7 +105,7 @@ test.serial(
   async (t) => {
     const own = new PulsarClient({
       serviceUrl: securePulsar.serviceUrl,
-      auth: tokenAuth(roleToken('seam-proxy')),
+      auth: tokenAuth(securePulsar.roleToken('seam-proxy')),
     });
     try {
       const error = await t.throwsAsync(own.partitions(topicA));
@@ -125,7 +115,7 @@ test.serial(
     }
     const admin = new PulsarAdmin({
       webServiceUrl: securePulsar.webUrl,
-      authorization: () => `Bearer ${roleToken('seam-proxy')}`,
+      authorization: () => `Bearer ${securePulsar.roleToken('seam-proxy')}`,
     });
     for (const call of [
       () => admin.lastMessageId(topicA),
@@ -135,7 +125,7 @@ test.serial(
       await t.throwsAsync(call(), { message: /401/ });
     }
     // As the caller (its own token), the same calls Seam's planning makes succeed.
-    const asCaller = admin.forCaller({ principal: role, token: signToken(role) });
+    const asCaller = admin.forCaller({ principal: role, token: securePulsar.signToken(role) });
     t.true((await asCaller.ledgers(topicA)).length > 0);
     t.true((await asCaller.lastMessageId(topicA)).entryId >= 0);
     await t.throwsAsync(asCaller.lastMessageId(topicB), { message: /401/ });
@@ -146,7 +136,7 @@ test.serial(
   'a token that expires during a stream ends it with UNAUTHENTICATED and a resume token',
   async (t) => {
     const exp = Math.floor(Date.now() / 1000) + 6;
-    const client = seam.as(`Bearer ${signToken(role, { claims: { exp } })}`);
+    const client = seam.as(`Bearer ${securePulsar.signToken(role, { claims: { exp } })}`);
     const result = await collect(client, { topic: topicA }, { timeoutMs: 30_000 });
     t.is(result.status.code, grpc.status.UNAUTHENTICATED, result.status.details);
     t.regex(result.status.details, /expired/);
@@ -155,7 +145,7 @@ test.serial(
     t.true(Date.now() >= exp * 1000 - 5_000);
     // A new token continues exactly after: nothing new, nothing repeated.
     const resumed = await collect(
-      seam.as(`Bearer ${signToken(role)}`),
+      seam.as(`Bearer ${securePulsar.signToken(role)}`),
       { topic: topicA, resume_token: result.status.resumeToken, at_open: {} },
       { timeoutMs: 30_000 },
     );
@@ -168,18 +158,18 @@ test.serial(
   'revoking the grant ends an open stream with PERMISSION_DENIED within the check interval',
   async (t) => {
     const topic = freshTopic('sec-revoke');
-    await produceSecure(topic, 20);
-    await grant(topic, role, ['consume']);
+    await securePulsar.produce(topic, 20);
+    await securePulsar.grant(topic, role, ['consume']);
     let revokedAt = 0;
     const result = await collect(
-      seam.as(`Bearer ${signToken(role)}`),
+      seam.as(`Bearer ${securePulsar.signToken(role)}`),
       { topic },
       {
         timeoutMs: 60_000,
         stopWhen: (r) => {
           if (r.seamAt !== undefined && revokedAt === 0) {
             revokedAt = -1;
-            void revoke(topic, role).then(() => {
+            void securePulsar.revoke(topic, role).then(() => {
               revokedAt = Date.now();
             });
           }
@@ -200,12 +190,12 @@ test.serial(
 test.serial(
   'limits per caller: streams at once and streams per second → RESOURCE_EXHAUSTED',
   async (t) => {
-    const limited = await startSecureGateway({
+    const limited = await securePulsar.startGateway({
       principalMaxStreams: '1',
       principalRequestsPerSecond: '3',
     });
     try {
-      const token = `Bearer ${signToken(role)}`;
+      const token = `Bearer ${securePulsar.signToken(role)}`;
       const first = collect(limited.as(token), { topic: topicA }, { timeoutMs: 5_000 });
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       const second = await read(limited.as(token), topicA);
@@ -213,13 +203,15 @@ test.serial(
       t.regex(second.status.details, /1 streams open/);
       // Another caller is not affected by this one's streams.
       const other = `other-${randomBytes(3).toString('hex')}`;
-      await grant(topicA, other, ['consume']);
-      const third = await read(limited.as(`Bearer ${signToken(other)}`), topicA);
+      await securePulsar.grant(topicA, other, ['consume']);
+      const third = await read(limited.as(`Bearer ${securePulsar.signToken(other)}`), topicA);
       t.is(third.status.code, grpc.status.OK, third.status.details);
       await first;
       // The rate: 3 per second, a burst of 3: five at once cannot all pass.
       const burst = await Promise.all(
-        [1, 2, 3, 4, 5].map(() => read(limited.as(`Bearer ${signToken(other)}`), topicA)),
+        [1, 2, 3, 4, 5].map(() =>
+          read(limited.as(`Bearer ${securePulsar.signToken(other)}`), topicA),
+        ),
       );
       t.true(
         burst.some((r) => r.status.code === grpc.status.RESOURCE_EXHAUSTED),
@@ -233,8 +225,11 @@ test.serial(
 
 test.serial('a resume token from topic A used on topic B: INVALID_ARGUMENT, no row', async (t) => {
   const both = `both-${randomBytes(3).toString('hex')}`;
-  await Promise.all([grant(topicA, both, ['consume']), grant(topicB, both, ['consume'])]);
-  const client = seam.as(`Bearer ${signToken(both)}`);
+  await Promise.all([
+    securePulsar.grant(topicA, both, ['consume']),
+    securePulsar.grant(topicB, both, ['consume']),
+  ]);
+  const client = seam.as(`Bearer ${securePulsar.signToken(both)}`);
   const last = (await read(client, topicA)).batches.at(-1);
   if (!last) return t.fail('topic A read no rows');
   t.is((await read(client, topicB)).status.code, grpc.status.OK, 'this role may read B');
@@ -246,15 +241,17 @@ test.serial('a resume token from topic A used on topic B: INVALID_ARGUMENT, no r
 test.serial('connections are pooled per caller credential; idle ones are closed', async (t) => {
   const own = new PulsarClient({
     serviceUrl: securePulsar.serviceUrl,
-    auth: tokenAuth(roleToken('seam-proxy')),
+    auth: tokenAuth(securePulsar.roleToken('seam-proxy')),
     callerConnectionSweepMs: 200,
   });
   try {
-    const token = signToken(role);
+    const token = securePulsar.signToken(role);
     const first = await own.forCaller(callerCredentials(role, token)).serviceConnection();
     const same = await own.forCaller(callerCredentials(role, token)).serviceConnection();
     t.is(same, first, 'the same token shares a connection');
-    const other = signToken(role, { claims: { exp: Math.floor(Date.now() / 1000) + 3600 } });
+    const other = securePulsar.signToken(role, {
+      claims: { exp: Math.floor(Date.now() / 1000) + 3600 },
+    });
     const second = await own.forCaller(callerCredentials(role, other)).serviceConnection();
     t.not(second, first, 'another token of the same role gets its own');
     // A reader keeps its connection busy; idle ones go after two sweeps.
@@ -277,8 +274,8 @@ test.serial('connections are pooled per caller credential; idle ones are closed'
 
 test.serial('a role that may only produce to A reads none of it', async (t) => {
   const writer = `writer-${randomBytes(3).toString('hex')}`;
-  await grant(topicA, writer, ['produce']);
-  const result = await read(seam.as(`Bearer ${signToken(writer)}`), topicA);
+  await securePulsar.grant(topicA, writer, ['produce']);
+  const result = await read(seam.as(`Bearer ${securePulsar.signToken(writer)}`), topicA);
   t.is(result.status.code, grpc.status.PERMISSION_DENIED, result.status.details);
   t.is(result.batches.length, 0);
 });
@@ -291,8 +288,8 @@ test.serial(
     // challenges; Seam answers with the token it has now.
     const own = `own-${randomBytes(3).toString('hex')}`;
     const topic = freshTopic('sec-rotate');
-    await produceSecure(topic, 5);
-    await grant(topic, own, ['consume']);
+    await securePulsar.produce(topic, 5);
+    await securePulsar.grant(topic, own, ['consume']);
     const expiresAt = Date.now() + 4_000;
     let handedOut = 0;
     const client = new PulsarClient({
@@ -302,13 +299,15 @@ test.serial(
         const exp = Math.floor(
           (Date.now() < expiresAt ? expiresAt : Date.now() + 3_600_000) / 1000,
         );
-        return signToken(own, { claims: { exp } });
+        return securePulsar.signToken(own, { claims: { exp } });
       }),
     });
     // The control: the same expiring token, never renewed.
     const control = new PulsarClient({
       serviceUrl: securePulsar.serviceUrl,
-      auth: tokenAuth(signToken(own, { claims: { exp: Math.floor(expiresAt / 1000) } })),
+      auth: tokenAuth(
+        securePulsar.signToken(own, { claims: { exp: Math.floor(expiresAt / 1000) } }),
+      ),
     });
     try {
       const reader = await Reader.open(client, { topic, receiverQueueSize: 100 });
@@ -320,7 +319,7 @@ test.serial(
       t.true(controlConnection.closed, 'the broker closed the connection whose token expired');
       t.false(connection.closed, 'the connection survived its first token');
       t.true(handedOut >= 2, `the token was asked for again (${handedOut} times)`);
-      await produceSecure(topic, 3);
+      await securePulsar.produce(topic, 3);
       while (received < 8) received += (await reader.receive(AbortSignal.timeout(10_000))).length;
       t.is(received, 8);
       await reader.close();
@@ -331,7 +330,7 @@ test.serial(
 );
 
 test.serial('tokens reach no log line and no status message', (t) => {
-  const token = signToken(role);
+  const token = securePulsar.signToken(role);
   const [, , signature] = token.split('.') as [string, string, string];
   t.true(logLines.length > 0);
   for (const line of logLines) {

@@ -4,152 +4,55 @@
  * refused unless the development switch is on, and a start-up that says what to set.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { ConfigError, configWith, gatewayOptions } from '../server/config.ts';
-import { Gateway } from '../server/grpc/server.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
+import { makeCertificates, type TestCertificates } from './support/certificates.ts';
 import { allRows, collect, type TestGateway } from './support/gateway.ts';
 import { ensurePulsar, freshTopic, produce, pulsar } from './support/pulsar.ts';
-import {
-  callerClient,
-  ensureSecurePulsar,
-  grant,
-  produceSecure,
-  roleToken,
-  securePulsar,
-  signToken,
-} from './support/secure-pulsar.ts';
+import { callerClient, securePulsar, startTestGateway } from './support/secure-pulsar.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'seam-tls-'));
-const file = (name: string) => join(dir, name);
 const topic = freshTopic('tls');
 const rows = 40;
 
-/** A CA, and a certificate it signs for `cn` (with 127.0.0.1 and localhost as names). */
-async function makeCertificates(): Promise<void> {
-  const openssl = (...args: string[]) => run('openssl', args, { cwd: dir });
-  for (const ca of ['ca', 'other-ca']) {
-    await openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${ca}`,
-      '-keyout',
-      `${ca}.key`,
-      '-out',
-      `${ca}.pem`,
-    );
-  }
-  const sign = async (name: string, cn: string, ca: string) => {
-    await openssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      `/CN=${cn}`,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-    );
-    await openssl(
-      'x509',
-      '-req',
-      '-days',
-      '2',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      `${ca}.pem`,
-      '-CAkey',
-      `${ca}.key`,
-      '-CAcreateserial',
-      '-extfile',
-      'san.ext',
-      '-out',
-      `${name}.pem`,
-    );
-  };
-  await run('sh', [
-    '-c',
-    `printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ${file('san.ext')}`,
-  ]);
-  await sign('server', 'localhost', 'ca');
-  await sign('client', 'reader-a', 'ca');
-  await sign('stranger', 'reader-a', 'other-ca');
-}
+const serve = (settings: Record<string, string>) =>
+  startTestGateway({ client: new PulsarClient({ serviceUrl: pulsar.serviceUrl }) }, settings);
 
-interface Served {
-  gateway: Gateway;
-  client: PulsarClient;
-  /** A ReadStream client of the gateway over `channel`, with optional call metadata. */
-  as(channel: grpc.ChannelCredentials, authorization?: string): TestGateway;
-  close(): Promise<void>;
-}
-
-async function serve(settings: Record<string, string>): Promise<Served> {
-  const client = new PulsarClient({ serviceUrl: pulsar.serviceUrl });
-  const gateway = await Gateway.start(
-    { client },
-    gatewayOptions(configWith({ port: '0', shutdownGraceMs: '1000', ...settings })),
-  );
-  const opened: TestGateway[] = [];
-  return {
-    gateway,
-    client,
-    as(channel, authorization) {
-      const caller = callerClient(`127.0.0.1:${gateway.port}`, channel, authorization);
-      opened.push(caller);
-      return caller;
-    },
-    async close() {
-      for (const c of opened) await c.close();
-      await gateway.shutdown();
-      await client.close();
-    },
-  };
-}
-
-const tlsFiles = () => ({ tlsCert: file('server.pem'), tlsKey: file('server.key') });
-const trusting = (ca: string, identity?: string) =>
-  grpc.credentials.createSsl(
-    readFileSync(file(`${ca}.pem`)),
-    identity ? readFileSync(file(`${identity}.key`)) : null,
-    identity ? readFileSync(file(`${identity}.pem`)) : null,
-  );
+let certificates: TestCertificates;
+const file = (name: string) => certificates.file(name);
+const tlsFiles = () => certificates.serverSettings();
+const trusting = (ca: string, identity?: string) => certificates.channel(ca, identity);
 const bounded = (t: TestGateway) => collect(t, { topic, at_open: {} }, { timeoutMs: 20_000 });
 
 test.before(async () => {
-  await Promise.all([ensurePulsar(), makeCertificates()]);
+  const [made] = await Promise.all([
+    makeCertificates({
+      client: { cn: 'reader-a', ca: 'ca' },
+      stranger: { cn: 'reader-a', ca: 'other-ca' },
+    }),
+    ensurePulsar(),
+  ]);
+  certificates = made;
   await produce(topic, { count: rows });
 });
 
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+test.after.always(() => certificates?.remove());
 
 test('TLS: a client trusting the CA reads; one that does not trust it fails', async (t) => {
   const served = await serve(tlsFiles());
   try {
-    const trusted = await bounded(served.as(trusting('ca')));
+    const trusted = await bounded(served.as(undefined, trusting('ca')));
     t.is(trusted.status.code, grpc.status.OK, trusted.status.details);
     t.is(allRows(trusted).length, rows);
-    const untrusted = await bounded(served.as(trusting('other-ca')));
+    const untrusted = await bounded(served.as(undefined, trusting('other-ca')));
     t.is(untrusted.status.code, grpc.status.UNAVAILABLE, untrusted.status.details);
     t.is(untrusted.batches.length, 0);
-    const plain = await bounded(served.as(grpc.credentials.createInsecure()));
+    const plain = await bounded(served.as(undefined, grpc.credentials.createInsecure()));
     t.is(plain.status.code, grpc.status.UNAVAILABLE, plain.status.details);
   } finally {
     await served.close();
@@ -163,11 +66,11 @@ test('mTLS: no client certificate or one from another CA fails; the right one re
       ['no certificate', trusting('ca')],
       ['a certificate from another CA', trusting('ca', 'stranger')],
     ] as const) {
-      const refused = await bounded(served.as(channel));
+      const refused = await bounded(served.as(undefined, channel));
       t.is(refused.status.code, grpc.status.UNAVAILABLE, `${what}: ${refused.status.details}`);
       t.is(refused.batches.length, 0, what);
     }
-    const ok = await bounded(served.as(trusting('ca', 'client')));
+    const ok = await bounded(served.as(undefined, trusting('ca', 'client')));
     t.is(ok.status.code, grpc.status.OK, ok.status.details);
     t.is(allRows(ok).length, rows);
   } finally {
@@ -180,13 +83,17 @@ test('a credential over plaintext is refused unless the development switch is on
   const lax = await serve({ plaintext: 'true', allowInsecureCredentials: 'true' });
   try {
     const insecure = grpc.credentials.createInsecure();
-    const refused = await bounded(strict.as(insecure, 'Bearer abc.def.ghi'));
+    const refused = await bounded(strict.as('Bearer abc.def.ghi', insecure));
     t.is(refused.status.code, grpc.status.UNAUTHENTICATED);
     t.regex(refused.status.details, /plaintext/);
     t.false(refused.status.details.includes('abc.def.ghi'));
-    t.is((await bounded(strict.as(insecure))).status.code, grpc.status.OK, 'no credential: fine');
+    t.is(
+      (await bounded(strict.as(undefined, insecure))).status.code,
+      grpc.status.OK,
+      'no credential: fine',
+    );
     // Callers are anonymous in this gateway (caller auth none): the token is not used.
-    const allowed = await bounded(lax.as(insecure, 'Bearer abc.def.ghi'));
+    const allowed = await bounded(lax.as('Bearer abc.def.ghi', insecure));
     t.is(allowed.status.code, grpc.status.OK, allowed.status.details);
   } finally {
     await Promise.all([strict.close(), lax.close()]);
@@ -218,7 +125,7 @@ test('the container health check speaks TLS to a TLS gateway', async (t) => {
     const { stdout } = await run(process.execPath, [`${root}server/healthcheck.ts`], {
       env: {
         PATH: process.env.PATH ?? '',
-        SEAM_PORT: String(served.gateway.port),
+        SEAM_PORT: String(served.port),
         SEAM_TLS_CERT: file('server.pem'),
         SEAM_TLS_KEY: file('server.key'),
       },
@@ -230,10 +137,10 @@ test('the container health check speaks TLS to a TLS gateway', async (t) => {
 });
 
 test('seam serve end to end: TLS, callers forwarded, its own token from a file', async (t) => {
-  await ensureSecurePulsar();
+  await securePulsar.ensure();
   const secureTopic = freshTopic('serve-secure');
-  await produceSecure(secureTopic, 25);
-  await grant(secureTopic, 'serve-reader', ['consume']);
+  await securePulsar.produce(secureTopic, 25);
+  await securePulsar.grant(secureTopic, 'serve-reader', ['consume']);
   const server = spawn(
     process.execPath,
     [
@@ -283,11 +190,14 @@ test('seam serve end to end: TLS, callers forwarded, its own token from a file',
     };
     const read = (token?: string) =>
       collect(as(token), { topic: secureTopic, at_open: {} }, { timeoutMs: 20_000 });
-    const ok = await read(signToken('serve-reader'));
+    const ok = await read(securePulsar.signToken('serve-reader'));
     t.is(ok.status.code, grpc.status.OK, ok.status.details);
     t.is(allRows(ok).length, 25);
     t.is((await read()).status.code, grpc.status.UNAUTHENTICATED);
-    t.is((await read(signToken('someone-else'))).status.code, grpc.status.PERMISSION_DENIED);
+    t.is(
+      (await read(securePulsar.signToken('someone-else'))).status.code,
+      grpc.status.PERMISSION_DENIED,
+    );
     for (const c of callers) await c.close();
     // No token, neither the callers' nor Seam's own, in its logs or its metrics.
     const metricsUrl = /"metrics":"([^"]+)"/.exec(output.join(''))?.[1] ?? '';
@@ -295,7 +205,7 @@ test('seam serve end to end: TLS, callers forwarded, its own token from a file',
     t.regex(metrics, /seam_streams_ended_total\{status="PERMISSION_DENIED"/);
     for (const text of [output.join(''), metrics]) {
       t.false(/eyJ[\w-]{10,}\.eyJ/.test(text), 'a JWT in the logs or metrics');
-      t.false(text.includes(roleToken('seam-proxy')));
+      t.false(text.includes(securePulsar.roleToken('seam-proxy')));
     }
   } finally {
     server.kill('SIGTERM');
@@ -304,20 +214,11 @@ test('seam serve end to end: TLS, callers forwarded, its own token from a file',
 
 test('seam read over mTLS: with the CA and a client certificate it reads; without, it fails', async (t) => {
   const served = await serve({ ...tlsFiles(), tlsClientCa: file('ca.pem') });
-  const cli = join(root, 'server/cli.ts');
+  const cli = `${root}server/cli.ts`;
   const read = (...flags: string[]) =>
     run(
       process.execPath,
-      [
-        cli,
-        'read',
-        topic,
-        '--end',
-        'at_open',
-        '--address',
-        `127.0.0.1:${served.gateway.port}`,
-        ...flags,
-      ],
+      [cli, 'read', topic, '--end', 'at_open', '--address', `127.0.0.1:${served.port}`, ...flags],
       { env: { ...process.env, SEAM_TOKEN: '' } },
     );
   try {

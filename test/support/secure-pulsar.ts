@@ -1,10 +1,8 @@
 /**
- * A second real Pulsar standalone with JWT authentication and authorization on
- * (pulsar.sh with SEAM_PULSAR_AUTH=token, its own ports and data), for the security
- * tests: tokens signed with its secret key, grants and topics through its admin REST API
- * as the superuser, the official producer with a token, and a gateway that reads as its
- * callers. Started once (reused when healthy) and left running for other test files;
- * scripts/test.sh stops it at the end.
+ * Real Pulsar standalones with JWT authentication and authorization on (pulsar.sh's
+ * `secure` and `trusted-proxy` profiles: their own ports and data), for the security
+ * tests, and gateways started for a test. Each is started once (reused when healthy) and
+ * left running for other test files; scripts/test.sh stops them at the end.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -23,149 +21,187 @@ import type { TestGateway } from './gateway.ts';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** pulsar.sh's profile for the secure standalone (ports 6660/8090, data in .data-auth). */
-const secureEnv = { SEAM_PULSAR_PROFILE: 'secure' };
-
-const authDir = `${root}pulsar/.data-auth/auth`;
-
-/** Where the secure standalone listens (the profile's ports). */
-export const securePulsar = {
-  serviceUrl: 'pulsar://127.0.0.1:6660',
-  webUrl: 'http://127.0.0.1:8090',
-  /** The brokers' token secret key file (Pulsar's `tokenSecretKey`). */
-  secretKeyFile: `${authDir}/secret.key`,
+/** pulsar.sh's token-authenticated profiles and where each listens. */
+const profiles = {
+  /** Brokers authenticate the caller's forwarded token (authenticateOriginalAuthData). */
+  secure: { brokerPort: 6660, webPort: 8090, data: 'pulsar/.data-auth' },
+  /** Brokers take Seam's word for the caller (callers known by a client certificate). */
+  'trusted-proxy': { brokerPort: 6670, webPort: 8100, data: 'pulsar/.data-trust' },
 };
 
-let started: Promise<void> | undefined;
+/**
+ * A standalone pulsar.sh runs with JWT authentication and authorization on: its tokens,
+ * grants and topics (through its admin REST API as the superuser), the official producer
+ * with a token, and gateways that read as their callers.
+ */
+export class AuthenticatedPulsar {
+  readonly profile: keyof typeof profiles;
+  readonly serviceUrl: string;
+  readonly webUrl: string;
+  /** The brokers' token secret key file (Pulsar's `tokenSecretKey`). */
+  readonly secretKeyFile: string;
+  private readonly authDir: string;
+  private started: Promise<void> | undefined;
 
-/** Starts the secure standalone unless it is already healthy. */
-export function ensureSecurePulsar(): Promise<void> {
-  started ??= run('bash', [`${root}pulsar/pulsar.sh`, 'start'], {
-    timeout: 300_000,
-    env: { ...process.env, ...secureEnv },
-  }).then(() => undefined);
-  return started;
+  constructor(profile: keyof typeof profiles) {
+    const { brokerPort, webPort, data } = profiles[profile];
+    this.profile = profile;
+    this.serviceUrl = `pulsar://127.0.0.1:${brokerPort}`;
+    this.webUrl = `http://127.0.0.1:${webPort}`;
+    this.authDir = `${root}${data}/auth`;
+    this.secretKeyFile = `${this.authDir}/secret.key`;
+  }
+
+  /** Starts the standalone unless it is already healthy. */
+  ensure(): Promise<void> {
+    this.started ??= run('bash', [`${root}pulsar/pulsar.sh`, 'start'], {
+      timeout: 300_000,
+      env: { ...process.env, SEAM_PULSAR_PROFILE: this.profile },
+    }).then(() => undefined);
+    return this.started;
+  }
+
+  /** The token pulsar.sh made for the superuser or Seam's proxy role. */
+  roleToken(role: 'admin' | 'seam-proxy'): string {
+    return readFileSync(`${this.authDir}/${role}.token`, 'utf8').trim();
+  }
+
+  /**
+   * A JWT for `role` signed HS256 with the brokers' secret key (what `pulsar tokens create`
+   * makes), with extra claims (`exp`, `nbf` in seconds); `alg` and `key` make bad ones.
+   */
+  signToken(
+    role: string,
+    options: { claims?: Record<string, unknown>; alg?: string; key?: Buffer } = {},
+  ): string {
+    const signed = `${base64url({ alg: options.alg ?? 'HS256' })}.${base64url({ sub: role, ...options.claims })}`;
+    if (options.alg === 'none') return `${signed}.`;
+    const key = options.key ?? readFileSync(this.secretKeyFile);
+    return `${signed}.${createHmac('sha256', key).update(signed).digest('base64url')}`;
+  }
+
+  /** A call on the admin REST API as the superuser; throws on a non-2xx answer. */
+  async admin(method: string, path: string, body?: unknown): Promise<void> {
+    const response = await fetch(`${this.webUrl}/admin/v2/${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.roleToken('admin')}`,
+        'content-type': 'application/json',
+      },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+    if (!response.ok) {
+      throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+    }
+  }
+
+  /** Grants `role` the actions (e.g. `consume`) on one topic. */
+  grant(topic: string, role: string, actions: string[]): Promise<void> {
+    return this.admin('POST', `${topic.replace('://', '/')}/permissions/${role}`, actions);
+  }
+
+  /** Withdraws every action `role` had on `topic`. */
+  revoke(topic: string, role: string): Promise<void> {
+    return this.admin('DELETE', `${topic.replace('://', '/')}/permissions/${role}`);
+  }
+
+  /** Produces `count` generated messages as the superuser with the official client. */
+  async produce(topic: string, count: number): Promise<void> {
+    const args = [
+      `${root}test/support/official.py`,
+      '--url',
+      this.serviceUrl,
+      '--token',
+      this.roleToken('admin'),
+      'produce',
+      topic,
+      '--count',
+      String(count),
+      '--quiet',
+    ];
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(`${root}.venv/bin/python`, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      child.on('error', reject);
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`official.py produce exited ${code}: ${stderr}`)),
+      );
+    });
+  }
+
+  /** Seam's client and admin for this standalone, with the proxy role's token. */
+  proxyConnections(): { client: PulsarClient; admin: PulsarAdmin } {
+    const proxyToken = this.roleToken('seam-proxy');
+    return {
+      client: new PulsarClient({
+        serviceUrl: this.serviceUrl,
+        auth: tokenAuth(proxyToken),
+        operationTimeoutMs: 20_000,
+      }),
+      admin: new PulsarAdmin({
+        webServiceUrl: this.webUrl,
+        authorization: () => `Bearer ${proxyToken}`,
+      }),
+    };
+  }
+
+  /**
+   * Starts a gateway in `forward` mode against this standalone: Seam connects with its
+   * proxy role's token. `settings` are config settings as flag strings (TLS files, limits,
+   * the token key...); plaintext with credentials allowed unless TLS is given.
+   */
+  async startGateway(
+    settings: Record<string, string> = {},
+    logger?: Logger,
+  ): Promise<ServedGateway> {
+    const { client, admin } = this.proxyConnections();
+    const tls = settings.tlsCert !== undefined;
+    return startTestGateway(
+      { client, admin },
+      {
+        callerAuth: 'forward',
+        ...(tls ? {} : { plaintext: 'true', allowInsecureCredentials: 'true' }),
+        ...settings,
+      },
+      logger,
+    );
+  }
 }
 
-/** The token pulsar.sh made for the superuser or Seam's proxy role. */
-export function roleToken(role: 'admin' | 'seam-proxy'): string {
-  return readFileSync(`${authDir}/${role}.token`, 'utf8').trim();
-}
+/** The security tests' standalone: brokers authenticate forwarded tokens. */
+export const securePulsar = new AuthenticatedPulsar('secure');
+/** A standalone whose brokers trust Seam's word for its callers (mTLS callers). */
+export const trustedProxyPulsar = new AuthenticatedPulsar('trusted-proxy');
 
 function base64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-/**
- * A JWT for `role` signed HS256 with the brokers' secret key (what `pulsar tokens create`
- * makes), with extra claims (`exp`, `nbf` in seconds); `alg` and `key` make bad ones.
- */
-export function signToken(
-  role: string,
-  options: { claims?: Record<string, unknown>; alg?: string; key?: Buffer } = {},
-): string {
-  const signed = `${base64url({ alg: options.alg ?? 'HS256' })}.${base64url({ sub: role, ...options.claims })}`;
-  if (options.alg === 'none') return `${signed}.`;
-  const key = options.key ?? readFileSync(securePulsar.secretKeyFile);
-  return `${signed}.${createHmac('sha256', key).update(signed).digest('base64url')}`;
-}
-
-/** A call on the admin REST API as the superuser; throws on a non-2xx answer. */
-export async function secureAdmin(method: string, path: string, body?: unknown): Promise<void> {
-  const response = await fetch(`${securePulsar.webUrl}/admin/v2/${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${roleToken('admin')}`,
-      'content-type': 'application/json',
-    },
-    body: body === undefined ? null : JSON.stringify(body),
-  });
-  if (!response.ok) {
-    throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-  }
-}
-
-/** Grants `role` the actions (e.g. `consume`) on one topic. */
-export function grant(topic: string, role: string, actions: string[]): Promise<void> {
-  return secureAdmin('POST', `${topic.replace('://', '/')}/permissions/${role}`, actions);
-}
-
-/** Withdraws every action `role` had on `topic`. */
-export function revoke(topic: string, role: string): Promise<void> {
-  return secureAdmin('DELETE', `${topic.replace('://', '/')}/permissions/${role}`);
-}
-
-/** Produces `count` generated messages as the superuser with the official client. */
-export async function produceSecure(topic: string, count: number): Promise<void> {
-  const args = [
-    `${root}test/support/official.py`,
-    '--url',
-    securePulsar.serviceUrl,
-    '--token',
-    roleToken('admin'),
-    'produce',
-    topic,
-    '--count',
-    String(count),
-    '--quiet',
-  ];
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(`${root}.venv/bin/python`, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`official.py produce exited ${code}: ${stderr}`)),
-    );
-  });
-}
-
-/** A gateway reading the secure standalone as its callers, and how to call it. */
-export interface SecureGateway {
+/** A gateway started for a test, and how to call it. */
+export interface ServedGateway {
   gateway: Gateway;
   port: number;
-  /** A client of the gateway whose calls carry `metadata` (e.g. a bearer token). */
+  /** A client of the gateway whose calls carry `authorization` metadata when given. */
   as(authorization?: string, channel?: grpc.ChannelCredentials): TestGateway;
   close(): Promise<void>;
 }
 
 /**
- * Starts a gateway in `forward` mode against the secure standalone: Seam connects with
- * its proxy role's token. `settings` are config settings as flag strings (TLS files,
- * limits, the token key...); plaintext with credentials allowed unless TLS is given.
+ * Starts a gateway on a free port over `pulsar` (closed with it) with config `settings`
+ * as flag strings, on top of a 1 s shutdown grace.
  */
-export async function startSecureGateway(
-  settings: Record<string, string> = {},
+export async function startTestGateway(
+  pulsar: { client: PulsarClient; admin?: PulsarAdmin },
+  settings: Record<string, string>,
   logger?: Logger,
-): Promise<SecureGateway> {
-  const proxyToken = roleToken('seam-proxy');
-  const client = new PulsarClient({
-    serviceUrl: securePulsar.serviceUrl,
-    auth: tokenAuth(proxyToken),
-    operationTimeoutMs: 20_000,
+): Promise<ServedGateway> {
+  const gateway = await Gateway.start(pulsar, {
+    ...gatewayOptions(configWith({ port: '0', shutdownGraceMs: '1000', ...settings })),
+    ...(logger ? { logger } : {}),
   });
-  const admin = new PulsarAdmin({
-    webServiceUrl: securePulsar.webUrl,
-    authorization: () => `Bearer ${proxyToken}`,
-  });
-  const tls = settings.tlsCert !== undefined;
-  const gateway = await Gateway.start(
-    { client, admin },
-    {
-      ...gatewayOptions(
-        configWith({
-          port: '0',
-          callerAuth: 'forward',
-          shutdownGraceMs: '1000',
-          ...(tls ? {} : { plaintext: 'true', allowInsecureCredentials: 'true' }),
-          ...settings,
-        }),
-      ),
-      ...(logger ? { logger } : {}),
-    },
-  );
   const clients: TestGateway[] = [];
   return {
     gateway,
@@ -178,7 +214,7 @@ export async function startSecureGateway(
     async close() {
       for (const c of clients) await c.close();
       await gateway.shutdown();
-      await client.close();
+      await pulsar.client.close();
     },
   };
 }
