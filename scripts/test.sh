@@ -19,11 +19,14 @@ if ! bash "$pulsar" status >/dev/null 2>&1; then
   trap 'bash "$pulsar" stop' EXIT
 fi
 
-# The security tests start a second standalone (authentication on) when they need one and
-# leave it for the other files; stop it at the end unless it was running before.
-secure_pulsar() { SEAM_PULSAR_PROFILE=secure bash "$pulsar" "$@"; }
-secure_was_running=0
-secure_pulsar status >/dev/null 2>&1 && secure_was_running=1
+# The security tests start more standalones (authentication on: pulsar.sh's secure and
+# trusted-proxy profiles) when they need them and leave them for the other files; stop
+# them at the end unless they were running before.
+auth_profiles=(secure trusted-proxy)
+auth_running=()
+for profile in "${auth_profiles[@]}"; do
+  SEAM_PULSAR_PROFILE=$profile bash "$pulsar" status >/dev/null 2>&1 && auth_running+=("$profile")
+done
 
 log=$(mktemp)
 ava_status=0
@@ -72,7 +75,10 @@ todo=$(grep -c '# TODO' "$log" || true)
 passed=$((passed - skipped - todo + pytest_passed))
 failed=$((failed + pytest_failed))
 rm -f "$log"
-[ "$secure_was_running" -eq 1 ] || secure_pulsar stop >/dev/null 2>&1 || true
+for profile in "${auth_profiles[@]}"; do
+  [[ " ${auth_running[*]} " == *" $profile "* ]] ||
+    SEAM_PULSAR_PROFILE=$profile bash "$pulsar" stop >/dev/null 2>&1 || true
+done
 if [ "$started_pulsar" -eq 1 ]; then
   bash "$pulsar" stop
   trap - EXIT

@@ -12,7 +12,12 @@ import { protoFile, protoRoot } from '../api.ts';
 import { SeamError, type StatusName } from '../core/errors.ts';
 import { readStream, type StreamDeps } from '../core/stream.ts';
 import { depsForCaller, watchCaller } from '../security/access.ts';
-import { authenticate, type Caller, type CallerAuthOptions } from '../security/authenticate.ts';
+import {
+  authenticate,
+  type Caller,
+  type CallerAuthOptions,
+  explainRefusal,
+} from '../security/authenticate.ts';
 import { type PrincipalLimitOptions, PrincipalLimits } from '../security/limits.ts';
 import { type Logger, silentLogger } from '../telemetry/log.ts';
 import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRequest.ts';
@@ -183,7 +188,14 @@ export class Gateway {
       tls: options.tls !== undefined,
     };
     this.limits = options.principalLimits && new PrincipalLimits(options.principalLimits);
-    this.telemetry = new GatewayTelemetry(options.logger ?? silentLogger, () => {
+    const logger = options.logger ?? silentLogger;
+    if (this.callerAuth.mode === 'forward' && this.callerAuth.token.key === undefined) {
+      logger.warn(
+        { event: 'tokens.unchecked' },
+        "callers' tokens are checked by the brokers only: safe when they authenticate what a proxy forwards (authenticateOriginalAuthData=true); brokers that take Seam's word for its callers would believe any token's role, so give Seam their key (--token-secret-key or --token-public-key)",
+      );
+    }
+    this.telemetry = new GatewayTelemetry(logger, () => {
       let bytes = 0;
       for (const stream of this.active) bytes += stream.window.buffered;
       return bytes;
@@ -362,7 +374,7 @@ export class Gateway {
         // A stream ended by its caller's watch (expired token, access withdrawn) may have
         // been waiting on HTTP/2 then, which rejects with a plain AbortError: report why.
         const reason = signal.aborted && signal.reason instanceof SeamError ? signal.reason : error;
-        const failure = toStatus(reason, lastToken);
+        const failure = toStatus(explainRefusal(reason, caller), lastToken);
         status = grpc.status[failure.code];
         details = failure.details;
         call.emit('error', failure);

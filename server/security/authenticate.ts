@@ -76,3 +76,20 @@ export function authenticate(
     'this gateway reads as its callers: send "authorization: Bearer <token>" metadata with a Pulsar token, or connect with a client certificate',
   );
 }
+
+/**
+ * What a broker's refusal to authenticate means for a caller known only by its client
+ * certificate: Seam has no credential of its to forward, so brokers that authenticate a
+ * proxy's callers (`authenticateOriginalAuthData=true`) refuse it whatever its grants.
+ * Says so and what to change; any other error is returned as it is.
+ */
+export function explainRefusal(error: unknown, caller: Caller | undefined): unknown {
+  if (caller === undefined || caller.token !== undefined) return error;
+  const failure = SeamError.from(error);
+  if (failure.code !== 'UNAUTHENTICATED') return error;
+  return new SeamError(
+    'UNAUTHENTICATED',
+    `${failure.message}: the brokers authenticate the credentials a proxy forwards for its callers, and a caller known by its client certificate ("${caller.principal}") has none: send "authorization: Bearer <token>" metadata with a Pulsar token, or have the brokers take Seam's role's word for its callers (authenticateOriginalAuthData=false)`,
+    { cause: failure, resumeToken: failure.resumeToken },
+  );
+}
