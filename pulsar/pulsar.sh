@@ -23,7 +23,8 @@
 #   SEAM_PULSAR_DATA [pulsar/.data]         data, conf, logs, pid
 #   SEAM_PULSAR_AUTH [none]                 token: JWT authentication and authorization on
 #                                           (conf/auth.conf; key and tokens in .data/auth/:
-#                                           superuser "admin", Seam's proxy role "seam-proxy")
+#                                           superuser "admin", Seam's proxy role "seam-proxy",
+#                                           granted consume on public/default)
 #   SEAM_PULSAR_AUTH_REFRESH_SECONDS [60]   how often the broker re-checks token expiry
 #   SEAM_PULSAR_AUTHENTICATE_ORIGINAL [true]  whether brokers authenticate the credentials a
 #                                           proxy role forwards for its caller (false: they
@@ -248,7 +249,16 @@ start() {
     fi
     sleep 0.5
   done
+  [ "$auth" = none ] || grant_proxy_role
   say "healthy after $((SECONDS - SECONDS_AT_START)) s"
+}
+
+# Seam's proxy role may read what its callers may: `consume` on the namespace, no more.
+grant_proxy_role() {
+  curl -sf --max-time 10 -X POST -H "Authorization: Bearer $(cat "$auth_dir/$superuser.token")" \
+    -H 'Content-Type: application/json' -d '["consume"]' \
+    "$web_url/admin/v2/namespaces/public/default/permissions/$proxy_role" >/dev/null ||
+    die "could not grant $proxy_role consume on public/default"
 }
 
 stop() {
@@ -289,5 +299,5 @@ case "${1:-}" in
     resolve && make_auth
     role=$1; shift
     tokens create --secret-key "file://$auth_dir/secret.key" --subject "$role" "$@" ;;
-  *) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -281,6 +281,37 @@ test.serial('a role that may only produce to A reads none of it', async (t) => {
 });
 
 test.serial(
+  "Seam's role is no superuser: where it may not consume, its callers read nothing through it",
+  async (t) => {
+    // pulsar.sh grants Seam's role `consume` on public/default only; the broker authorizes
+    // the proxy role and the caller together.
+    await securePulsar.admin('PUT', 'namespaces/public/seam-closed').catch((error: Error) => {
+      if (!/409/.test(error.message)) throw error;
+    });
+    const topic = `persistent://public/seam-closed/${randomBytes(4).toString('hex')}`;
+    await securePulsar.produce(topic, 10);
+    const reader = `closed-${randomBytes(3).toString('hex')}`;
+    await securePulsar.grant(topic, reader, ['consume']);
+    const result = await read(seam.as(`Bearer ${securePulsar.signToken(reader)}`), topic);
+    t.is(result.status.code, grpc.status.PERMISSION_DENIED, result.status.details);
+    t.is(result.batches.length, 0);
+    // The control: the caller itself may read it.
+    const direct = new PulsarClient({
+      serviceUrl: securePulsar.serviceUrl,
+      auth: tokenAuth(securePulsar.signToken(reader)),
+    });
+    try {
+      const own = await Reader.open(direct, { topic, receiverQueueSize: 100 });
+      let received = 0;
+      while (received < 10) received += (await own.receive()).length;
+      t.is(received, 10);
+    } finally {
+      await direct.close();
+    }
+  },
+);
+
+test.serial(
   "Seam's own connections answer auth challenges: a rotated token keeps them",
   async (t) => {
     // Not a proxy role: a connection of Seam's own (callers anonymous) on a cluster with
