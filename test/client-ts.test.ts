@@ -110,6 +110,40 @@ test('a follow read resumes by itself when the gateway restarts mid-history', as
   t.deepEqual(seen, ids);
 });
 
+test('after the seam every batch of a read is tail, rows caught up on after a resume too', async (t) => {
+  const topic = freshTopic('sdk-seam-resume');
+  const ids = (await produce(topic, { count: 300 })).map((id) => id.serialized_b64);
+  let server = await gatewayOn(0);
+  const port = server.gateway.port;
+  const seam = new SeamClient(`127.0.0.1:${port}`);
+  const seen: string[] = [];
+  const phases: string[] = [];
+  let seams = 0;
+  try {
+    for await (const event of seam.read({ topic, maxRows: 100 })) {
+      if (event.kind === 'seam') {
+        seams += 1;
+        // The gateway goes away at the seam; what is published meanwhile is history to
+        // the stream the SDK resumes with, and tail to the read.
+        await server.stop();
+        ids.push(...(await produce(topic, { count: 200 })).map((id) => id.serialized_b64));
+        server = await gatewayOn(port);
+      }
+      if (event.kind !== 'batch') continue;
+      phases.push(event.phase);
+      const column = event.batch.getChild('__messageId');
+      for (const v of column ?? []) seen.push(Buffer.from(v as Uint8Array).toString('base64'));
+      if (seen.length >= 500) break;
+    }
+  } finally {
+    seam.close();
+    await server.stop();
+  }
+  t.is(seams, 1);
+  t.deepEqual(seen, ids);
+  t.deepEqual(phases, [...Array(3).fill('history'), ...Array(2).fill('tail')]);
+});
+
 test('the packed package installs into a project of its own and reads', async (t) => {
   const topic = freshTopic('sdk-package');
   await produce(topic, { count: 40 });

@@ -40,7 +40,8 @@ class BatchInfo:
     """What Seam says about a record batch."""
 
     phase: str
-    """"history" or "tail"."""
+    """"history" or "tail"; once a read has reached the tail, later batches are "tail", rows
+    a resumed stream catches up on from storage included."""
     resume_token: bytes
     """Pass as `start={"resume_token": ...}` to continue right after this batch."""
     history_rows: int
@@ -123,14 +124,19 @@ def _events(
     )
     token: Optional[bytes] = None
     resumes = 0
+    live = False  # phases belong to the read: once it reached the tail, no batch is history
     try:
         while True:
             responses = call(_request(topic, start, end, columns, max_rows, token))
             try:
                 for event in _decode(responses):
                     if not isinstance(event, pa.Schema):
-                        token = event[1].resume_token
+                        batch, info = event
+                        token = info.resume_token
                         resumes = 0
+                        live = live or info.phase == "tail"
+                        if live and info.phase == "history":
+                            event = batch, dataclasses.replace(info, phase="tail")
                     yield event
                 cut_short = _trailer_token(responses)
                 if cut_short is None:

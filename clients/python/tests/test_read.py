@@ -56,6 +56,31 @@ def test_follow_crosses_the_seam_into_live_rows(gateway, pulsar_client):
     assert phases == sorted(phases)  # every history batch before every tail batch
 
 
+def test_phases_belong_to_the_read_across_a_resume(gateway, pulsar_client):
+    """Rows published while the gateway was away are history to the resumed stream, but the
+    read is past its seam: they come as "tail"."""
+    topic = fresh_topic("phases")
+    produce(pulsar_client, topic, 100)
+    phases, seen = [], []
+    restarted = False
+    for batch, info in pulsar_seam.stream(gateway.address, topic, end="follow", max_rows=50):
+        phases.append(info.phase)
+        seen.extend(batch.column("__messageId").to_pylist())
+        if len(seen) == 50:
+            produce(pulsar_client, topic, 10)  # after the stream opened: its tail
+        if not restarted and info.phase == "tail":
+            restarted = True
+            gateway.stop()
+            produce(pulsar_client, topic, 120)
+            gateway.start()  # same port
+        if len(seen) >= 230:
+            break
+    assert restarted
+    assert seen == [m.message_id().serialize() for m in read_official(pulsar_client, topic)]
+    assert phases[:2] == ["history", "history"]
+    assert set(phases[2:]) == {"tail"}
+
+
 def test_resumes_by_itself_when_the_gateway_restarts(gateway, pulsar_client):
     topic = fresh_topic("restart")
     produce(pulsar_client, topic, 5000)

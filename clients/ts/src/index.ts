@@ -86,7 +86,7 @@ export interface BatchEvent {
   kind: 'batch';
   /** Rows in Pulsar's order within each partition. */
   batch: arrow.RecordBatch;
-  /** `history` before the seam, `tail` after it (a resume can bring `history` again: see `read`). */
+  /** `history` before the read's seam, `tail` after it (after a resume too: see `read`). */
   phase: 'history' | 'tail';
   /** Resuming with it continues just after this batch's last row. */
   resumeToken: Uint8Array;
@@ -216,8 +216,8 @@ export class SeamClient {
    * Reads a topic: the schema, then batches (history, the seam, tail) and heartbeats.
    * After UNAVAILABLE it resumes with the last resume token, so the batches it yields
    * have no gap and no duplicate; other errors throw `SeamStreamError`. The schema and the
-   * seam are yielded once; rows published while the gateway was away come as `history`
-   * batches of the resumed stream, even after the seam.
+   * seam are yielded once, and phases belong to the read, not to one gRPC stream: after the
+   * seam every batch is `tail`, rows a resumed stream catches up on from storage included.
    */
   async *read(options: ReadOptions): AsyncGenerator<ReadEvent> {
     let token: Uint8Array | undefined;
@@ -239,7 +239,7 @@ export class SeamClient {
               seamSent = true;
             }
           }
-          yield event;
+          yield event.kind === 'batch' && seamSent ? { ...event, phase: 'tail' } : event;
         }
         return;
       } catch (error) {
