@@ -119,20 +119,24 @@ test('without TLS files or --plaintext, start-up stops and says what to set', as
   t.regex(serve?.stderr ?? '', /needs TLS: set --tls-cert and --tls-key .* --plaintext/);
 });
 
-test('the container health check speaks TLS to a TLS gateway', async (t) => {
-  const served = await serve(tlsFiles());
-  try {
-    const { stdout } = await run(process.execPath, [`${root}server/healthcheck.ts`], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        SEAM_PORT: String(served.port),
-        SEAM_TLS_CERT: file('server.pem'),
-        SEAM_TLS_KEY: file('server.key'),
-      },
-    });
-    t.is(stdout.trim(), 'SERVING');
-  } finally {
-    await served.close();
+test("the container health check speaks TLS, and mTLS with the gateway's own certificate", async (t) => {
+  for (const mtls of [false, true]) {
+    const clientCa: Record<string, string> = mtls ? { tlsClientCa: file('ca.pem') } : {};
+    const served = await serve({ ...tlsFiles(), ...clientCa });
+    try {
+      const { stdout } = await run(process.execPath, [`${root}server/healthcheck.ts`], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          SEAM_PORT: String(served.port),
+          SEAM_TLS_CERT: file('server.pem'),
+          SEAM_TLS_KEY: file('server.key'),
+          ...(mtls ? { SEAM_TLS_CLIENT_CA: file('ca.pem') } : {}),
+        },
+      });
+      t.is(stdout.trim(), 'SERVING', mtls ? 'mTLS' : 'TLS');
+    } finally {
+      await served.close();
+    }
   }
 });
 
