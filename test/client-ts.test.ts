@@ -152,10 +152,12 @@ test('the packed package installs into a project of its own and reads', async (t
   const { stdout } = await run('bash', [pack, project], { timeout: 120_000 });
   const tarball = stdout.trim();
   await writeFile(path.join(project, 'package.json'), '{"type": "module", "private": true}');
-  // Its dependencies come from the npm cache that installing this repository filled.
+  // Its dependencies come from the npm cache where it has them, else from the registry: `npm ci`
+  // caches tarballs but not the registry's package documents, so `--offline` fails on a fresh
+  // machine (ENOTCACHED, seen in CI).
   await run(
     'npm',
-    ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball],
+    ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball],
     { cwd: project, timeout: 120_000 },
   );
   await writeFile(
