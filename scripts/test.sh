@@ -11,6 +11,7 @@ echo "== lint and types"
 lint_ok=1
 biome check . || lint_ok=0
 tsc -p tsconfig.json || lint_ok=0
+(cd proto && buf lint) || lint_ok=0
 
 started_pulsar=0
 if ! bash "$pulsar" status >/dev/null 2>&1; then
