@@ -8,10 +8,15 @@
     for batch, info in pulsar_seam.stream("127.0.0.1:50051", "orders", end="follow"):
         ...  # history batches, then live ones (info.phase == "tail")
 
+A gateway serving TLS, with a Pulsar token for the caller:
+
+    creds = pulsar_seam.credentials(ca="ca.pem", token=open("reader.token").read().strip())
+    table = pulsar_seam.read("seam.example:50051", "orders", credentials=creds).read_all()
+
 The stream resumes by itself with the last resume token when the gateway goes away, so
 the batches have no gap and no duplicate.
 """
 
-from .client import BatchInfo, SeamError, read, stream
+from .client import BatchInfo, SeamError, credentials, read, stream
 
-__all__ = ["BatchInfo", "SeamError", "read", "stream"]
+__all__ = ["BatchInfo", "SeamError", "credentials", "read", "stream"]

@@ -7,9 +7,10 @@ frames them back into an Arrow IPC stream for pyarrow, one record batch at a tim
 
 import dataclasses
 import datetime
+import os
 import struct
 import time
-from typing import Iterator, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import grpc
 import pyarrow as pa
@@ -47,6 +48,40 @@ class BatchInfo:
     history_rows: int
     history_bytes_read: int
     history_bytes_expected: int
+
+
+def credentials(
+    ca: Union[bytes, str, os.PathLike, None] = None,
+    cert: Union[bytes, str, os.PathLike, None] = None,
+    key: Union[bytes, str, os.PathLike, None] = None,
+    token: Union[str, Callable[[], str], None] = None,
+) -> grpc.ChannelCredentials:
+    """Credentials for a gateway that serves TLS: pass as `credentials=` to `read`/`stream`.
+
+    ca:   the CA to trust (PEM bytes or a file); default: the system's CAs.
+    cert, key: a client certificate and its key, for a gateway that requires mTLS.
+    token: a Pulsar token (JWT) sent as "authorization: Bearer ..." with every call, or a
+           function returning the current one (called per call, so a renewed token is used
+           by the next stream and by resumes). Tokens only travel over TLS.
+    """
+    if (cert is None) != (key is None):
+        raise ValueError("cert and key go together")
+    channel = grpc.ssl_channel_credentials(_pem(ca), _pem(key), _pem(cert))
+    if token is None:
+        return channel
+    current = token if callable(token) else (lambda: token)
+
+    def bearer(_context, callback):
+        callback((("authorization", f"Bearer {current()}"),), None)
+
+    return grpc.composite_channel_credentials(channel, grpc.metadata_call_credentials(bearer))
+
+
+def _pem(value) -> Optional[bytes]:
+    if value is None or isinstance(value, bytes):
+        return value
+    with open(value, "rb") as file:
+        return file.read()
 
 
 def _millis(value: Time) -> int:
@@ -115,6 +150,7 @@ def _events(
     start: None/"earliest", "latest", a datetime or epoch ms (publish time),
            {"message_id": bytes} (inclusive) or {"resume_token": bytes} (exclusive).
     end:   "at_open" (default: what the topic holds now), "follow", or a publish time.
+    credentials: for a gateway serving TLS, from `credentials(...)`; default: plaintext.
     """
     channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
     call = channel.unary_stream(

@@ -19,21 +19,26 @@ SERVICE_URL = f"pulsar://127.0.0.1:{os.environ.get('SEAM_PULSAR_BROKER_PORT', '6
 
 
 class Gateway:
-    """`node server/cli.ts serve` on a port of its own; restartable on the same port."""
+    """`node server/cli.ts serve` on a port of its own; restartable on the same port.
 
-    def __init__(self):
+    `args` are extra `seam serve` flags; without any the gateway serves plaintext."""
+
+    def __init__(self, *args):
         self.process = None
         self.port = 0
+        self.args = list(args) or ["--plaintext"]
 
     def start(self):
         self.process = subprocess.Popen(
-            [NODE, str(ROOT / "server/cli.ts"), "serve", "--plaintext", "--port", str(self.port), "--metrics-port", "0", "--shutdown-grace-ms", "1000"],
+            [NODE, str(ROOT / "server/cli.ts"), "serve", *self.args, "--port", str(self.port), "--metrics-port", "0", "--shutdown-grace-ms", "1000"],
             stdout=subprocess.PIPE,
             text=True,
         )
-        line = self.process.stdout.readline()
-        match = re.search(r"on [\d.]+:(\d+),", line)
-        assert match, f"seam serve did not start: {line!r}"
+        lines = []  # log lines (warnings) may come before the one saying where it serves
+        while not (match := re.search(r"on [\d.]+:(\d+),", lines[-1] if lines else "")):
+            line = self.process.stdout.readline()
+            assert line and len(lines) < 20, f"seam serve did not start: {lines!r}"
+            lines.append(line)
         self.port = int(match.group(1))
 
     @property
