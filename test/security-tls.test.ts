@@ -4,9 +4,11 @@
  * refused unless the development switch is on, and a start-up that says what to set.
  */
 import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { gatewayCredentials, SeamClient, type SeamStreamError } from '@pulsar-seam/client';
 import test from 'ava';
 import { ConfigError, configWith, gatewayOptions } from '../server/config.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
@@ -213,6 +215,48 @@ test('seam serve end to end: TLS, callers forwarded, its own token from a file',
     }
   } finally {
     server.kill('SIGTERM');
+  }
+});
+
+test("the TS SDK's gatewayCredentials: the CA, a token asked for at every call, a client certificate", async (t) => {
+  await securePulsar.ensure();
+  const secureTopic = freshTopic('sdk-credentials');
+  await securePulsar.produce(secureTopic, 30);
+  await securePulsar.grant(secureTopic, 'sdk-reader', ['consume']);
+  const served = await securePulsar.startGateway({
+    ...tlsFiles(),
+    tlsClientCa: file('ca.pem'),
+    tokenSecretKey: securePulsar.secretKeyFile,
+  });
+  const address = `127.0.0.1:${served.port}`;
+  const ca = readFileSync(file('ca.pem'));
+  const identity = {
+    cert: readFileSync(file('client.pem')),
+    key: readFileSync(file('client.key')),
+  };
+  let asked = 0;
+  const token = () => {
+    asked += 1;
+    return securePulsar.signToken('sdk-reader');
+  };
+  const reader = new SeamClient(address, gatewayCredentials({ ca, ...identity, token }));
+  const stranger = new SeamClient(
+    address,
+    gatewayCredentials({ ca, ...identity, token: securePulsar.signToken('sdk-stranger') }),
+  );
+  const anonymous = new SeamClient(address, gatewayCredentials({ ca, ...identity }));
+  try {
+    for (let i = 0; i < 2; i++) t.is((await reader.readAll({ topic: secureTopic })).numRows, 30);
+    t.is(asked, 2);
+    const denied = await t.throwsAsync(stranger.readAll({ topic: secureTopic }));
+    t.is((denied as SeamStreamError).code, grpc.status.PERMISSION_DENIED);
+    // The certificate's role (reader-a) has no grant: the token, when sent, is who reads.
+    const byCertificate = await t.throwsAsync(anonymous.readAll({ topic: secureTopic }));
+    t.is((byCertificate as SeamStreamError).code, grpc.status.UNAUTHENTICATED);
+    t.throws(() => gatewayCredentials({ ca, cert: identity.cert }), { instanceOf: TypeError });
+  } finally {
+    for (const client of [reader, stranger, anonymous]) client.close();
+    await served.close();
   }
 });
 

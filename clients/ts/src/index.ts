@@ -195,13 +195,51 @@ function streamInfo(info: StreamInfo__Output): StreamInfo {
 
 const empty = new Uint8Array(0);
 
+/** What `gatewayCredentials` needs: files' contents, not paths. */
+export interface GatewayCredentialOptions {
+  /** The CA to trust (PEM); default: the system's CAs. */
+  ca?: Buffer;
+  /** A client certificate (PEM) and its key, for a gateway that requires mTLS. */
+  cert?: Buffer;
+  key?: Buffer;
+  /**
+   * A Pulsar token (JWT) sent as `authorization: Bearer …` with every call, or a function
+   * returning the current one (asked per call, so resumes and new reads use a renewed token).
+   */
+  token?: string | (() => string);
+}
+
+/**
+ * TLS channel credentials for a gateway, with a client certificate and a bearer token when
+ * given: pass them to `new SeamClient(address, credentials)`. Tokens only travel over TLS.
+ */
+export function gatewayCredentials(
+  options: GatewayCredentialOptions = {},
+): grpc.ChannelCredentials {
+  const { ca, cert, key, token } = options;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new TypeError('a client certificate and its key go together');
+  }
+  const channel = grpc.credentials.createSsl(ca ?? null, key ?? null, cert ?? null);
+  if (token === undefined) return channel;
+  const current = typeof token === 'function' ? token : () => token;
+  return grpc.credentials.combineChannelCredentials(
+    channel,
+    grpc.credentials.createFromMetadataGenerator((_, callback) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer ${current()}`);
+      callback(null, metadata);
+    }),
+  );
+}
+
 /** A connection to a Seam gateway. */
 export class SeamClient {
   private readonly client: SeamServiceClient;
 
   /**
    * @param address `host:port` of the gateway.
-   * @param credentials Default: plaintext.
+   * @param credentials Default: plaintext; for TLS, mTLS and tokens see `gatewayCredentials`.
    * @param options gRPC channel options, e.g. `{'grpc.max_receive_message_length': ...}`.
    */
   constructor(

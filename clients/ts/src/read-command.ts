@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as arrow from 'apache-arrow';
-import { type EndAt, SeamClient, type StartAt } from './index.ts';
+import { type EndAt, gatewayCredentials, SeamClient, type StartAt } from './index.ts';
 
 /** The usage text of `seam read`, also part of `seam --help`. */
 export const readUsage = `usage: seam read <topic> [options]
@@ -31,7 +31,6 @@ function channelCredentials(values: {
   'tls-key'?: string | undefined;
   'token-file'?: string | undefined;
 }): grpc.ChannelCredentials {
-  const read = (path: string | undefined) => (path ? readFileSync(path) : null);
   const token = values['token-file']
     ? readFileSync(values['token-file'], 'utf8').trim()
     : process.env.SEAM_TOKEN;
@@ -42,20 +41,12 @@ function channelCredentials(values: {
   }
   if (Boolean(values['tls-cert']) !== Boolean(values['tls-key']))
     throw new TypeError('--tls-cert and --tls-key go together');
-  const channel = grpc.credentials.createSsl(
-    read(values['tls-ca']),
-    read(values['tls-key']),
-    read(values['tls-cert']),
-  );
-  if (!token) return channel;
-  return grpc.credentials.combineChannelCredentials(
-    channel,
-    grpc.credentials.createFromMetadataGenerator((_, callback) => {
-      const metadata = new grpc.Metadata();
-      metadata.set('authorization', `Bearer ${token}`);
-      callback(null, metadata);
-    }),
-  );
+  const read = (path: string | undefined) => (path ? readFileSync(path) : undefined);
+  return gatewayCredentials({
+    ...(values['tls-ca'] && { ca: read(values['tls-ca']) }),
+    ...(values['tls-cert'] && { cert: read(values['tls-cert']), key: read(values['tls-key']) }),
+    ...(token && { token }),
+  });
 }
 
 function time(value: string): number {
