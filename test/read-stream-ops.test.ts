@@ -2,18 +2,9 @@
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { allRows, collect, startGateway } from './support/gateway.ts';
-import { ensurePulsar, freshTopic, produce, pulsar, topicPath } from './support/pulsar.ts';
+import { adminPost, ensurePulsar, freshTopic, produce, topicPath } from './support/pulsar.ts';
 
 test.before(ensurePulsar);
-
-async function adminPost(path: string, body?: unknown): Promise<void> {
-  const response = await fetch(`${pulsar.webUrl}/admin/v2/${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? null : JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
-}
 
 test('resuming into segments that retention deleted is DATA_LOSS, not a silent skip', async (t) => {
   const gw = await startGateway();

@@ -7,6 +7,7 @@
 
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
+import type { SeamError } from '../server/core/errors.ts';
 import { defaultBatchLimits, type End, type Start } from '../server/core/request.ts';
 import {
   decodeResumeToken,
@@ -21,6 +22,7 @@ import { MessageId } from '../server/pulsar/message-id.ts';
 import { readerStats } from '../server/pulsar/reader.ts';
 import { PublishTimes } from '../server/pulsar/segments.ts';
 import {
+  adminPost,
   adminPut,
   ensurePulsar,
   freshTopic,
@@ -51,9 +53,14 @@ async function read(
   topic: string,
   start: Start,
   end: End,
-  options: Partial<StreamDeps> & { rows?: number; pauseAfterFirstBatch?: () => Promise<void> },
+  options: Partial<StreamDeps> & {
+    rows?: number;
+    pauseAfterFirstBatch?: () => Promise<void>;
+    /** Fills this instead of a new one: what was read before the stream failed. */
+    into?: Read;
+  },
 ): Promise<Read> {
-  const result: Read = {
+  const result: Read = options.into ?? {
     rows: [],
     batches: [],
     seam: undefined,
@@ -392,3 +399,46 @@ test('the admin API gives each entry the publish time the official client reads'
     }
   }
 });
+
+for (const parallelism of [1, 4]) {
+  test(`retention deleting ledgers under a paused stream: DATA_LOSS, never a gap (parallelism ${parallelism})`, async (t) => {
+    // Its own topic: 3 500 entries, three full ledgers and the open one; retention then
+    // deletes the full ones while the stream, paused after its first batch, has read few.
+    const topic = freshTopic(`seg-retention-${parallelism}`);
+    await produce(topic, { count: 3500, size: 20, batching: false });
+    const official = (await readOfficial(topic)).map(rowOf);
+    const sent: Read = {
+      rows: [],
+      batches: [],
+      seam: undefined,
+      historyBytesRead: 0,
+      expectedBytes: 0,
+      segmentReads: [],
+    };
+    const error = await t.throwsAsync(() =>
+      read(
+        topic,
+        { kind: 'earliest' },
+        { kind: 'atOpen' },
+        {
+          historyParallelism: parallelism,
+          historyBudgetBytes: 16 * 1024,
+          receiverQueueSize: 50,
+          into: sent,
+          pauseAfterFirstBatch: async () => {
+            await adminPost(`${topicPath(topic)}/retention`, {
+              retentionTimeInMinutes: 0,
+              retentionSizeInMB: 0,
+            });
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            await adminPost(`${topicPath(topic)}/trim`);
+          },
+        },
+      ),
+    );
+    t.is((error as SeamError).code, 'DATA_LOSS', error?.message);
+    t.regex(error?.message ?? '', /retention/);
+    t.true(sent.rows.length < official.length, `${sent.rows.length} rows before the error`);
+    t.deepEqual(sent.rows, official.slice(0, sent.rows.length), 'what came before is gapless');
+  });
+}

@@ -108,6 +108,8 @@ interface Partition extends PartitionPlan {
   entryBytes: Map<number, number>;
   /** Where the partition continues: what the next resume token says. */
   position: Position;
+  /** The id of the last message taken from `pending` (its last entry), for `lostBefore`. */
+  lastTaken: MessageId | undefined;
   /** Received messages; those from `next` on are not yet in a batch. */
   pending: Message[];
   next: number;
@@ -313,6 +315,7 @@ class Stream {
       entryBytes,
       boundary,
       position,
+      lastTaken: undefined,
       pending: [],
       next: 0,
       inflight: undefined,
@@ -548,6 +551,14 @@ class Stream {
     for (const p of this.partitions) {
       while (p.next < p.pending.length && !p.finished && !(phase === 'history' && p.historyDone)) {
         const message = p.pending[p.next] as Message;
+        const lost = lostBefore(p, message);
+        if (lost) {
+          if (builder.rows > 0) yield this.flush(phase);
+          throw new SeamError(
+            'DATA_LOSS',
+            `${p.topic}: retention deleted messages before they could be read (${lost}). The rows sent are complete up to the resume token; start from earliest or a publish time to read what remains.`,
+          );
+        }
         if (phase === 'history' && p.boundary && isAfter(message.messageId, p.boundary)) {
           p.historyDone = true;
           break;
@@ -694,6 +705,39 @@ class Stream {
   async close(): Promise<void> {
     await Promise.all(this.partitions.map((p) => p.reader.close()));
   }
+}
+
+/**
+ * What was lost between the message taken last and `message`, if anything; marks `message`
+ * taken. Retention deletes whole ledgers, also under a reader, and the broker then moves
+ * the reader on to the next ledger without a word. So where the planned history changes
+ * ledger, the ledger left must have been read to its planned end and the one entered must
+ * be the next planned one. (Within a ledger, entries may be skipped legitimately: the broker
+ * filters markers out.) A chunked message counts from its first chunk.
+ */
+function lostBefore(p: Partition, message: Message): string | undefined {
+  const previous = p.lastTaken;
+  const first = message.messageId.firstChunk ?? message.messageId;
+  p.lastTaken = message.messageId;
+  if (p.segments.length === 0) return undefined;
+  if (previous === undefined) {
+    // A start by publish time begins wherever the broker's seek lands.
+    const planned = p.segments[0] as Segment;
+    return p.position.kind !== 'publishTime' && first.ledgerId > planned.ledgerId
+      ? `the first message read is in ledger ${first.ledgerId}, after ledger ${planned.ledgerId}`
+      : undefined;
+  }
+  if (first.ledgerId === previous.ledgerId) return undefined;
+  const at = p.segments.findIndex((s) => s.ledgerId === previous.ledgerId);
+  if (at < 0) return undefined; // a ledger after the history: the tail's
+  const left = p.segments[at] as Segment;
+  if (previous.entryId < left.lastEntry) {
+    return `ledger ${left.ledgerId} ended at entry ${previous.entryId}, not ${left.lastEntry}`;
+  }
+  const next = p.segments[at + 1];
+  return next && first.ledgerId > next.ledgerId
+    ? `ledger ${next.ledgerId} was skipped: the next message read is in ledger ${first.ledgerId}`
+    : undefined;
 }
 
 /**

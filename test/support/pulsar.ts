@@ -50,14 +50,23 @@ export async function adminGet<T>(path: string): Promise<T> {
 }
 
 /** PUT on the admin REST API with an optional JSON body. */
-export async function adminPut(path: string, body?: unknown): Promise<void> {
+export function adminPut(path: string, body?: unknown): Promise<void> {
+  return adminSend('PUT', path, body);
+}
+
+/** POST on the admin REST API with an optional JSON body. */
+export function adminPost(path: string, body?: unknown): Promise<void> {
+  return adminSend('POST', path, body);
+}
+
+async function adminSend(method: string, path: string, body: unknown): Promise<void> {
   const response = await fetch(`${pulsar.webUrl}/admin/v2/${path}`, {
-    method: 'PUT',
+    method,
     headers: { 'content-type': 'application/json' },
     body: body === undefined ? null : JSON.stringify(body),
   });
   if (!response.ok) {
-    throw new Error(`PUT ${path}: ${response.status} ${await response.text()}`);
+    throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
   }
 }
 
