@@ -49,6 +49,17 @@ interface Read {
   segmentReads: SegmentRead[];
 }
 
+function emptyRead(): Read {
+  return {
+    rows: [],
+    batches: [],
+    seam: undefined,
+    historyBytesRead: 0,
+    expectedBytes: 0,
+    segmentReads: [],
+  };
+}
+
 async function read(
   topic: string,
   start: Start,
@@ -60,14 +71,7 @@ async function read(
     into?: Read;
   },
 ): Promise<Read> {
-  const result: Read = options.into ?? {
-    rows: [],
-    batches: [],
-    seam: undefined,
-    historyBytesRead: 0,
-    expectedBytes: 0,
-    segmentReads: [],
-  };
+  const result = options.into ?? emptyRead();
   const deps: StreamDeps = {
     client,
     admin,
@@ -407,14 +411,7 @@ for (const parallelism of [1, 4]) {
     const topic = freshTopic(`seg-retention-${parallelism}`);
     await produce(topic, { count: 3500, size: 20, batching: false });
     const official = (await readOfficial(topic)).map(rowOf);
-    const sent: Read = {
-      rows: [],
-      batches: [],
-      seam: undefined,
-      historyBytesRead: 0,
-      expectedBytes: 0,
-      segmentReads: [],
-    };
+    const sent = emptyRead();
     const error = await t.throwsAsync(() =>
       read(
         topic,

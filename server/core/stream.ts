@@ -108,8 +108,12 @@ interface Partition extends PartitionPlan {
   entryBytes: Map<number, number>;
   /** Where the partition continues: what the next resume token says. */
   position: Position;
-  /** The id of the last message taken from `pending` (its last entry), for `lostBefore`. */
-  lastTaken: MessageId | undefined;
+  /**
+   * The entry of the last message taken from `pending` (a chunked message's last), or just
+   * before the start; undefined before the first message from earliest or a publish time.
+   * For `lostBefore`.
+   */
+  lastTaken: { ledgerId: number; entryId: number } | undefined;
   /** Received messages; those from `next` on are not yet in a batch. */
   pending: Message[];
   next: number;
@@ -315,7 +319,7 @@ class Stream {
       entryBytes,
       boundary,
       position,
-      lastTaken: undefined,
+      lastTaken: entryBefore(position),
       pending: [],
       next: 0,
       inflight: undefined,
@@ -721,7 +725,8 @@ function lostBefore(p: Partition, message: Message): string | undefined {
   p.lastTaken = message.messageId;
   if (p.segments.length === 0) return undefined;
   if (previous === undefined) {
-    // A start by publish time begins wherever the broker's seek lands.
+    // From earliest the first planned ledger comes first; a start by publish time begins
+    // wherever the broker's seek lands.
     const planned = p.segments[0] as Segment;
     return p.position.kind !== 'publishTime' && first.ledgerId > planned.ledgerId
       ? `the first message read is in ledger ${first.ledgerId}, after ledger ${planned.ledgerId}`
@@ -738,6 +743,14 @@ function lostBefore(p: Partition, message: Message): string | undefined {
   return next && first.ledgerId > next.ledgerId
     ? `ledger ${next.ledgerId} was skipped: the next message read is in ledger ${first.ledgerId}`
     : undefined;
+}
+
+/** The entry just before a start at or after a message: where reading continues from. */
+function entryBefore(position: Position): { ledgerId: number; entryId: number } | undefined {
+  if (position.kind === 'after') return position.id;
+  if (position.kind !== 'at') return undefined;
+  const id = position.id.firstChunk ?? position.id;
+  return { ledgerId: id.ledgerId, entryId: id.entryId - 1 };
 }
 
 /**
