@@ -4,6 +4,8 @@
  * `__publishTime`, `__eventTime`, `__messageProperties`), projected to the requested ones.
  */
 import * as arrow from 'apache-arrow';
+import { writeMessageIdData } from '../pulsar/message-id.ts';
+import { ProtoWriter } from '../pulsar/protocol/wire.ts';
 import type { Message } from '../pulsar/reader.ts';
 import {
   BytesColumn,
@@ -69,6 +71,8 @@ function timeColumn(field: arrow.Field, value: (m: Message) => number | undefine
 let topicName = '';
 let topicBytes = Buffer.alloc(0);
 
+const idWriter = new ProtoWriter(64);
+
 /** The metadata columns and how each is written from a message. */
 const metadataColumns: MetadataColumn[] = [
   bytesColumn(new arrow.Field('__key', new arrow.Utf8(), true), (c, m) => {
@@ -83,7 +87,9 @@ const metadataColumns: MetadataColumn[] = [
     c.appendBytes(topicBytes, 0, topicBytes.length);
   }),
   bytesColumn(new arrow.Field('__messageId', new arrow.Binary(), false), (c, m) => {
-    const id = m.messageId.serialize();
+    // Pulsar's serialization (MessageId.serialize), into one reused buffer: copied at once.
+    writeMessageIdData(idWriter.reset(), m.messageId);
+    const id = idWriter.finish();
     c.appendBytes(id, 0, id.length);
   }),
   timeColumn(

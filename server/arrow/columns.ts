@@ -304,13 +304,8 @@ export class BytesColumn extends Column {
   appendBytes(source: Uint8Array, start: number, end: number): void {
     const at = this.reserve(end - start);
     if (end > start && ((source[start] as number) & 0xc0) === 0x80) this.splitSequence = true;
-    // A loop beats the native copy's call overhead for the short strings of most rows.
-    if (end - start < 64) {
-      const bytes = this.bytes;
-      for (let k = start; k < end; k++) bytes[at + k - start] = source[k] as number;
-    } else {
-      this.bytes.set(source.subarray(start, end), at);
-    }
+    // Buffer's copy takes ranges: no view object per value, as `set(subarray())` needs.
+    copyBytes.call(source, this.bytes, at, start, end);
     this.valid();
   }
 
@@ -350,6 +345,7 @@ export class BytesColumn extends Column {
 }
 
 const textEncoder = new TextEncoder();
+const copyBytes = Buffer.prototype.copy;
 
 function reencoded(
   offsets: Int32Array,
