@@ -378,6 +378,32 @@ test('AVRO: random records build the same cells as avsc and apache-arrow builder
   );
 });
 
+test('AVRO: batches of thousands of rows, every buffer grown several times, the same cells', (t) => {
+  const type = avroType(rich);
+  const value = valueSchema(schemaInfo(rich));
+  const stream = new StreamSchema(
+    value,
+    value.fields.map((f) => f.name),
+  );
+  fc.assert(
+    fc.property(fc.array(nullable(record), { minLength: 2000, maxLength: 3000 }), (records) => {
+      const payloads = records.map((r) => (r === null ? null : (type.toBuffer(r) as Buffer)));
+      // Two batches: the second starts from the buffers the first left.
+      const built = build(
+        stream,
+        payloads.map((p, i) => message(p, i)),
+        [records.length >> 1],
+      );
+      const expected = reference(rich, value.fields, payloads);
+      t.deepEqual(
+        built.map(cells),
+        expected.map((e) => cells([e])),
+      );
+    }),
+    { numRuns: 3 },
+  );
+});
+
 test('AVRO: a projection reads past the other fields and keeps the same cells', (t) => {
   const type = avroType(rich);
   const value = valueSchema(schemaInfo(rich));

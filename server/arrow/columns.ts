@@ -244,7 +244,8 @@ export class FixedBytesColumn extends Column {
 
   /** Appends `width` bytes of `source` from `start`. */
   append(source: Uint8Array, start: number): void {
-    this.bytes.set(source.subarray(start, start + this.width), this.slot());
+    const at = this.slot(); // before reading `this.bytes`: it may grow
+    this.bytes.set(source.subarray(start, start + this.width), at);
     this.valid();
   }
 
@@ -264,7 +265,8 @@ export class FixedBytesColumn extends Column {
   }
 
   protected skip(): void {
-    this.bytes.fill(0, this.slot(), this.length * this.width + this.width);
+    const at = this.slot();
+    this.bytes.fill(0, at, at + this.width);
   }
 
   protected data(length: number, props: AnyProps): arrow.Data {
