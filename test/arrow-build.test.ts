@@ -3,9 +3,9 @@
  * schema-compiled reader and column writers) equal, cell by cell, a reference built the
  * plain way — avsc decodes each payload to JS values (longs as bigints, as Seam configures
  * avsc for schema resolution) and apache-arrow's builders take them — for random records
- * of a schema with every shape Seam maps. Also
- * the metadata columns, projections, primitive and JSON schemas, older schema versions,
- * broken UTF-8 and bad payloads. SEAM_FUZZ_RUNS sets the cases per property.
+ * of a schema with every shape Seam maps; the same for JSON records (JSON.parse for avsc).
+ * Also the metadata columns, projections, primitive schemas, older schema versions, broken
+ * UTF-8 and bad payloads. SEAM_FUZZ_RUNS sets the cases per property.
  */
 
 import * as arrow from 'apache-arrow';
@@ -126,40 +126,50 @@ const fixedBytes = (size: number) =>
   fc.uint8Array({ minLength: size, maxLength: size }).map((b) => Buffer.from(b));
 const int = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
 const nullable = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: null, freq: 3 });
-const geo = fc.record({
-  lat: fc.double(),
-  label: text,
-  points: fc.array(fc.record({ x: long, when: nullable(long) }), { maxLength: 3 }),
-});
+/** The fields AVRO and JSON records share, longs and floating point from the given arbitraries. */
+function sharedFields(
+  long: fc.Arbitrary<bigint | number>,
+  double: fc.Arbitrary<number>,
+  float: fc.Arbitrary<number>,
+) {
+  const geo = fc.record({
+    lat: double,
+    label: text,
+    points: fc.array(fc.record({ x: long, when: nullable(long) }), { maxLength: 3 }),
+  });
+  return {
+    id: long,
+    small: int,
+    name: text,
+    ok: fc.boolean(),
+    ratio: float,
+    score: double,
+    note: nullable(text),
+    count: nullable(long),
+    at: long,
+    at_us: long,
+    local: long,
+    day: int,
+    tod: int,
+    tod_us: long,
+    uid: fc.uuid(),
+    kind: fc.constantFrom('SALE', 'REFUND', 'VOID'),
+    maybe_kind: nullable(fc.constantFrom('SALE', 'REFUND', 'VOID')),
+    tags: fc.array(text, { maxLength: 4 }),
+    grid: fc.array(fc.array(nullable(int), { maxLength: 3 }), { maxLength: 3 }),
+    attrs: fc.dictionary(key, nullable(double), { maxKeys: 3 }),
+    geo: nullable(geo),
+    home: geo,
+    nested_maps: fc.dictionary(key, fc.dictionary(key, text, { maxKeys: 2 }), { maxKeys: 2 }),
+    nothing: fc.constant(null),
+  };
+}
 const record = fc.record({
-  id: long,
-  small: int,
-  name: text,
+  ...sharedFields(long, fc.double(), fc.float()),
   blob: bytes(20),
-  ok: fc.boolean(),
-  ratio: fc.float(),
-  score: fc.double(),
-  note: nullable(text),
-  count: nullable(long),
   amount: bytes(18),
   price: fixedBytes(9),
   digest: fixedBytes(4),
-  at: long,
-  at_us: long,
-  local: long,
-  day: int,
-  tod: int,
-  tod_us: long,
-  uid: fc.uuid(),
-  kind: fc.constantFrom('SALE', 'REFUND', 'VOID'),
-  maybe_kind: nullable(fc.constantFrom('SALE', 'REFUND', 'VOID')),
-  tags: fc.array(text, { maxLength: 4 }),
-  grid: fc.array(fc.array(nullable(int), { maxLength: 3 }), { maxLength: 3 }),
-  attrs: fc.dictionary(key, nullable(fc.double()), { maxKeys: 3 }),
-  geo: nullable(geo),
-  home: geo,
-  nested_maps: fc.dictionary(key, fc.dictionary(key, text, { maxKeys: 2 }), { maxKeys: 2 }),
-  nothing: fc.constant(null),
 });
 
 // ---------------------------------------------------------------- the reference
@@ -176,7 +186,7 @@ function referenceType(type: arrow.DataType): arrow.DataType {
   return type;
 }
 
-/** An avsc-decoded value in the form apache-arrow's builders take for `type`. */
+/** An avsc-decoded (or JSON) value in the form apache-arrow's builders take for `type`. */
 function builderValue(type: arrow.DataType, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (arrow.DataType.isStruct(type)) {
@@ -200,7 +210,11 @@ function builderValue(type: arrow.DataType, value: unknown): unknown {
     const b = value as Buffer;
     let rest = BigInt.asUintN(
       128,
-      b.length === 0 ? 0n : BigInt.asIntN(b.length * 8, BigInt(`0x${b.toString('hex')}`)),
+      typeof value === 'number'
+        ? BigInt(Math.round(value * 10 ** type.scale))
+        : b.length === 0
+          ? 0n
+          : BigInt.asIntN(b.length * 8, BigInt(`0x${b.toString('hex')}`)),
     );
     const words = new Uint32Array(4);
     for (let i = 0; i < 4; i++) {
@@ -210,21 +224,23 @@ function builderValue(type: arrow.DataType, value: unknown): unknown {
     return words;
   }
   if (arrow.DataType.isDate(type)) return Number(value) * 86_400_000;
+  // 64-bit storage takes bigints (JSON numbers are not).
+  if (typeof value === 'number' && type.ArrayType === BigInt64Array) return BigInt(value);
   return value;
 }
 
-/** Columns built the plain way from payloads: avsc, then apache-arrow's builders. */
+/** Columns built the plain way from payloads: avsc (or `decode`), then apache-arrow's builders. */
 function reference(
   schema: unknown,
   fields: arrow.Field[],
   payloads: (Buffer | null)[],
+  decode: (payload: Buffer) => unknown = (p) => avroType(schema).fromBuffer(p),
 ): arrow.Data[] {
-  const type = avroType(schema);
   const builders = fields.map((f) =>
     arrow.makeBuilder({ type: referenceType(f.type), nullValues: [null, undefined] }),
   );
   for (const payload of payloads) {
-    const value = payload === null ? {} : (type.fromBuffer(payload) as Record<string, unknown>);
+    const value = (payload === null ? {} : decode(payload)) as Record<string, unknown>;
     fields.forEach((f, i) => {
       (builders[i] as arrow.Builder).append(builderValue(f.type, value[f.name]));
     });
@@ -622,35 +638,93 @@ test('primitive schemas: one value column, as the payload says', (t) => {
   t.throws(() => builder.append(message(Buffer.from([1, 2]), 0)), { instanceOf: ValueDecodeError });
 });
 
-test('JSON records still fill their columns through the builders', (t) => {
+const jsonRich = {
+  ...rich,
+  fields: rich.fields.filter((f) => !['blob', 'price', 'digest'].includes(f.name)),
+};
+/** JSON numbers: doubles, no NaN or infinities (JSON has none); longs as safe integers. */
+const finite = { noNaN: true, noDefaultInfinity: true };
+const jsonRecord = fc.record(
+  {
+    ...sharedFields(fc.maxSafeInteger(), fc.double(finite), fc.float(finite)),
+    amount: fc.double({ min: -1e9, max: 1e9, noNaN: true }),
+  },
+  // Optional fields may be absent from a JSON record: a null cell, like null.
+  { requiredKeys: ['id', 'name', 'home'] },
+);
+
+test('JSON: random records build the same cells as JSON.parse and apache-arrow builders', (t) => {
+  const value = valueSchema(schemaInfo(jsonRich, PulsarSchemaType.JSON));
+  const names = value.fields.map((f) => f.name);
+  const stream = new StreamSchema(value, names);
+  fc.assert(
+    fc.property(fc.array(nullable(jsonRecord), { minLength: 1, maxLength: 30 }), (records) => {
+      const payloads = records.map((r) => (r === null ? null : Buffer.from(JSON.stringify(r))));
+      const built = build(
+        stream,
+        payloads.map((p, i) => message(p, i)),
+        [records.length >> 1],
+      );
+      const expected = reference(jsonRich, value.fields, payloads, (p) =>
+        JSON.parse(p.toString('utf8')),
+      );
+      built.forEach((column, c) => {
+        t.deepEqual(cells(column), cells([expected[c] as arrow.Data]), names[c]);
+      });
+    }),
+    { numRuns: runs },
+  );
+});
+
+test('JSON: bytes and fixed in base64, longs as strings, what does not fit fails typed', (t) => {
   const schema = {
     type: 'record',
     name: 'J',
     fields: [
-      { name: 's', type: 'string' },
-      { name: 'n', type: ['null', 'long'] },
+      { name: 'b', type: ['null', 'bytes'] },
+      { name: 'f', type: { type: 'fixed', name: 'F', size: 2 } },
+      { name: 'n', type: 'long' },
       { name: 'k', type: { type: 'enum', name: 'K', symbols: ['A', 'B'] } },
+      { name: 'l', type: { type: 'array', items: 'int' } },
     ],
   };
   const stream = new StreamSchema(valueSchema(schemaInfo(schema, PulsarSchemaType.JSON)), [
-    's',
+    'b',
+    'f',
     'n',
     'k',
+    'l',
   ]);
   const builder = stream.builder();
-  builder.append(message(Buffer.from('{"s":"é","n":3,"k":"B"}'), 0));
-  builder.append(message(Buffer.from('{"s":"","k":"A"}'), 1));
-  t.true(builder.bytes > 0);
+  builder.append(
+    message(Buffer.from('{"b":"AAEC","f":"//8=","n":"-9223372036854775808","k":"B","l":[1]}'), 0),
+  );
+  builder.append(message(Buffer.from('{"f":"AAA=","n":3,"k":"A","l":[]}'), 1));
   t.deepEqual(
     builder
       .flush()
       .toArray()
-      .map((r) => r.toJSON()),
+      .map((r) => ({ ...r.toJSON(), l: [...r.l] })),
     [
-      { s: 'é', n: 3n, k: 'B' },
-      { s: '', n: null, k: 'A' },
+      {
+        b: new Uint8Array([0, 1, 2]),
+        f: new Uint8Array([255, 255]),
+        n: -(2n ** 63n),
+        k: 'B',
+        l: [1],
+      },
+      { b: null, f: new Uint8Array([0, 0]), n: 3n, k: 'A', l: [] },
     ],
   );
+  for (const bad of ['{"n":1.5}', '{"k":"C"}', '{"l":"x"}', '{"f":"AA=="}', 'null', '[1]', '{']) {
+    t.throws(
+      () => stream.builder().append(message(Buffer.from(bad), 0)),
+      {
+        instanceOf: ValueDecodeError,
+      },
+      bad,
+    );
+  }
 });
 
 test('batch bytes are counted as rows are written, and start over at each flush', (t) => {

@@ -264,6 +264,17 @@ export class FixedBytesColumn extends Column {
     this.valid();
   }
 
+  /** Appends an integer as `width` bytes, little-endian two's complement (cut to fit). */
+  appendInteger(value: bigint): void {
+    const at = this.slot();
+    let rest = BigInt.asUintN(8 * this.width, value);
+    for (let k = 0; k < this.width; k++) {
+      this.bytes[at + k] = Number(rest & 0xffn);
+      rest >>= 8n;
+    }
+    this.valid();
+  }
+
   protected skip(): void {
     const at = this.slot();
     this.bytes.fill(0, at, at + this.width);

@@ -3,7 +3,7 @@
  * payloads. AVRO and JSON records become one column per field; primitive schemas one
  * `value` column; no schema (or BYTES) a `value: binary` column. AVRO payloads are read by
  * a reader compiled from the schema straight into column writers (strings as byte ranges,
- * longs as words); JSON records go through apache-arrow's builders.
+ * longs as words); JSON records are parsed, then each field's value is put in its writer.
  */
 import * as arrow from 'apache-arrow';
 import avro from 'avsc';
@@ -207,25 +207,23 @@ function fixed(payload: Buffer, size: number): Buffer {
 
 type AvroSchema = string | AvroSchema[] | { type: AvroSchema; [key: string]: unknown };
 
-/** A column writer and the reader that appends one Avro value to it. */
+/** A column writer, and how to append one value to it: Avro binary, or a parsed JSON value. */
 interface Slot {
   column: Column;
   read(tap: AvroTap): void;
+  /** Appends a JSON value (null or absent: a null cell). */
+  put(value: unknown): void;
 }
 
 /** An Avro (sub)schema's Arrow type, and how to fill its column. */
 interface Mapped {
   type: arrow.DataType;
   nullable: boolean;
-  /** JSON: a parsed value converted for Arrow's builders. */
-  convert: (value: unknown) => unknown;
-  /** AVRO: a writer for this type's column, filled from the binary encoding. */
+  /** A writer for this type's column. */
   slot(tally: Tally): Slot;
   /** AVRO: reads past a value of this type. */
   skip(tap: AvroTap): void;
 }
-
-const identity = (v: unknown) => v;
 
 function recordSchema(info: SchemaInfo): ValueSchema {
   const isJson = info.type === PulsarSchemaType.JSON;
@@ -252,14 +250,13 @@ function recordSchema(info: SchemaInfo): ValueSchema {
   }));
   const arrowFields = fields.map((f) => new arrow.Field(f.name, f.mapped.type, f.mapped.nullable));
   if (isJson) {
-    const json: ValueSchema = {
+    return {
       typeName: 'JSON',
       fields: arrowFields,
-      writer: (kept, tally) => jsonWriter(fields, arrowFields, kept, tally),
+      writer: (kept, tally) => jsonWriter(fields, kept, tally),
       // JSON is read by field name: records of any version fill this schema's columns.
       translatorFor: (writer) => (writer.type === PulsarSchemaType.JSON ? sameSchema : undefined),
     };
-    return json;
   }
   const type = avroType(definition);
   return {
@@ -314,15 +311,27 @@ export function avroType(schema: unknown): avro.Type {
   });
 }
 
+/** The kept fields' writers; the others' readers read past their values. */
+function keptSlots(fields: { mapped: Mapped }[], kept: readonly number[], tally: Tally) {
+  const slots = new Map(kept.map((i) => [i, (fields[i] as { mapped: Mapped }).mapped.slot(tally)]));
+  const columns = [...slots.values()].map((s) => s.column);
+  return {
+    slots,
+    appendNull() {
+      for (const c of columns) c.appendNull();
+    },
+    finish: () => columns.map((c) => c.finish()),
+  };
+}
+
 /** Reads AVRO payloads straight into the kept fields' columns, reading past the others. */
 function avroWriter(
   fields: { mapped: Mapped }[],
   kept: readonly number[],
   tally: Tally,
 ): ValueWriter {
-  const slots = new Map(kept.map((i) => [i, (fields[i] as { mapped: Mapped }).mapped.slot(tally)]));
+  const { slots, appendNull, finish } = keptSlots(fields, kept, tally);
   const steps = fields.map((f, i) => slots.get(i)?.read ?? f.mapped.skip);
-  const columns = [...slots.values()].map((s) => s.column);
   const tap = new AvroTap();
   return {
     append(payload) {
@@ -337,35 +346,22 @@ function avroWriter(
         );
       }
     },
-    appendNull() {
-      for (const c of columns) c.appendNull();
-    },
-    finish: () => columns.map((c) => c.finish()),
+    appendNull,
+    finish,
   };
 }
 
-/** JSON records, through apache-arrow's builders. */
+/** Fills the kept fields' columns from JSON records, by field name. */
 function jsonWriter(
   fields: { name: string; mapped: Mapped }[],
-  arrowFields: arrow.Field[],
   kept: readonly number[],
   tally: Tally,
 ): ValueWriter {
-  const used = kept.map((i) => fields[i] as { name: string; mapped: Mapped });
-  const newBuilders = () =>
-    kept.map((i) =>
-      arrow.makeBuilder({
-        type: (arrowFields[i] as arrow.Field).type,
-        nullValues: [null, undefined],
-      }),
-    );
-  let builders = newBuilders();
-  let counted = 0;
-  const measure = () => {
-    const bytes = builders.reduce((sum, b) => sum + b.byteLength, 0);
-    tally.bytes += bytes - counted;
-    counted = bytes;
-  };
+  const { slots, appendNull, finish } = keptSlots(fields, kept, tally);
+  const puts = [...slots].map(([i, slot]) => ({
+    name: (fields[i] as { name: string }).name,
+    slot,
+  }));
   return {
     append(payload) {
       let record: Record<string, unknown>;
@@ -376,22 +372,27 @@ function jsonWriter(
           cause: error,
         });
       }
-      used.forEach((f, k) => {
-        (builders[k] as arrow.Builder).append(f.mapped.convert(record[f.name]));
-      });
-      measure();
+      if (record === null || typeof record !== 'object' || Array.isArray(record))
+        throw new ValueDecodeError(
+          `message is not a JSON object: ${payload.toString('utf8', 0, 40)}`,
+        );
+      try {
+        for (const { name, slot } of puts) slot.put(record[name]);
+      } catch (error) {
+        throw new ValueDecodeError(
+          `message does not fit the topic's JSON schema: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
     },
-    appendNull() {
-      for (const b of builders) b.append(null);
-      measure();
-    },
-    finish() {
-      const data = builders.map((b) => b.finish().flush());
-      builders = newBuilders();
-      counted = 0;
-      return data;
-    },
+    appendNull,
+    finish,
   };
+}
+
+/** `put` for a column: null and absent values are null cells, others go to `put`. */
+function orNull(column: Column, put: (value: unknown) => void): (value: unknown) => void {
+  return (value) => (value === null || value === undefined ? column.appendNull() : put(value));
 }
 
 /** Maps an Avro schema to Arrow. `named` collects named types for later references. */
@@ -412,28 +413,8 @@ function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>): Mapped {
       return mapArray(mapAvro(schema.items as AvroSchema, named));
     case 'map':
       return mapMap(mapAvro(schema.values as AvroSchema, named));
-    case 'enum': {
-      const symbols = schema.symbols as string[];
-      const dictionary = new arrow.Dictionary(new arrow.Utf8(), new arrow.Int32());
-      return {
-        type: dictionary,
-        nullable: false,
-        convert: identity,
-        slot(tally) {
-          const column = new EnumColumn(symbols, dictionary, tally);
-          return {
-            column,
-            read(tap) {
-              const index = tap.long();
-              if (!(index >= 0 && index < symbols.length))
-                throw new Error(`enum index ${index} out of range`);
-              column.append(index);
-            },
-          };
-        },
-        skip: (tap) => tap.long(),
-      };
-    }
+    case 'enum':
+      return mapEnum(schema.symbols as string[]);
     case 'fixed': {
       const size = schema.size as number;
       if (logical === 'decimal') return decimal(schema, (tap) => tap.skip(size));
@@ -441,10 +422,19 @@ function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>): Mapped {
       return {
         type: fixedType,
         nullable: false,
-        convert: identity,
         slot(tally) {
           const column = new FixedBytesColumn(fixedType, size, tally);
-          return { column, read: (tap) => column.append(tap.buf, tap.skip(size)) };
+          return {
+            column,
+            read: (tap) => column.append(tap.buf, tap.skip(size)),
+            // JSON (Jackson, as Pulsar's JSON schema writes it): bytes in base64.
+            put: orNull(column, (v) => {
+              const bytes = Buffer.from(String(v), 'base64');
+              if (bytes.length !== size)
+                throw new Error(`fixed of ${size} bytes given ${bytes.length} (base64)`);
+              column.append(bytes, 0);
+            }),
+          };
         },
         skip: (tap) => tap.skip(size),
       };
@@ -452,6 +442,34 @@ function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>): Mapped {
     default:
       return mapPrimitive(type as string, schema);
   }
+}
+
+function mapEnum(symbols: string[]): Mapped {
+  const type = new arrow.Dictionary(new arrow.Utf8(), new arrow.Int32());
+  const indexes = new Map(symbols.map((s, i) => [s, i]));
+  return {
+    type,
+    nullable: false,
+    slot(tally) {
+      const column = new EnumColumn(symbols, type, tally);
+      return {
+        column,
+        read(tap) {
+          const index = tap.long();
+          if (!(index >= 0 && index < symbols.length))
+            throw new Error(`enum index ${index} out of range`);
+          column.append(index);
+        },
+        put: orNull(column, (v) => {
+          const index = indexes.get(String(v));
+          if (index === undefined)
+            throw new Error(`${JSON.stringify(v)} is not a symbol of the enum`);
+          column.append(index);
+        }),
+      };
+    },
+    skip: (tap) => tap.long(),
+  };
 }
 
 /** A nullable union (`null` and one other type, in either order). */
@@ -471,13 +489,13 @@ function mapUnion(schema: AvroSchema[], named: Map<string, AvroSchema>): Mapped 
   return {
     ...inner,
     nullable: true,
-    convert: (v) => (v === null || v === undefined ? null : inner.convert(v)),
     slot(tally) {
       const value = inner.slot(tally);
       const column = value.column;
       return {
         column,
         read: (tap) => (branch(tap) ? value.read(tap) : column.appendNull()),
+        put: value.put,
       };
     },
     skip: (tap) => {
@@ -497,26 +515,24 @@ function mapRecord(schema: { [key: string]: unknown }, named: Map<string, AvroSc
   return {
     type,
     nullable: false,
-    convert: (v) => {
-      if (v === null || v === undefined) return null;
-      const record = v as Record<string, unknown>;
-      const out: Record<string, unknown> = {};
-      for (const f of fields) out[f.name] = f.mapped.convert(record[f.name]);
-      return out;
-    },
     slot(tally) {
-      const children = fields.map((f) => f.mapped.slot(tally));
+      const children = fields.map((f) => ({ name: f.name, slot: f.mapped.slot(tally) }));
       const column = new StructColumn(
         type,
-        children.map((c) => c.column),
+        children.map((c) => c.slot.column),
         tally,
       );
       return {
         column,
         read(tap) {
-          for (const child of children) child.read(tap);
+          for (const child of children) child.slot.read(tap);
           column.close();
         },
+        put: orNull(column, (v) => {
+          const record = v as Record<string, unknown>;
+          for (const child of children) child.slot.put(record[child.name]);
+          column.close();
+        }),
       };
     },
     skip(tap) {
@@ -530,7 +546,6 @@ function mapArray(items: Mapped): Mapped {
   return {
     type,
     nullable: false,
-    convert: (v) => (v == null ? null : (v as unknown[]).map(items.convert)),
     slot(tally) {
       const item = items.slot(tally);
       const column = new ListColumn(type, item.column, tally);
@@ -543,6 +558,11 @@ function mapArray(items: Mapped): Mapped {
           from.blocks(each);
           column.close();
         },
+        put: orNull(column, (v) => {
+          if (!Array.isArray(v)) throw new Error(`expected an array, not ${JSON.stringify(v)}`);
+          for (const x of v) item.put(x);
+          column.close();
+        }),
       };
     },
     skip: (tap) => tap.blocks(() => items.skip(tap)),
@@ -558,13 +578,6 @@ function mapMap(values: Mapped): Mapped {
   return {
     type,
     nullable: false,
-    convert: (v) => {
-      if (v == null) return null;
-      const out = new Map<string, unknown>();
-      for (const [key, value] of Object.entries(v as Record<string, unknown>))
-        out.set(key, values.convert(value));
-      return out;
-    },
     slot(tally) {
       const keys = new BytesColumn(entries.children[0]?.type as arrow.Utf8, tally);
       const value = values.slot(tally);
@@ -583,6 +596,14 @@ function mapMap(values: Mapped): Mapped {
           from.blocks(each);
           column.close();
         },
+        put: orNull(column, (v) => {
+          for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+            keys.appendString(k);
+            value.put(x);
+            entry.close();
+          }
+          column.close();
+        }),
       };
     },
     skip: (tap) =>
@@ -606,38 +627,52 @@ const logicalBases: Record<string, string[]> = {
   uuid: ['string'],
 };
 
-/** A type whose values are zigzag varints (int, long and their logical types). */
-function varint(type: arrow.DataType, convert: (v: unknown) => unknown, wide: boolean): Mapped {
+/**
+ * A type whose Avro values are zigzag varints (int, long and their logical types): in a
+ * 64-bit column (`wide`) or a 32-bit one; `json` turns a JSON value into the cell's.
+ */
+function varint(type: arrow.DataType, wide: boolean, json: (v: unknown) => number): Mapped {
   return {
     type,
     nullable: false,
-    convert,
     slot(tally) {
       if (wide) {
         const column = new Int64Column(type, tally);
-        return { column, read: (tap) => tap.longTo(column) };
+        return {
+          column,
+          read: (tap) => tap.longTo(column),
+          put: orNull(column, (v) => {
+            // A string keeps all 64 bits; JSON numbers are doubles already.
+            if (typeof v === 'string' && /^-?\d+$/.test(v)) return column.appendBigInt(BigInt(v));
+            const n = json(v);
+            if (Number.isSafeInteger(n)) column.append(n);
+            else column.appendBigInt(BigInt(n));
+          }),
+        };
       }
       const column = new NumberColumn(type, tally);
-      return { column, read: (tap) => column.append(tap.long()) };
+      return {
+        column,
+        read: (tap) => column.append(tap.long()),
+        put: orNull(column, (v) => column.append(json(v))),
+      };
     },
     skip: (tap) => tap.long(),
   };
 }
 
 /** A type of plain fixed-size values read by `read` into a number column. */
-function numeric(
-  type: arrow.DataType,
-  size: number,
-  read: (tap: AvroTap) => number,
-  column: (type: arrow.DataType, tally: Tally) => NumberColumn = numberColumn,
-): Mapped {
+function numeric(type: arrow.DataType, size: number, read: (tap: AvroTap) => number): Mapped {
   return {
     type,
     nullable: false,
-    convert: identity,
     slot(tally) {
-      const c = column(type, tally);
-      return { column: c, read: (tap) => c.append(read(tap)) };
+      const column = new NumberColumn(type, tally);
+      return {
+        column,
+        read: (tap) => column.append(read(tap)),
+        put: orNull(column, (v) => column.append(Number(v))),
+      };
     },
     skip: (tap) => tap.skip(size),
   };
@@ -645,13 +680,26 @@ function numeric(
 
 /** Strings (utf8) and bytes (binary): length-prefixed, copied as they are. */
 function lengthPrefixed(type: arrow.DataType): Mapped {
+  const utf8 = arrow.DataType.isUtf8(type);
   return {
     type,
     nullable: false,
-    convert: identity,
     slot(tally) {
       const column = new BytesColumn(type, tally);
-      return { column, read: (tap) => tap.bytesTo(column) };
+      return {
+        column,
+        read: (tap) => tap.bytesTo(column),
+        put: orNull(
+          column,
+          utf8
+            ? (v) => column.appendString(String(v))
+            : (v) => {
+                // JSON (Jackson, as Pulsar's JSON schema writes it): bytes in base64.
+                const bytes = Buffer.from(String(v), 'base64');
+                column.appendBytes(bytes, 0, bytes.length);
+              },
+        ),
+      };
     },
     skip: (tap) => tap.bytes(),
   };
@@ -665,24 +713,22 @@ function mapPrimitive(type: string, schema: { [key: string]: unknown } | undefin
     case 'local-timestamp-millis':
       return varint(
         new arrow.TimestampMillisecond(logical === 'timestamp-millis' ? 'UTC' : null),
-        toNumber,
         true,
+        integer,
       );
     case 'timestamp-micros':
     case 'local-timestamp-micros':
-      // Arrow's JS builders take epoch milliseconds for every timestamp unit.
       return varint(
         new arrow.TimestampMicrosecond(logical === 'timestamp-micros' ? 'UTC' : null),
-        (v) => (v == null ? null : Number(v) / 1000),
         true,
+        integer,
       );
     case 'date':
-      // Days since the epoch; the builder takes milliseconds.
-      return varint(new arrow.DateDay(), (v) => (v == null ? null : Number(v) * 86_400_000), false);
+      return varint(new arrow.DateDay(), false, (v) => Math.floor(Number(v)));
     case 'time-millis':
-      return varint(new arrow.TimeMillisecond(), toNumber, false);
+      return varint(new arrow.TimeMillisecond(), false, Number);
     case 'time-micros':
-      return varint(new arrow.TimeMicrosecond(), toBigInt, true);
+      return varint(new arrow.TimeMicrosecond(), true, integer);
     case 'decimal':
       return decimal(schema as { [key: string]: unknown }, (tap) => tap.bytes());
     case 'uuid':
@@ -695,10 +741,9 @@ function mapPrimitive(type: string, schema: { [key: string]: unknown } | undefin
       return {
         type: new arrow.Null(),
         nullable: true,
-        convert: () => null,
         slot(tally) {
           const column = new NullColumn(new arrow.Null(), tally);
-          return { column, read: () => column.append() };
+          return { column, read: () => column.append(), put: () => column.append() };
         },
         skip() {},
       };
@@ -706,17 +751,20 @@ function mapPrimitive(type: string, schema: { [key: string]: unknown } | undefin
       return {
         type: new arrow.Bool(),
         nullable: false,
-        convert: identity,
         slot(tally) {
           const column = new BoolColumn(new arrow.Bool(), tally);
-          return { column, read: (tap) => column.append(tap.boolean()) };
+          return {
+            column,
+            read: (tap) => column.append(tap.boolean()),
+            put: orNull(column, (v) => column.append(Boolean(v))),
+          };
         },
         skip: (tap) => tap.skip(1),
       };
     case 'int':
-      return varint(new arrow.Int32(), identity, false);
+      return varint(new arrow.Int32(), false, Number);
     case 'long':
-      return varint(new arrow.Int64(), toBigInt, true);
+      return varint(new arrow.Int64(), true, integer);
     case 'float':
       return numeric(new arrow.Float32(), 4, (tap) => tap.float());
     case 'double':
@@ -730,12 +778,11 @@ function mapPrimitive(type: string, schema: { [key: string]: unknown } | undefin
   }
 }
 
-function toNumber(v: unknown): number | null {
-  return v == null ? null : Number(v);
-}
-
-function toBigInt(v: unknown): bigint | null {
-  return v == null ? null : BigInt(v as number);
+/** A JSON value as an integer; anything else fails, as a fraction does. */
+function integer(v: unknown): number {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`expected an integer, not ${JSON.stringify(v)}`);
+  return n;
 }
 
 /**
@@ -751,17 +798,6 @@ function decimal(schema: { [key: string]: unknown }, read: (tap: AvroTap) => num
   return {
     type,
     nullable: false,
-    convert: (v) => {
-      if (v == null) return null;
-      const unscaled = BigInt(Math.round(Number(v) * 10 ** scale));
-      const words = new Uint32Array(4);
-      let rest = BigInt.asUintN(128, unscaled);
-      for (let i = 0; i < 4; i++) {
-        words[i] = Number(rest & 0xffffffffn);
-        rest >>= 32n;
-      }
-      return words;
-    },
     slot(tally) {
       const column = new FixedBytesColumn(type, 16, tally);
       return {
@@ -770,6 +806,9 @@ function decimal(schema: { [key: string]: unknown }, read: (tap: AvroTap) => num
           const start = read(tap);
           column.appendBigEndian(tap.buf, start, tap.pos);
         },
+        put: orNull(column, (v) =>
+          column.appendInteger(BigInt(Math.round(Number(v) * 10 ** scale))),
+        ),
       };
     },
     skip: (tap) => {
