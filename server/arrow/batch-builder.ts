@@ -4,8 +4,18 @@
  * `__publishTime`, `__eventTime`, `__messageProperties`), projected to the requested ones.
  */
 import * as arrow from 'apache-arrow';
+import { writeMessageIdData } from '../pulsar/message-id.ts';
+import { ProtoWriter } from '../pulsar/protocol/wire.ts';
 import type { Message } from '../pulsar/reader.ts';
-import type { ValueSchema } from './value-schema.ts';
+import {
+  BytesColumn,
+  type Column,
+  Int64Column,
+  ListColumn,
+  StructColumn,
+  Tally,
+} from './columns.ts';
+import { sameSchema, type Translate, type ValueSchema, type ValueWriter } from './value-schema.ts';
 
 const utf8Map = () =>
   new arrow.Map_(
@@ -19,25 +29,101 @@ const utf8Map = () =>
     ),
   );
 
-/** The metadata columns and how each is read from a message. */
-const metadataColumns: { field: arrow.Field; value: (m: Message) => unknown }[] = [
-  { field: new arrow.Field('__key', new arrow.Utf8(), true), value: (m) => m.key ?? null },
-  { field: new arrow.Field('__topic', new arrow.Utf8(), false), value: (m) => m.topic },
-  {
-    field: new arrow.Field('__messageId', new arrow.Binary(), false),
-    value: (m) => m.messageId.serialize(),
-  },
-  {
-    field: new arrow.Field('__publishTime', new arrow.TimestampMillisecond('UTC'), false),
-    value: (m) => m.publishTime,
-  },
-  {
-    field: new arrow.Field('__eventTime', new arrow.TimestampMillisecond('UTC'), true),
-    value: (m) => m.eventTime ?? null,
-  },
+/** A metadata column: its field, and a writer of its cells from messages. */
+interface MetadataColumn {
+  field: arrow.Field;
+  writer(tally: Tally): { column: Column; append(m: Message): void };
+}
+
+/** A Utf8 or Binary column of one value per message. */
+function bytesColumn(
+  field: arrow.Field,
+  append: (column: BytesColumn, m: Message) => void,
+): MetadataColumn {
+  return {
+    field,
+    writer(tally) {
+      const column = new BytesColumn(field.type, tally);
+      return { column, append: (m) => append(column, m) };
+    },
+  };
+}
+
+/** A timestamp column of one value (ms) per message. */
+function timeColumn(field: arrow.Field, value: (m: Message) => number | undefined) {
+  return {
+    field,
+    writer(tally: Tally) {
+      const column = new Int64Column(field.type, tally);
+      return {
+        column,
+        append(m: Message) {
+          const ms = value(m);
+          if (ms === undefined) column.appendNull();
+          else column.append(ms);
+        },
+      };
+    },
+  };
+}
+
+/** The UTF-8 bytes of the last topic name seen: every message of a partition has the same. */
+let topicName = '';
+let topicBytes = Buffer.alloc(0);
+
+const idWriter = new ProtoWriter(64);
+
+/** The metadata columns and how each is written from a message. */
+const metadataColumns: MetadataColumn[] = [
+  bytesColumn(new arrow.Field('__key', new arrow.Utf8(), true), (c, m) => {
+    if (m.key === undefined) c.appendNull();
+    else c.appendString(m.key);
+  }),
+  bytesColumn(new arrow.Field('__topic', new arrow.Utf8(), false), (c, m) => {
+    if (m.topic !== topicName) {
+      topicName = m.topic;
+      topicBytes = Buffer.from(m.topic, 'utf8');
+    }
+    c.appendBytes(topicBytes, 0, topicBytes.length);
+  }),
+  bytesColumn(new arrow.Field('__messageId', new arrow.Binary(), false), (c, m) => {
+    // Pulsar's serialization (MessageId.serialize), into one reused buffer: copied at once.
+    writeMessageIdData(idWriter.reset(), m.messageId);
+    const id = idWriter.finish();
+    c.appendBytes(id, 0, id.length);
+  }),
+  timeColumn(
+    new arrow.Field('__publishTime', new arrow.TimestampMillisecond('UTC'), false),
+    (m) => m.publishTime,
+  ),
+  timeColumn(
+    new arrow.Field('__eventTime', new arrow.TimestampMillisecond('UTC'), true),
+    (m) => m.eventTime,
+  ),
   {
     field: new arrow.Field('__messageProperties', utf8Map(), false),
-    value: (m) => new Map(Object.entries(m.properties)),
+    writer(tally) {
+      const type = this.field.type as arrow.Map_<arrow.Utf8, arrow.Utf8>;
+      const keys = new BytesColumn(new arrow.Utf8(), tally);
+      const values = new BytesColumn(new arrow.Utf8(), tally);
+      const entries = new StructColumn(
+        type.children[0]?.type as arrow.Struct,
+        [keys, values],
+        tally,
+      );
+      const column = new ListColumn(type, entries, tally);
+      return {
+        column,
+        append(m) {
+          for (const key in m.properties) {
+            keys.appendString(key);
+            values.appendString(m.properties[key] as string);
+            entries.close();
+          }
+          column.close();
+        },
+      };
+    },
   },
 ];
 
@@ -95,52 +181,54 @@ export class StreamSchema {
 /** Accumulates rows; `flush()` returns them as one record batch. */
 export class BatchBuilder {
   private readonly stream: StreamSchema;
-  private builders: arrow.Builder[];
+  private readonly tally = new Tally();
+  private readonly values: ValueWriter;
+  private readonly metadata: ReturnType<MetadataColumn['writer']>[];
+  /** A row that failed to decode left the columns uneven: the batch cannot be used. */
+  private failed: unknown;
   /** Rows appended since the last flush. */
   rows = 0;
-  /** Arrow bytes appended since the last flush: what the builders' buffers hold. */
-  bytes = 0;
 
   constructor(stream: StreamSchema) {
     this.stream = stream;
-    this.builders = this.newBuilders();
-  }
-
-  private newBuilders(): arrow.Builder[] {
-    return this.stream.schema.fields.map((f) =>
-      arrow.makeBuilder({ type: f.type, nullValues: [null, undefined] }),
-    );
+    this.values = stream.value.writer(stream.valueColumns, this.tally);
+    this.metadata = stream.metadata.map((c) => c.writer(this.tally));
   }
 
   /**
-   * Appends one message as a row, its value decoded by `decode` (default: the stream's
-   * schema). Throws the decoder's error for a bad payload.
+   * Arrow bytes appended since the last flush, counted as they are written: metadata
+   * columns such as `__topic` can outweigh a small value, and a batch over gRPC's 4 MiB
+   * default fails the client.
    */
-  append(
-    message: Message,
-    decode: (payload: Buffer) => unknown[] = this.stream.value.decode,
-  ): void {
-    const { valueColumns, metadata } = this.stream;
-    let column = 0;
-    if (valueColumns.length > 0) {
-      const values = message.nullValue ? [] : decode(message.payload);
-      for (const i of valueColumns)
-        (this.builders[column++] as arrow.Builder).append(values[i] ?? null);
+  get bytes(): number {
+    return this.tally.bytes;
+  }
+
+  /**
+   * Appends one message as a row; its payload, when written with another schema version,
+   * made readable by `translate`. Throws the value's ValueDecodeError for a bad payload,
+   * after which the builder is unusable (the row is half written).
+   */
+  append(message: Message, translate: Translate = sameSchema): void {
+    if (this.failed !== undefined) throw this.failed;
+    try {
+      if (message.nullValue) this.values.appendNull();
+      else this.values.append(translate(message.payload));
+    } catch (error) {
+      this.failed = error;
+      throw error;
     }
-    for (const c of metadata) (this.builders[column++] as arrow.Builder).append(c.value(message));
+    for (const c of this.metadata) c.append(message);
     this.rows++;
-    // Measured, not estimated from the payload: metadata columns such as `__topic` can
-    // outweigh a small value, and a batch over gRPC's 4 MiB default fails the client.
-    this.bytes = this.builders.reduce((sum, b) => sum + b.byteLength, 0);
   }
 
   /** The rows so far as a record batch; the builder starts over empty. */
   flush(): arrow.RecordBatch {
-    const data = this.builders.map((b) => b.finish().flush());
-    this.builders = this.newBuilders();
+    if (this.failed !== undefined) throw this.failed;
+    const data = [...this.values.finish(), ...this.metadata.map((c) => c.column.finish())];
     const rows = this.rows;
     this.rows = 0;
-    this.bytes = 0;
+    this.tally.bytes = 0;
     const struct = arrow.makeData({
       type: new arrow.Struct(this.stream.schema.fields),
       length: rows,

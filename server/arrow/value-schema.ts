@@ -1,11 +1,27 @@
 /**
- * Pulsar schema → Arrow value columns, and the decoder that turns a message payload into
- * one value per column. AVRO and JSON records become one column per field; primitive
- * schemas one `value` column; no schema (or BYTES) a `value: binary` column.
+ * Pulsar schema → Arrow value columns, and the writers that fill them from message
+ * payloads. AVRO and JSON records become one column per field; primitive schemas one
+ * `value` column; no schema (or BYTES) a `value: binary` column. AVRO payloads are read by
+ * a reader compiled from the schema straight into column writers (strings as byte ranges,
+ * longs as words); JSON records are parsed, then each field's value is put in its writer.
  */
 import * as arrow from 'apache-arrow';
 import avro from 'avsc';
 import type { SchemaInfo } from '../pulsar/protocol/commands.ts';
+import { AvroTap } from './avro-tap.ts';
+import {
+  BoolColumn,
+  BytesColumn,
+  type Column,
+  EnumColumn,
+  FixedBytesColumn,
+  Int64Column,
+  ListColumn,
+  NullColumn,
+  NumberColumn,
+  StructColumn,
+  type Tally,
+} from './columns.ts';
 
 /** `Schema.Type` numbers of PulsarApi.proto, by name. */
 export const PulsarSchemaType = {
@@ -51,54 +67,91 @@ export class ValueDecodeError extends Error {
   override name = 'ValueDecodeError';
 }
 
-/**
- * The value columns of a topic and how to fill them: `decode` turns a payload into one
- * JS value per field, in field order, in the form Arrow's builders take.
- */
+/** Writes the value columns of one batch's rows. */
+export interface ValueWriter {
+  /** Appends the value in `payload` as one row; throws ValueDecodeError for a bad payload. */
+  append(payload: Buffer): void;
+  /** Appends a row of nulls: a message without a value (a tombstone). */
+  appendNull(): void;
+  /** The rows so far, one Data per kept field; the writer starts over empty. */
+  finish(): arrow.Data[];
+}
+
+/** A payload written with another version of the schema, made readable as this one. */
+export type Translate = (payload: Buffer) => Buffer;
+
+/** The value columns of a topic and how to fill them from payloads. */
 export interface ValueSchema {
   fields: arrow.Field[];
   /** Pulsar's name for the schema type. */
   typeName: string;
-  decode(payload: Buffer): unknown[];
   /**
-   * A decoder for payloads written with another version of the topic's schema, giving
-   * this schema's columns (AVRO resolution: fields the writer lacks take their defaults);
-   * undefined when the writer's data cannot be read as this schema.
+   * A writer of the fields at `kept` (indexes into `fields`, ascending), counting the
+   * bytes it writes in `tally`.
    */
-  decoderFor(writer: SchemaInfo): ((payload: Buffer) => unknown[]) | undefined;
+  writer(kept: readonly number[], tally: Tally): ValueWriter;
+  /**
+   * How to read payloads written with another version of the topic's schema as this
+   * schema (AVRO resolution: fields the writer lacks take their defaults); undefined when
+   * the writer's data cannot be read as this schema.
+   */
+  translatorFor(writer: SchemaInfo): Translate | undefined;
 }
+
+/** The payload as it is: written with a schema that reads the same. */
+export const sameSchema: Translate = (payload) => payload;
 
 /** The value columns for a topic's schema (undefined = no schema: `value: binary`). */
 export function valueSchema(info: SchemaInfo | undefined): ValueSchema {
   const type = info?.type ?? PulsarSchemaType.NONE;
   switch (type) {
     case PulsarSchemaType.NONE:
-      return primitive('NONE', new arrow.Binary(), (p) => p);
+      return primitive('NONE', new arrow.Binary(), bytesColumn, (c, p) =>
+        c.appendBytes(p, 0, p.length),
+      );
     case PulsarSchemaType.STRING:
-      return primitive('STRING', new arrow.Utf8(), (p) => p.toString('utf8'));
+      return primitive('STRING', new arrow.Utf8(), bytesColumn, (c, p) =>
+        c.appendBytes(p, 0, p.length),
+      );
     case PulsarSchemaType.BOOLEAN:
-      return primitive('BOOLEAN', new arrow.Bool(), (p) => fixed(p, 1).readUInt8(0) !== 0);
+      return primitive('BOOLEAN', new arrow.Bool(), boolColumn, (c, p) =>
+        c.append(fixed(p, 1)[0] !== 0),
+      );
     case PulsarSchemaType.INT8:
-      return primitive('INT8', new arrow.Int8(), (p) => fixed(p, 1).readInt8(0));
+      return primitive('INT8', new arrow.Int8(), numberColumn, (c, p) =>
+        c.append(fixed(p, 1).readInt8(0)),
+      );
     case PulsarSchemaType.INT16:
-      return primitive('INT16', new arrow.Int16(), (p) => fixed(p, 2).readInt16BE(0));
+      return primitive('INT16', new arrow.Int16(), numberColumn, (c, p) =>
+        c.append(fixed(p, 2).readInt16BE(0)),
+      );
     case PulsarSchemaType.INT32:
-      return primitive('INT32', new arrow.Int32(), (p) => fixed(p, 4).readInt32BE(0));
+      return primitive('INT32', new arrow.Int32(), numberColumn, (c, p) =>
+        c.append(fixed(p, 4).readInt32BE(0)),
+      );
     case PulsarSchemaType.INT64:
-      return primitive('INT64', new arrow.Int64(), (p) => fixed(p, 8).readBigInt64BE(0));
+      return primitive('INT64', new arrow.Int64(), int64Column, appendInt64BE);
     case PulsarSchemaType.FLOAT:
-      return primitive('FLOAT', new arrow.Float32(), (p) => fixed(p, 4).readFloatBE(0));
+      return primitive('FLOAT', new arrow.Float32(), numberColumn, (c, p) =>
+        c.append(fixed(p, 4).readFloatBE(0)),
+      );
     case PulsarSchemaType.DOUBLE:
-      return primitive('DOUBLE', new arrow.Float64(), (p) => fixed(p, 8).readDoubleBE(0));
+      return primitive('DOUBLE', new arrow.Float64(), numberColumn, (c, p) =>
+        c.append(fixed(p, 8).readDoubleBE(0)),
+      );
     // DATE, TIME and TIMESTAMP are Java millisecond longs.
     case PulsarSchemaType.DATE:
     case PulsarSchemaType.TIMESTAMP:
-      return primitive(schemaTypeName(type), new arrow.TimestampMillisecond('UTC'), (p) =>
-        Number(fixed(p, 8).readBigInt64BE(0)),
+      return primitive(
+        schemaTypeName(type),
+        new arrow.TimestampMillisecond('UTC'),
+        int64Column,
+        appendInt64BE,
       );
     case PulsarSchemaType.TIME:
-      return primitive('TIME', new arrow.TimeMillisecond(), (p) =>
-        Number(fixed(p, 8).readBigInt64BE(0)),
+      // Time32 milliseconds: the long's low 32 bits (a day has fewer milliseconds).
+      return primitive('TIME', new arrow.TimeMillisecond(), numberColumn, (c, p) =>
+        c.append(fixed(p, 8).readInt32BE(4)),
       );
     case PulsarSchemaType.AVRO:
     case PulsarSchemaType.JSON:
@@ -110,19 +163,37 @@ export function valueSchema(info: SchemaInfo | undefined): ValueSchema {
   }
 }
 
-function primitive(
+const bytesColumn = (type: arrow.DataType, tally: Tally) => new BytesColumn(type, tally);
+const boolColumn = (type: arrow.DataType, tally: Tally) => new BoolColumn(type, tally);
+const numberColumn = (type: arrow.DataType, tally: Tally) => new NumberColumn(type, tally);
+const int64Column = (type: arrow.DataType, tally: Tally) => new Int64Column(type, tally);
+const appendInt64BE = (column: Int64Column, payload: Buffer) =>
+  column.appendWords(fixed(payload, 8).readInt32BE(4), payload.readInt32BE(0));
+
+/** A writer that writes nothing: no value column is kept. */
+const noValueColumns: ValueWriter = { append() {}, appendNull() {}, finish: () => [] };
+
+function primitive<C extends Column>(
   typeName: string,
   type: arrow.DataType,
-  decode: (payload: Buffer) => unknown,
+  column: (type: arrow.DataType, tally: Tally) => C,
+  append: (column: C, payload: Buffer) => void,
 ): ValueSchema {
-  const schema: ValueSchema = {
+  return {
     typeName,
     fields: [new arrow.Field('value', type, true)],
-    decode: (p) => [decode(p)],
+    writer(kept, tally) {
+      if (kept.length === 0) return noValueColumns;
+      const c = column(type, tally);
+      return {
+        append: (payload) => append(c, payload),
+        appendNull: () => c.appendNull(),
+        finish: () => [c.finish()],
+      };
+    },
     // Primitive payloads carry no field names: only the same type reads the same way.
-    decoderFor: (writer) => (schemaTypeName(writer.type) === typeName ? schema.decode : undefined),
+    translatorFor: (writer) => (schemaTypeName(writer.type) === typeName ? sameSchema : undefined),
   };
-  return schema;
 }
 
 function fixed(payload: Buffer, size: number): Buffer {
@@ -136,14 +207,23 @@ function fixed(payload: Buffer, size: number): Buffer {
 
 type AvroSchema = string | AvroSchema[] | { type: AvroSchema; [key: string]: unknown };
 
-/** An Avro (sub)schema's Arrow type, and how to convert a decoded value for Arrow's builders. */
+/** A column writer, and how to append one value to it: Avro binary, or a parsed JSON value. */
+interface Slot {
+  column: Column;
+  read(tap: AvroTap): void;
+  /** Appends a JSON value (null or absent: a null cell). */
+  put(value: unknown): void;
+}
+
+/** An Avro (sub)schema's Arrow type, and how to fill its column. */
 interface Mapped {
   type: arrow.DataType;
   nullable: boolean;
-  convert: (value: unknown) => unknown;
+  /** A writer for this type's column. */
+  slot(tally: Tally): Slot;
+  /** AVRO: reads past a value of this type. */
+  skip(tap: AvroTap): void;
 }
-
-const identity = (v: unknown) => v;
 
 function recordSchema(info: SchemaInfo): ValueSchema {
   const isJson = info.type === PulsarSchemaType.JSON;
@@ -166,54 +246,41 @@ function recordSchema(info: SchemaInfo): ValueSchema {
   }
   const fields = (root.fields as { name: string; type: AvroSchema }[]).map((f) => ({
     name: f.name,
-    mapped: mapAvro(f.type, named, isJson),
+    mapped: mapAvro(f.type, named),
   }));
   const arrowFields = fields.map((f) => new arrow.Field(f.name, f.mapped.type, f.mapped.nullable));
   if (isJson) {
-    const json: ValueSchema = {
+    return {
       typeName: 'JSON',
       fields: arrowFields,
-      decode(payload) {
-        let record: Record<string, unknown>;
-        try {
-          record = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
-        } catch (error) {
-          throw new ValueDecodeError(`message is not valid JSON: ${(error as Error).message}`, {
-            cause: error,
-          });
-        }
-        return fields.map((f) => f.mapped.convert(record[f.name]));
-      },
+      writer: (kept, tally) => jsonWriter(fields, kept, tally),
       // JSON is read by field name: records of any version fill this schema's columns.
-      decoderFor: (writer) => (writer.type === PulsarSchemaType.JSON ? json.decode : undefined),
+      translatorFor: (writer) => (writer.type === PulsarSchemaType.JSON ? sameSchema : undefined),
     };
-    return json;
   }
-  const type = avro.Type.forSchema(definition as avro.Schema, { wrapUnions: false });
-  const read = (payload: Buffer, resolver?: avro.Resolver) => {
-    let record: Record<string, unknown>;
-    try {
-      record = type.fromBuffer(payload, resolver) as Record<string, unknown>;
-    } catch (error) {
-      throw new ValueDecodeError(
-        `message does not decode with the topic's AVRO schema: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    return fields.map((f) => f.mapped.convert(record[f.name]));
-  };
+  const type = avroType(definition);
   return {
     typeName: 'AVRO',
     fields: arrowFields,
-    decode: (payload) => read(payload),
-    decoderFor(writer) {
+    writer: (kept, tally) => avroWriter(fields, kept, tally),
+    translatorFor(writer) {
       if (writer.type !== PulsarSchemaType.AVRO) return undefined;
       try {
-        const writerSchema = JSON.parse(writer.data.toString('utf8')) as avro.Schema;
-        const resolver = type.createResolver(
-          avro.Type.forSchema(writerSchema, { wrapUnions: false }),
-        );
-        return (payload) => read(payload, resolver);
+        const writerType = avroType(JSON.parse(writer.data.toString('utf8')) as avro.Schema);
+        if (writerType.equals(type)) return sameSchema;
+        const resolver = type.createResolver(writerType);
+        // Rare (messages of an older schema version): decoded with avsc's resolution,
+        // then encoded as this schema for the stream's own reader.
+        return (payload) => {
+          try {
+            return type.toBuffer(type.fromBuffer(payload, resolver));
+          } catch (error) {
+            throw new ValueDecodeError(
+              `message does not decode with its AVRO schema version: ${(error as Error).message}`,
+              { cause: error },
+            );
+          }
+        };
       } catch {
         return undefined;
       }
@@ -221,194 +288,531 @@ function recordSchema(info: SchemaInfo): ValueSchema {
   };
 }
 
+/** avsc longs as bigints: exact over the whole 64-bit range. */
+const exactLong = avro.types.LongType.__with({
+  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
+  toBuffer: (n: bigint) => {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64LE(n);
+    return buf;
+  },
+  fromJSON: BigInt,
+  toJSON: Number,
+  isValid: (n: unknown) => typeof n === 'bigint',
+  compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0),
+});
+
+/** avsc's type for an Avro schema, unions unwrapped and longs as bigints. */
+export function avroType(schema: unknown): avro.Type {
+  return avro.Type.forSchema(schema as avro.Schema, {
+    wrapUnions: false,
+    typeHook: (s) =>
+      s === 'long' || (s as { type?: unknown }).type === 'long' ? exactLong : undefined,
+  });
+}
+
+/** The kept fields' writers; the others' readers read past their values. */
+function keptSlots(fields: { mapped: Mapped }[], kept: readonly number[], tally: Tally) {
+  const slots = new Map(kept.map((i) => [i, (fields[i] as { mapped: Mapped }).mapped.slot(tally)]));
+  const columns = [...slots.values()].map((s) => s.column);
+  return {
+    slots,
+    appendNull() {
+      for (const c of columns) c.appendNull();
+    },
+    finish: () => columns.map((c) => c.finish()),
+  };
+}
+
+/** Reads AVRO payloads straight into the kept fields' columns, reading past the others. */
+function avroWriter(
+  fields: { mapped: Mapped }[],
+  kept: readonly number[],
+  tally: Tally,
+): ValueWriter {
+  const { slots, appendNull, finish } = keptSlots(fields, kept, tally);
+  const steps = fields.map((f, i) => slots.get(i)?.read ?? f.mapped.skip);
+  const tap = new AvroTap();
+  return {
+    append(payload) {
+      tap.reset(payload);
+      try {
+        for (const step of steps) step(tap);
+        tap.finish();
+      } catch (error) {
+        throw new ValueDecodeError(
+          `message does not decode with the topic's AVRO schema: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    },
+    appendNull,
+    finish,
+  };
+}
+
+/** Fills the kept fields' columns from JSON records, by field name. */
+function jsonWriter(
+  fields: { name: string; mapped: Mapped }[],
+  kept: readonly number[],
+  tally: Tally,
+): ValueWriter {
+  const { slots, appendNull, finish } = keptSlots(fields, kept, tally);
+  const puts = [...slots].map(([i, slot]) => ({
+    name: (fields[i] as { name: string }).name,
+    slot,
+  }));
+  return {
+    append(payload) {
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+      } catch (error) {
+        throw new ValueDecodeError(`message is not valid JSON: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      if (record === null || typeof record !== 'object' || Array.isArray(record))
+        throw new ValueDecodeError(
+          `message is not a JSON object: ${payload.toString('utf8', 0, 40)}`,
+        );
+      try {
+        for (const { name, slot } of puts) slot.put(record[name]);
+      } catch (error) {
+        throw new ValueDecodeError(
+          `message does not fit the topic's JSON schema: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    },
+    appendNull,
+    finish,
+  };
+}
+
+/** `put` for a column: null and absent values are null cells, others go to `put`. */
+function orNull(column: Column, put: (value: unknown) => void): (value: unknown) => void {
+  return (value) => (value === null || value === undefined ? column.appendNull() : put(value));
+}
+
 /** Maps an Avro schema to Arrow. `named` collects named types for later references. */
-function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>, json: boolean): Mapped {
+function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>): Mapped {
   if (typeof schema === 'string') {
     const ref = named.get(schema);
-    if (ref) return mapAvro(ref, named, json);
-    return mapPrimitive(schema, undefined, json);
+    if (ref) return mapAvro(ref, named);
+    return mapPrimitive(schema, undefined);
   }
-  if (Array.isArray(schema)) {
-    const branches = schema.filter((s) => s !== 'null');
-    if (branches.length === 1) {
-      const inner = mapAvro(branches[0] as AvroSchema, named, json);
-      return {
-        ...inner,
-        nullable: true,
-        convert: (v) => (v === null || v === undefined ? null : inner.convert(v)),
-      };
-    }
-    throw new UnsupportedSchemaError('unions of several non-null types are not supported yet');
-  }
+  if (Array.isArray(schema)) return mapUnion(schema, named);
   const type = schema.type;
   const logical = schema.logicalType as string | undefined;
   if (typeof schema.name === 'string') named.set(schema.name, schema);
   switch (type) {
-    case 'record': {
-      const fields = (schema.fields as { name: string; type: AvroSchema }[]).map((f) => ({
-        name: f.name,
-        mapped: mapAvro(f.type, named, json),
-      }));
-      return {
-        type: new arrow.Struct(
-          fields.map((f) => new arrow.Field(f.name, f.mapped.type, f.mapped.nullable)),
-        ),
-        nullable: false,
-        convert: (v) => {
-          if (v === null || v === undefined) return null;
-          const record = v as Record<string, unknown>;
-          const out: Record<string, unknown> = {};
-          for (const f of fields) out[f.name] = f.mapped.convert(record[f.name]);
-          return out;
-        },
-      };
-    }
-    case 'array': {
-      const items = mapAvro(schema.items as AvroSchema, named, json);
-      return {
-        type: new arrow.List(new arrow.Field('item', items.type, items.nullable)),
-        nullable: false,
-        convert: (v) => (v == null ? null : (v as unknown[]).map(items.convert)),
-      };
-    }
-    case 'map': {
-      const values = mapAvro(schema.values as AvroSchema, named, json);
-      const entries = new arrow.Struct([
-        new arrow.Field('key', new arrow.Utf8(), false),
-        new arrow.Field('value', values.type, values.nullable),
-      ]);
-      return {
-        type: new arrow.Map_(new arrow.Field('entries', entries, false)),
-        nullable: false,
-        convert: (v) => {
-          if (v == null) return null;
-          const out = new Map<string, unknown>();
-          for (const [key, value] of Object.entries(v as Record<string, unknown>))
-            out.set(key, values.convert(value));
-          return out;
-        },
-      };
-    }
+    case 'record':
+      return mapRecord(schema, named);
+    case 'array':
+      return mapArray(mapAvro(schema.items as AvroSchema, named));
+    case 'map':
+      return mapMap(mapAvro(schema.values as AvroSchema, named));
     case 'enum':
+      return mapEnum(schema.symbols as string[]);
+    case 'fixed': {
+      const size = schema.size as number;
+      if (logical === 'decimal') return decimal(schema, (tap) => tap.skip(size));
+      const fixedType = new arrow.FixedSizeBinary(size);
       return {
-        type: new arrow.Dictionary(new arrow.Utf8(), new arrow.Int32()),
+        type: fixedType,
         nullable: false,
-        convert: identity,
+        slot(tally) {
+          const column = new FixedBytesColumn(fixedType, size, tally);
+          return {
+            column,
+            read: (tap) => column.append(tap.buf, tap.skip(size)),
+            // JSON (Jackson, as Pulsar's JSON schema writes it): bytes in base64.
+            put: orNull(column, (v) => {
+              const bytes = Buffer.from(String(v), 'base64');
+              if (bytes.length !== size)
+                throw new Error(`fixed of ${size} bytes given ${bytes.length} (base64)`);
+              column.append(bytes, 0);
+            }),
+          };
+        },
+        skip: (tap) => tap.skip(size),
       };
-    case 'fixed':
-      if (logical === 'decimal') return decimal(schema, json);
-      return {
-        type: new arrow.FixedSizeBinary(schema.size as number),
-        nullable: false,
-        convert: identity,
-      };
+    }
     default:
-      return mapPrimitive(type as string, schema, json);
+      return mapPrimitive(type as string, schema);
   }
 }
 
-function mapPrimitive(
-  type: string,
-  schema: { [key: string]: unknown } | undefined,
-  json: boolean,
-): Mapped {
-  const logical = schema?.logicalType as string | undefined;
+function mapEnum(symbols: string[]): Mapped {
+  const type = new arrow.Dictionary(new arrow.Utf8(), new arrow.Int32());
+  const indexes = new Map(symbols.map((s, i) => [s, i]));
+  return {
+    type,
+    nullable: false,
+    slot(tally) {
+      const column = new EnumColumn(symbols, type, tally);
+      return {
+        column,
+        read(tap) {
+          const index = tap.long();
+          if (!(index >= 0 && index < symbols.length))
+            throw new Error(`enum index ${index} out of range`);
+          column.append(index);
+        },
+        put: orNull(column, (v) => {
+          const index = indexes.get(String(v));
+          if (index === undefined)
+            throw new Error(`${JSON.stringify(v)} is not a symbol of the enum`);
+          column.append(index);
+        }),
+      };
+    },
+    skip: (tap) => tap.long(),
+  };
+}
+
+/** A nullable union (`null` and one other type, in either order). */
+function mapUnion(schema: AvroSchema[], named: Map<string, AvroSchema>): Mapped {
+  const branches = schema.filter((s) => s !== 'null');
+  if (branches.length !== 1) {
+    throw new UnsupportedSchemaError('unions of several non-null types are not supported yet');
+  }
+  const inner = mapAvro(branches[0] as AvroSchema, named);
+  const valueIndex = schema.indexOf(branches[0] as AvroSchema);
+  const branch = (tap: AvroTap) => {
+    const index = tap.long();
+    if (index !== valueIndex && schema[index] !== 'null')
+      throw new Error(`union branch ${index} out of range`);
+    return index === valueIndex;
+  };
+  return {
+    ...inner,
+    nullable: true,
+    slot(tally) {
+      const value = inner.slot(tally);
+      const column = value.column;
+      return {
+        column,
+        read: (tap) => (branch(tap) ? value.read(tap) : column.appendNull()),
+        put: value.put,
+      };
+    },
+    skip: (tap) => {
+      if (branch(tap)) inner.skip(tap);
+    },
+  };
+}
+
+function mapRecord(schema: { [key: string]: unknown }, named: Map<string, AvroSchema>): Mapped {
+  const fields = (schema.fields as { name: string; type: AvroSchema }[]).map((f) => ({
+    name: f.name,
+    mapped: mapAvro(f.type, named),
+  }));
+  const type = new arrow.Struct(
+    fields.map((f) => new arrow.Field(f.name, f.mapped.type, f.mapped.nullable)),
+  );
+  return {
+    type,
+    nullable: false,
+    slot(tally) {
+      const children = fields.map((f) => ({ name: f.name, slot: f.mapped.slot(tally) }));
+      const column = new StructColumn(
+        type,
+        children.map((c) => c.slot.column),
+        tally,
+      );
+      return {
+        column,
+        read(tap) {
+          for (const child of children) child.slot.read(tap);
+          column.close();
+        },
+        put: orNull(column, (v) => {
+          const record = v as Record<string, unknown>;
+          for (const child of children) child.slot.put(record[child.name]);
+          column.close();
+        }),
+      };
+    },
+    skip(tap) {
+      for (const f of fields) f.mapped.skip(tap);
+    },
+  };
+}
+
+function mapArray(items: Mapped): Mapped {
+  const type = new arrow.List(new arrow.Field('item', items.type, items.nullable));
+  return {
+    type,
+    nullable: false,
+    slot(tally) {
+      const item = items.slot(tally);
+      const column = new ListColumn(type, item.column, tally);
+      const each = () => item.read(tap);
+      let tap: AvroTap;
+      return {
+        column,
+        read(from) {
+          tap = from;
+          from.blocks(each);
+          column.close();
+        },
+        put: orNull(column, (v) => {
+          if (!Array.isArray(v)) throw new Error(`expected an array, not ${JSON.stringify(v)}`);
+          for (const x of v) item.put(x);
+          column.close();
+        }),
+      };
+    },
+    skip: (tap) => tap.blocks(() => items.skip(tap)),
+  };
+}
+
+function mapMap(values: Mapped): Mapped {
+  const entries = new arrow.Struct([
+    new arrow.Field('key', new arrow.Utf8(), false),
+    new arrow.Field('value', values.type, values.nullable),
+  ]);
+  const type = new arrow.Map_(new arrow.Field('entries', entries, false));
+  return {
+    type,
+    nullable: false,
+    slot(tally) {
+      const keys = new BytesColumn(entries.children[0]?.type as arrow.Utf8, tally);
+      const value = values.slot(tally);
+      const entry = new StructColumn(entries, [keys, value.column], tally);
+      const column = new ListColumn(type, entry, tally);
+      let tap: AvroTap;
+      const each = () => {
+        tap.bytesTo(keys);
+        value.read(tap);
+        entry.close();
+      };
+      return {
+        column,
+        read(from) {
+          tap = from;
+          from.blocks(each);
+          column.close();
+        },
+        put: orNull(column, (v) => {
+          for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+            keys.appendString(k);
+            value.put(x);
+            entry.close();
+          }
+          column.close();
+        }),
+      };
+    },
+    skip: (tap) =>
+      tap.blocks(() => {
+        tap.bytes();
+        values.skip(tap);
+      }),
+  };
+}
+
+/** The Avro base types a logical type may annotate (others are ignored, as Avro says). */
+const logicalBases: Record<string, string[]> = {
+  'timestamp-millis': ['long', 'int'],
+  'local-timestamp-millis': ['long', 'int'],
+  'timestamp-micros': ['long', 'int'],
+  'local-timestamp-micros': ['long', 'int'],
+  date: ['int', 'long'],
+  'time-millis': ['int', 'long'],
+  'time-micros': ['long', 'int'],
+  decimal: ['bytes'],
+  uuid: ['string'],
+};
+
+/**
+ * A type whose Avro values are zigzag varints (int, long and their logical types): in a
+ * 64-bit column (`wide`) or a 32-bit one; `json` turns a JSON value into the cell's.
+ */
+function varint(type: arrow.DataType, wide: boolean, json: (v: unknown) => number): Mapped {
+  return {
+    type,
+    nullable: false,
+    slot(tally) {
+      if (wide) {
+        const column = new Int64Column(type, tally);
+        return {
+          column,
+          read: (tap) => tap.longTo(column),
+          put: orNull(column, (v) => {
+            // A string keeps all 64 bits; JSON numbers are doubles already.
+            if (typeof v === 'string' && /^-?\d+$/.test(v)) return column.appendBigInt(BigInt(v));
+            const n = json(v);
+            if (Number.isSafeInteger(n)) column.append(n);
+            else column.appendBigInt(BigInt(n));
+          }),
+        };
+      }
+      const column = new NumberColumn(type, tally);
+      return {
+        column,
+        read: (tap) => column.append(tap.long()),
+        put: orNull(column, (v) => column.append(json(v))),
+      };
+    },
+    skip: (tap) => tap.long(),
+  };
+}
+
+/** A type of plain fixed-size values read by `read` into a number column. */
+function numeric(type: arrow.DataType, size: number, read: (tap: AvroTap) => number): Mapped {
+  return {
+    type,
+    nullable: false,
+    slot(tally) {
+      const column = new NumberColumn(type, tally);
+      return {
+        column,
+        read: (tap) => column.append(read(tap)),
+        put: orNull(column, (v) => column.append(Number(v))),
+      };
+    },
+    skip: (tap) => tap.skip(size),
+  };
+}
+
+/** Strings (utf8) and bytes (binary): length-prefixed, copied as they are. */
+function lengthPrefixed(type: arrow.DataType): Mapped {
+  const utf8 = arrow.DataType.isUtf8(type);
+  return {
+    type,
+    nullable: false,
+    slot(tally) {
+      const column = new BytesColumn(type, tally);
+      return {
+        column,
+        read: (tap) => tap.bytesTo(column),
+        put: orNull(
+          column,
+          utf8
+            ? (v) => column.appendString(String(v))
+            : (v) => {
+                // JSON (Jackson, as Pulsar's JSON schema writes it): bytes in base64.
+                const bytes = Buffer.from(String(v), 'base64');
+                column.appendBytes(bytes, 0, bytes.length);
+              },
+        ),
+      };
+    },
+    skip: (tap) => tap.bytes(),
+  };
+}
+
+function mapPrimitive(type: string, schema: { [key: string]: unknown } | undefined): Mapped {
+  const declared = schema?.logicalType as string | undefined;
+  const logical = declared && logicalBases[declared]?.includes(type) ? declared : undefined;
   switch (logical) {
     case 'timestamp-millis':
     case 'local-timestamp-millis':
-      return {
-        type: new arrow.TimestampMillisecond(logical === 'timestamp-millis' ? 'UTC' : null),
-        nullable: false,
-        convert: toNumber,
-      };
+      return varint(
+        new arrow.TimestampMillisecond(logical === 'timestamp-millis' ? 'UTC' : null),
+        true,
+        integer,
+      );
     case 'timestamp-micros':
     case 'local-timestamp-micros':
-      // Arrow's JS builders take epoch milliseconds for every timestamp unit.
-      return {
-        type: new arrow.TimestampMicrosecond(logical === 'timestamp-micros' ? 'UTC' : null),
-        nullable: false,
-        convert: (v) => (v == null ? null : Number(v) / 1000),
-      };
+      return varint(
+        new arrow.TimestampMicrosecond(logical === 'timestamp-micros' ? 'UTC' : null),
+        true,
+        integer,
+      );
     case 'date':
-      // Days since the epoch; the builder takes milliseconds.
-      return {
-        type: new arrow.DateDay(),
-        nullable: false,
-        convert: (v) => (v == null ? null : Number(v) * 86_400_000),
-      };
+      return varint(new arrow.DateDay(), false, (v) => Math.floor(Number(v)));
     case 'time-millis':
-      return { type: new arrow.TimeMillisecond(), nullable: false, convert: toNumber };
+      return varint(new arrow.TimeMillisecond(), false, Number);
     case 'time-micros':
-      return {
-        type: new arrow.TimeMicrosecond(),
-        nullable: false,
-        convert: (v) => (v == null ? null : BigInt(v as number)),
-      };
+      return varint(new arrow.TimeMicrosecond(), true, integer);
     case 'decimal':
-      return decimal(schema as { [key: string]: unknown }, json);
+      return decimal(schema as { [key: string]: unknown }, (tap) => tap.bytes());
     case 'uuid':
-      return { type: new arrow.Utf8(), nullable: false, convert: identity };
+      return lengthPrefixed(new arrow.Utf8());
     default:
       break;
   }
   switch (type) {
     case 'null':
-      return { type: new arrow.Null(), nullable: true, convert: () => null };
-    case 'boolean':
-      return { type: new arrow.Bool(), nullable: false, convert: identity };
-    case 'int':
-      return { type: new arrow.Int32(), nullable: false, convert: identity };
-    case 'long':
       return {
-        type: new arrow.Int64(),
-        nullable: false,
-        convert: (v) => (v == null ? null : BigInt(v as number)),
+        type: new arrow.Null(),
+        nullable: true,
+        slot(tally) {
+          const column = new NullColumn(new arrow.Null(), tally);
+          return { column, read: () => column.append(), put: () => column.append() };
+        },
+        skip() {},
       };
+    case 'boolean':
+      return {
+        type: new arrow.Bool(),
+        nullable: false,
+        slot(tally) {
+          const column = new BoolColumn(new arrow.Bool(), tally);
+          return {
+            column,
+            read: (tap) => column.append(tap.boolean()),
+            put: orNull(column, (v) => column.append(Boolean(v))),
+          };
+        },
+        skip: (tap) => tap.skip(1),
+      };
+    case 'int':
+      return varint(new arrow.Int32(), false, Number);
+    case 'long':
+      return varint(new arrow.Int64(), true, integer);
     case 'float':
-      return { type: new arrow.Float32(), nullable: false, convert: identity };
+      return numeric(new arrow.Float32(), 4, (tap) => tap.float());
     case 'double':
-      return { type: new arrow.Float64(), nullable: false, convert: identity };
+      return numeric(new arrow.Float64(), 8, (tap) => tap.double());
     case 'bytes':
-      return { type: new arrow.Binary(), nullable: false, convert: identity };
+      return lengthPrefixed(new arrow.Binary());
     case 'string':
-      return { type: new arrow.Utf8(), nullable: false, convert: identity };
+      return lengthPrefixed(new arrow.Utf8());
     default:
       throw new UnsupportedSchemaError(`Avro type ${JSON.stringify(type)} is not supported`);
   }
 }
 
-function toNumber(v: unknown): number | null {
-  return v == null ? null : Number(v);
+/** A JSON value as an integer; anything else fails, as a fraction does. */
+function integer(v: unknown): number {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`expected an integer, not ${JSON.stringify(v)}`);
+  return n;
 }
 
-/** Avro decimal (big-endian two's complement unscaled bytes) → Arrow Decimal128. */
-function decimal(schema: { [key: string]: unknown }, json: boolean): Mapped {
+/**
+ * Avro decimal → Arrow Decimal128: big-endian two's complement unscaled bytes (from
+ * `bytes`, or a `fixed` that `read` moves past), a number in JSON.
+ */
+function decimal(schema: { [key: string]: unknown }, read: (tap: AvroTap) => number): Mapped {
   const precision = schema.precision as number;
   const scale = (schema.scale as number | undefined) ?? 0;
   if (precision > 38)
     throw new UnsupportedSchemaError(`decimal precision ${precision} exceeds Decimal128's 38`);
+  const type = new arrow.Decimal(scale, precision, 128);
   return {
-    type: new arrow.Decimal(scale, precision, 128),
+    type,
     nullable: false,
-    convert: (v) => {
-      if (v == null) return null;
-      let unscaled: bigint;
-      if (json) {
-        unscaled = BigInt(Math.round(Number(v) * 10 ** scale));
-      } else {
-        const bytes = v as Buffer;
-        unscaled =
-          bytes.length === 0
-            ? 0n
-            : BigInt.asIntN(bytes.length * 8, BigInt(`0x${bytes.toString('hex')}`));
-      }
-      const words = new Uint32Array(4);
-      let rest = BigInt.asUintN(128, unscaled);
-      for (let i = 0; i < 4; i++) {
-        words[i] = Number(rest & 0xffffffffn);
-        rest >>= 32n;
-      }
-      return words;
+    slot(tally) {
+      const column = new FixedBytesColumn(type, 16, tally);
+      return {
+        column,
+        read(tap) {
+          const start = read(tap);
+          column.appendBigEndian(tap.buf, start, tap.pos);
+        },
+        put: orNull(column, (v) =>
+          column.appendInteger(BigInt(Math.round(Number(v) * 10 ** scale))),
+        ),
+      };
+    },
+    skip: (tap) => {
+      read(tap);
     },
   };
 }

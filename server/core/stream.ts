@@ -7,7 +7,7 @@
  */
 import type * as arrow from 'apache-arrow';
 import { type BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
-import { valueSchema } from '../arrow/value-schema.ts';
+import { sameSchema, type Translate, valueSchema } from '../arrow/value-schema.ts';
 import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
 import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
@@ -156,11 +156,13 @@ class Stream {
   private schema: StreamSchema | undefined;
   private builder: BatchBuilder | undefined;
   /**
-   * Value decoders for messages written with other schema versions (hex), or the error a
+   * How to read messages written with other schema versions (hex), or the error a
    * message of that version ends the stream with.
    */
-  private readonly decoders = new Map<string, ((payload: Buffer) => unknown[]) | SeamError>();
+  private readonly decoders = new Map<string, Translate | SeamError>();
   private streamVersion: string | undefined;
+  /** `streamVersion` as bytes: compared with each message's, without hex. */
+  private streamVersionBytes: Buffer | undefined;
   /** The topic whose schema registry entries apply (the partitioned topic, not a partition). */
   private schemaTopic = '';
   private historyRows = 0;
@@ -199,7 +201,10 @@ class Stream {
     const value = valueSchema(schema?.schema);
     this.schema = new StreamSchema(value, this.request.columns);
     this.builder = this.schema.builder();
-    if (schema) this.streamVersion = schema.version.toString('hex');
+    if (schema) {
+      this.streamVersion = schema.version.toString('hex');
+      this.streamVersionBytes = schema.version;
+    }
 
     const opened = await Promise.allSettled(
       plans.map((plan) => this.openPartition(plan, starts.get(plan.partition))),
@@ -612,8 +617,9 @@ class Stream {
   /** Finds how to decode the schema versions among `messages` that the stream has not seen. */
   private async learnVersions(messages: Message[]): Promise<void> {
     for (const m of messages) {
-      const hex = m.schemaVersion?.toString('hex');
-      if (hex === undefined || hex === this.streamVersion || this.decoders.has(hex)) continue;
+      if (this.ofStreamVersion(m)) continue;
+      const hex = (m.schemaVersion as Buffer).toString('hex');
+      if (this.decoders.has(hex)) continue;
       this.decoders.set(hex, await this.decoderFor(m.schemaVersion as Buffer));
     }
   }
@@ -622,9 +628,9 @@ class Stream {
    * Older versions are read as the stream's schema (AVRO resolution); a newer version
    * with other columns ends the stream, so that no row is silently missing a column.
    */
-  private async decoderFor(version: Buffer): Promise<((payload: Buffer) => unknown[]) | SeamError> {
+  private async decoderFor(version: Buffer): Promise<Translate | SeamError> {
     const value = (this.schema as StreamSchema).value;
-    if (value.typeName === 'NONE') return value.decode; // raw bytes, whatever wrote them
+    if (value.typeName === 'NONE') return sameSchema; // raw bytes, whatever wrote them
     const number = BigInt(`0x${version.toString('hex')}`);
     const found = await this.deps.client.schema(this.schemaTopic, version);
     if (!found) {
@@ -648,7 +654,7 @@ class Stream {
       );
     }
     return (
-      value.decoderFor(found.schema) ??
+      value.translatorFor(found.schema) ??
       new SeamError(
         'FAILED_PRECONDITION',
         `messages written with schema version ${number} cannot be read as version ${streamNumber} of ${this.schemaTopic}`,
@@ -662,11 +668,16 @@ class Stream {
     return decode instanceof SeamError ? decode : undefined;
   }
 
-  private decoderOf(message: Message): ((payload: Buffer) => unknown[]) | SeamError | undefined {
-    const version = message.schemaVersion?.toString('hex');
-    return version === undefined || version === this.streamVersion
+  private decoderOf(message: Message): Translate | SeamError | undefined {
+    return this.ofStreamVersion(message)
       ? undefined
-      : this.decoders.get(version);
+      : this.decoders.get((message.schemaVersion as Buffer).toString('hex'));
+  }
+
+  /** Whether a message was written with the stream's schema version (or with none). */
+  private ofStreamVersion(message: Message): boolean {
+    const version = message.schemaVersion;
+    return version === undefined || this.streamVersionBytes?.equals(version) === true;
   }
 
   private append(message: Message): void {

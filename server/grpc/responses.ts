@@ -31,7 +31,10 @@ export function encodeResponse(
     app_metadata: appMetadata,
     data_body: body,
   });
-  return Buffer.from(ReadStreamResponse.encode(message).finish());
+  const bytes = ReadStreamResponse.encode(message).finish();
+  // A view, not a copy: protobufjs allocates a fresh buffer for each message and never
+  // writes it again, and grpc-js copies it into its own frame before writing.
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** The serialized responses for one event, in order. */

@@ -235,6 +235,12 @@ export class ProtoWriter {
     return this.bytes(field, nested.finish());
   }
 
+  /** Starts a new message in the same buffer (views `finish` gave are overwritten). */
+  reset(): this {
+    this.pos = 0;
+    return this;
+  }
+
   /** The message so far, as a view of the writer's buffer. */
   finish(): Buffer {
     return this.buf.subarray(0, this.pos);
