@@ -5,7 +5,7 @@
  */
 import * as arrow from 'apache-arrow';
 import type { Message } from '../pulsar/reader.ts';
-import type { ValueSchema } from './value-schema.ts';
+import type { MessageKey, ValueSchema } from './value-schema.ts';
 
 const utf8Map = () =>
   new arrow.Map_(
@@ -118,12 +118,15 @@ export class BatchBuilder {
    */
   append(
     message: Message,
-    decode: (payload: Buffer) => unknown[] = this.stream.value.decode,
+    decode: (payload: Buffer, message?: MessageKey) => unknown[] = this.stream.value.decode,
   ): void {
     const { valueColumns, metadata } = this.stream;
     let column = 0;
     if (valueColumns.length > 0) {
-      const values = message.nullValue ? [] : decode(message.payload);
+      const values =
+        message.nullValue && !this.stream.value.readsMessage
+          ? []
+          : decode(message.payload, message);
       for (const i of valueColumns)
         (this.builders[column++] as arrow.Builder).append(values[i] ?? null);
     }

@@ -6,6 +6,7 @@
 import * as arrow from 'apache-arrow';
 import avro from 'avsc';
 import type { SchemaInfo } from '../pulsar/protocol/commands.ts';
+import type { Message } from '../pulsar/reader.ts';
 
 /** `Schema.Type` numbers of PulsarApi.proto, by name. */
 export const PulsarSchemaType = {
@@ -59,14 +60,25 @@ export interface ValueSchema {
   fields: arrow.Field[];
   /** Pulsar's name for the schema type. */
   typeName: string;
-  decode(payload: Buffer): unknown[];
+  /**
+   * True when the columns need more of the message than its payload (a SEPARATED
+   * KEY_VALUE's key is the message key): `decode` then takes the message as well, also
+   * when its value is null.
+   */
+  readsMessage?: boolean;
+  decode(payload: Buffer, message?: MessageKey): unknown[];
   /**
    * A decoder for payloads written with another version of the topic's schema, giving
    * this schema's columns (AVRO resolution: fields the writer lacks take their defaults);
    * undefined when the writer's data cannot be read as this schema.
    */
-  decoderFor(writer: SchemaInfo): ((payload: Buffer) => unknown[]) | undefined;
+  decoderFor(
+    writer: SchemaInfo,
+  ): ((payload: Buffer, message?: MessageKey) => unknown[]) | undefined;
 }
+
+/** What a decoder may read of a message besides its payload. */
+export type MessageKey = Pick<Message, 'key' | 'keyIsBase64' | 'nullValue'>;
 
 /** The value columns for a topic's schema (undefined = no schema: `value: binary`). */
 export function valueSchema(info: SchemaInfo | undefined): ValueSchema {

@@ -7,7 +7,7 @@
  */
 import type * as arrow from 'apache-arrow';
 import { type BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
-import { valueSchema } from '../arrow/value-schema.ts';
+import { topicSchema } from '../arrow/key-value-schema.ts';
 import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
 import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
@@ -196,7 +196,7 @@ class Stream {
 
     this.schemaTopic = name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
     const schema = await client.schema(this.schemaTopic);
-    const value = valueSchema(schema?.schema);
+    const value = topicSchema(schema?.schema);
     this.schema = new StreamSchema(value, this.request.columns);
     this.builder = this.schema.builder();
     if (schema) this.streamVersion = schema.version.toString('hex');
@@ -637,7 +637,7 @@ class Stream {
     const columns = (fields: { toString(): string }[]) => fields.map(String).join(', ');
     let writerColumns: string;
     try {
-      writerColumns = columns(valueSchema(found.schema).fields);
+      writerColumns = columns(topicSchema(found.schema).fields);
     } catch {
       writerColumns = '(unsupported)';
     }

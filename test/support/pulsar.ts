@@ -190,8 +190,19 @@ export async function readOfficial(
 
 /** Runs official.py with `input` on stdin; resolves with its stdout, rejects with its stderr. */
 function runOfficial(args: string[], input: string): Promise<string> {
+  return runProgram(python, args, input, 'official.py');
+}
+
+/** Runs a test program with `input` on stdin; resolves with its stdout, rejects with its stderr. */
+export function runProgram(
+  command: string,
+  args: string[],
+  input: string,
+  label: string,
+  timeoutMs = 300_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(python, args, { signal: AbortSignal.timeout(300_000) });
+    const child = spawn(command, args, { signal: AbortSignal.timeout(timeoutMs) });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -201,7 +212,7 @@ function runOfficial(args: string[], input: string): Promise<string> {
       if (code === 0) resolve(Buffer.concat(stdout).toString('utf8'));
       else
         reject(
-          new Error(`official.py exited with ${code}: ${Buffer.concat(stderr).toString().trim()}`),
+          new Error(`${label} exited with ${code}: ${Buffer.concat(stderr).toString().trim()}`),
         );
     });
     child.stdin.end(input);
