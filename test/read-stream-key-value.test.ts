@@ -193,3 +193,83 @@ test('a corrupt INLINE payload ends the stream with FAILED_PRECONDITION', async 
   // The rows before it are read in the same batch, which the error ends undelivered.
   t.true(allRows(result).length <= 3);
 });
+
+const paymentV2 = {
+  ...payment,
+  fields: [...payment.fields, { name: 'currency', type: 'string', default: 'EUR' }],
+};
+
+test.serial(
+  'an older value version is read as the latest: the added field takes its default',
+  async (t) => {
+    const topic = freshTopic('kv-evolve');
+    const key = { avro: accountKey };
+    await produceKeyValue(topic, {
+      encoding: 'SEPARATED',
+      key,
+      value: { avro: payment },
+      messages: messages(4, (i) => ({ id: i, region: 'eu' })),
+    });
+    await produceKeyValue(topic, {
+      encoding: 'SEPARATED',
+      key,
+      value: { avro: paymentV2 },
+      messages: [{ key: { id: 9, region: 'us' }, value: { ...paymentValue(9), currency: 'USD' } }],
+    });
+    const result = await collect(gw, {
+      topic,
+      at_open: {},
+      columns: ['count', 'currency', '__key.id'],
+    });
+    t.is(result.status.code, 0, result.status.details);
+    t.deepEqual(
+      allRows(result).map((r) => [r.count, r.currency, Number(r['__key.id'])]),
+      [
+        [0, 'EUR', 0],
+        [1, 'EUR', 1],
+        [2, 'EUR', 2],
+        [3, 'EUR', 0], // message 3 has a null key: Number(null) is 0
+        [9, 'USD', 9],
+      ],
+    );
+  },
+);
+
+test.serial(
+  'a newer version with other columns mid-stream ends it with FAILED_PRECONDITION',
+  async (t) => {
+    const topic = freshTopic('kv-change');
+    const key = { avro: accountKey };
+    await produceKeyValue(topic, {
+      encoding: 'INLINE',
+      key,
+      value: { avro: payment },
+      messages: messages(3, (i) => ({ id: i, region: 'eu' })),
+    });
+    let changed: Promise<unknown> | undefined;
+    const result = await collect(
+      gw,
+      { topic, batching: { max_latency: { nanos: 5_000_000 } } },
+      {
+        stopWhen: (r) => {
+          if (r.seamAt !== undefined)
+            changed ??= produceKeyValue(topic, {
+              encoding: 'INLINE',
+              key,
+              value: { avro: paymentV2 },
+              messages: [
+                { key: { id: 9, region: 'us' }, value: { ...paymentValue(9), currency: 'GBP' } },
+              ],
+            });
+          return false;
+        },
+        timeoutMs: 60_000,
+      },
+    );
+    await changed;
+    t.is(result.status.code, 9, result.status.details);
+    t.regex(result.status.details, /schema changed mid-stream.*currency/);
+    t.is(allRows(result).length, 3);
+    t.truthy(result.status.resumeToken);
+  },
+);
