@@ -28,14 +28,6 @@ import {
 /** Prefix of the key part's column names (Pulsar SQL's `KEY_SCHEMA_COLUMN_PREFIX`). */
 export const keyColumnPrefix = '__key.';
 
-/**
- * The columns of a topic's schema: KEY_VALUE here, every other type by `valueSchema`
- * (undefined = no schema).
- */
-export function topicSchema(info: SchemaInfo | undefined): ValueSchema {
-  return info?.type === PulsarSchemaType.KEY_VALUE ? keyValueSchema(info) : valueSchema(info);
-}
-
 type Encoding = 'INLINE' | 'SEPARATED';
 
 interface Parts {

@@ -117,7 +117,7 @@ export function valueSchema(info: SchemaInfo | undefined): ValueSchema {
       return recordSchema(info as SchemaInfo);
     default:
       throw new UnsupportedSchemaError(
-        `topic schema ${schemaTypeName(type)} is not supported yet: Seam reads AVRO, JSON, primitive and schemaless topics`,
+        `topic schema ${schemaTypeName(type)} is not supported yet: Seam reads AVRO, JSON, PROTOBUF_NATIVE, KEY_VALUE, primitive and schemaless topics`,
       );
   }
 }

@@ -7,7 +7,7 @@
  */
 import type * as arrow from 'apache-arrow';
 import { type BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
-import { topicSchema } from '../arrow/key-value-schema.ts';
+import { topicSchema } from '../arrow/topic-schema.ts';
 import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
 import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';

@@ -119,7 +119,7 @@ export interface ProduceOptions {
   compression?: 'NONE' | 'LZ4' | 'ZLIB' | 'ZSTD' | 'SNAPPY';
   chunking?: boolean;
   keyBasedBatching?: boolean;
-  schema?: 'bytes' | 'string' | 'avro' | 'json';
+  schema?: 'bytes' | 'string' | 'avro' | 'json' | 'protobuf';
   schemaDefinition?: unknown;
   /** Messages per second; default as fast as possible. */
   rate?: number;
@@ -172,6 +172,8 @@ export async function readOfficial(
     inclusive?: boolean;
     count?: number;
     avroSchema?: unknown;
+    /** A PROTOBUF_NATIVE definition, as for `produce` (decodes `value`). */
+    protobuf?: unknown;
     until?: Record<string, string>;
   } = {},
 ): Promise<OfficialMessage[]> {
@@ -184,6 +186,9 @@ export async function readOfficial(
   if (options.count !== undefined) args.push('--count', String(options.count));
   if (options.avroSchema !== undefined) {
     args.push('--schema', 'avro', '--schema-definition', JSON.stringify(options.avroSchema));
+  }
+  if (options.protobuf !== undefined) {
+    args.push('--schema', 'protobuf', '--schema-definition', JSON.stringify(options.protobuf));
   }
   return parseLines<OfficialMessage>(await runOfficial(args, ''));
 }
