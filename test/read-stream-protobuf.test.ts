@@ -169,3 +169,53 @@ test('a payload that is no protobuf message ends the stream with FAILED_PRECONDI
   t.is(result.status.code, 9, result.status.details);
   t.regex(result.status.details, /does not decode as protobuf seam\.test\.Payment/);
 });
+
+test.serial(
+  'versions: an older one fills the latest columns with defaults; a newer one mid-stream is FAILED_PRECONDITION',
+  async (t) => {
+    const v2 = structuredClone(definition);
+    v2.file.messageType[0]?.field.push(field('currency', 14, T.STRING));
+    const v3 = structuredClone(v2);
+    v3.file.messageType[0]?.field.push(field('fee', 15, T.DOUBLE));
+    const topic = freshTopic('cols-protobuf-evolve');
+    const write = (def: typeof definition, values: Record<string, unknown>[]) =>
+      produce(topic, {
+        schema: 'protobuf',
+        schemaDefinition: def,
+        messages: values.map((value) => ({ value })),
+      });
+    await write(definition, [payment(1), payment(2)]);
+    await write(v2, [{ ...payment(3), currency: 'USD' }]);
+    const older = await collect(gw, { topic, at_open: {}, columns: ['count', 'currency'] });
+    t.is(older.status.code, 0, older.status.details);
+    t.deepEqual(
+      allRows(older).map((r) => [r.count, r.currency]),
+      [
+        [1, ''],
+        [2, ''],
+        [3, 'USD'],
+      ],
+    );
+    let changed: Promise<unknown> | undefined;
+    const first = await collect(
+      gw,
+      { topic, batching: { max_latency: { nanos: 5_000_000 } } },
+      {
+        stopWhen: (r) => {
+          if (r.seamAt !== undefined) changed ??= write(v3, [{ ...payment(4), fee: 0.5 }]);
+          return false;
+        },
+        timeoutMs: 30_000,
+      },
+    );
+    await changed;
+    t.is(first.status.code, 9, first.status.details);
+    t.regex(first.status.details, /schema changed mid-stream.*fee/);
+    const rest = await collect(gw, { topic, resume_token: first.status.resumeToken, at_open: {} });
+    t.is(rest.status.code, 0, rest.status.details);
+    t.deepEqual(
+      allRows(rest).map((r) => [r.count, r.fee]),
+      [[4, 0.5]],
+    );
+  },
+);
