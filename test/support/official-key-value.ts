@@ -1,10 +1,12 @@
 /**
  * The official Java client (Pulsar's own jars, as pulsar.sh resolves them) producing and
- * reading KEY_VALUE topics: test/support/OfficialKeyValue.java, compiled once per run. The
+ * reading KEY_VALUE topics: test/support/OfficialKeyValue.java, compiled once. The
  * Python client 3.13 has no KeyValue schema.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,17 +20,28 @@ const classpath = `${root}pulsar/.lib/*`;
 let compiled: Promise<{ java: string; classpath: string }> | undefined;
 
 /**
- * The program compiled once (into a fresh temporary folder) with the JDK pulsar.sh runs
- * Pulsar with: a JVM compiling from source on each run takes tens of seconds on two cores.
+ * The program compiled with the JDK pulsar.sh runs Pulsar with, into a temporary folder
+ * named by the source's hash (kept for the next run; a JVM compiling from source on each
+ * run takes tens of seconds on two cores).
  */
 function compile(): Promise<{ java: string; classpath: string }> {
   compiled ??= (async () => {
     const exec = promisify(execFile);
     const home = (await exec('bash', [`${root}pulsar/pulsar.sh`, 'java-home'])).stdout.trim();
-    const out = await mkdtemp(join(tmpdir(), 'seam-official-kv-'));
-    await exec(`${home}/bin/javac`, ['-cp', classpath, '-d', out, program], {
-      timeout: 180_000,
-    });
+    const hash = createHash('sha256')
+      .update(await readFile(program))
+      .update(home)
+      .digest('hex')
+      .slice(0, 16);
+    const out = join(tmpdir(), `seam-official-kv-${hash}`);
+    if (!existsSync(join(out, 'OfficialKeyValue.class'))) {
+      // Compiled beside it, then renamed: a half-written folder is never taken as done.
+      const building = await mkdtemp(`${out}-building-`);
+      await exec(`${home}/bin/javac`, ['-cp', classpath, '-d', building, program], {
+        timeout: 180_000,
+      });
+      await rename(building, out).catch(() => rm(building, { recursive: true, force: true }));
+    }
     return { java: `${home}/bin/java`, classpath: `${out}:${classpath}` };
   })();
   return compiled;
