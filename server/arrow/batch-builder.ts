@@ -212,8 +212,8 @@ export class BatchBuilder {
   append(message: Message, translate: Translate = sameSchema): void {
     if (this.failed !== undefined) throw this.failed;
     try {
-      if (message.nullValue) this.values.appendNull();
-      else this.values.append(translate(message.payload));
+      if (message.nullValue) this.values.appendNull(message);
+      else this.values.append(translate(message.payload), message);
     } catch (error) {
       this.failed = error;
       throw error;

@@ -8,6 +8,7 @@
 import * as arrow from 'apache-arrow';
 import avro from 'avsc';
 import type { SchemaInfo } from '../pulsar/protocol/commands.ts';
+import type { Message } from '../pulsar/reader.ts';
 import { AvroTap } from './avro-tap.ts';
 import {
   BoolColumn,
@@ -67,12 +68,18 @@ export class ValueDecodeError extends Error {
   override name = 'ValueDecodeError';
 }
 
+/**
+ * What a value may need of its message besides the payload: a KEY_VALUE topic with the
+ * SEPARATED encoding keeps the key part in the message key.
+ */
+export type MessageKey = Pick<Message, 'key' | 'keyIsBase64'>;
+
 /** Writes the value columns of one batch's rows. */
 export interface ValueWriter {
   /** Appends the value in `payload` as one row; throws ValueDecodeError for a bad payload. */
-  append(payload: Buffer): void;
-  /** Appends a row of nulls: a message without a value (a tombstone). */
-  appendNull(): void;
+  append(payload: Buffer, message: MessageKey): void;
+  /** Appends a row for a message without a value (a tombstone): nulls. */
+  appendNull(message: MessageKey): void;
   /** The rows so far, one Data per kept field; the writer starts over empty. */
   finish(): arrow.Data[];
 }
@@ -158,7 +165,7 @@ export function valueSchema(info: SchemaInfo | undefined): ValueSchema {
       return recordSchema(info as SchemaInfo);
     default:
       throw new UnsupportedSchemaError(
-        `topic schema ${schemaTypeName(type)} is not supported yet: Seam reads AVRO, JSON, primitive and schemaless topics`,
+        `topic schema ${schemaTypeName(type)} is not supported yet: Seam reads AVRO, JSON, PROTOBUF_NATIVE, KEY_VALUE, primitive and schemaless topics`,
       );
   }
 }

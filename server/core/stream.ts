@@ -7,7 +7,8 @@
  */
 import type * as arrow from 'apache-arrow';
 import { type BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
-import { sameSchema, type Translate, valueSchema } from '../arrow/value-schema.ts';
+import { topicSchema } from '../arrow/topic-schema.ts';
+import { sameSchema, type Translate } from '../arrow/value-schema.ts';
 import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
 import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
@@ -198,7 +199,7 @@ class Stream {
 
     this.schemaTopic = name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
     const schema = await client.schema(this.schemaTopic);
-    const value = valueSchema(schema?.schema);
+    const value = topicSchema(schema?.schema);
     this.schema = new StreamSchema(value, this.request.columns);
     this.builder = this.schema.builder();
     if (schema) {
@@ -643,7 +644,7 @@ class Stream {
     const columns = (fields: { toString(): string }[]) => fields.map(String).join(', ');
     let writerColumns: string;
     try {
-      writerColumns = columns(valueSchema(found.schema).fields);
+      writerColumns = columns(topicSchema(found.schema).fields);
     } catch {
       writerColumns = '(unsupported)';
     }

@@ -27,6 +27,7 @@ import pulsar
 from pulsar import schema as pulsar_schema
 
 JSON_RECORD = None  # the Record class of a JSON-schema producer
+PROTOBUF_CLASS = None  # the message class of a PROTOBUF_NATIVE producer
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -62,7 +63,19 @@ def make_schema(kind, definition):
         return pulsar_schema.AvroSchema(None, schema_definition=json.loads(definition))
     if kind == "json":
         return pulsar_schema.JsonSchema(json_record_class(json.loads(definition)))
-    raise SystemExit(f"unknown schema kind {kind!r}: use bytes, string, avro or json")
+    if kind == "protobuf":
+        return pulsar_schema.ProtobufNativeSchema(protobuf_class(json.loads(definition)))
+    raise SystemExit(f"unknown schema kind {kind!r}: use bytes, string, avro, json or protobuf")
+
+
+def protobuf_class(definition):
+    """The message class for {"file": <FileDescriptorProto as JSON>, "message": full name}:
+    built at run time from the descriptor, as protoc's generated module would be."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(json_format.ParseDict(definition["file"], descriptor_pb2.FileDescriptorProto()))
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(definition["message"]))
 
 
 JSON_FIELD_TYPES = {
@@ -144,16 +157,22 @@ def message_value(message, schema_kind):
         text = message["value_text"]
         return text if schema_kind == "string" else text.encode()
     value = from_tagged(message["value"])
+    if schema_kind == "protobuf":
+        from google.protobuf import json_format
+
+        return json_format.ParseDict(value, PROTOBUF_CLASS())
     if schema_kind == "json":
         return JSON_RECORD(**value)
     return value
 
 
 def produce(client, args):
-    global JSON_RECORD
+    global JSON_RECORD, PROTOBUF_CLASS
     schema = make_schema(args.schema, args.schema_definition)
     if args.schema == "json":
         JSON_RECORD = schema._record_cls
+    if args.schema == "protobuf":
+        PROTOBUF_CLASS = schema._record_cls
     producer = client.create_producer(
         args.topic,
         schema=schema,
@@ -243,11 +262,22 @@ def read(client, args):
                     "event_time": msg.event_timestamp() or None,
                     "value_b64": b64(msg.data()),
                     **({"value": to_json(msg.value())} if args.schema == "avro" else {}),
+                    **({"value": protobuf_json(msg.value())} if args.schema == "protobuf" else {}),
                 }
             )
             + "\n"
         )
     reader.close()
+
+
+def protobuf_json(message):
+    """A decoded protobuf message as JSON: field names as declared, unset scalars with their
+    defaults, 64-bit integers as strings (protobuf's JSON mapping), enums by name."""
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 def parse_until(values):
@@ -296,7 +326,7 @@ def main():
     p.add_argument("--count", type=int, help="generate N messages instead of reading stdin")
     p.add_argument("--size", type=int, default=16, help="payload bytes of generated messages")
     p.add_argument("--keys", type=int, default=0, help="give generated messages keys k0..k(N-1)")
-    p.add_argument("--schema", default="bytes", choices=["bytes", "string", "avro", "json"])
+    p.add_argument("--schema", default="bytes", choices=["bytes", "string", "avro", "json", "protobuf"])
     p.add_argument("--schema-definition", help="the AVRO schema as JSON")
     p.add_argument("--no-batching", dest="batching", action="store_false")
     p.add_argument("--batch-max-messages", type=int, default=1000)
@@ -313,8 +343,8 @@ def main():
     r.add_argument("--start", help="serialized message id (base64) to start from")
     r.add_argument("--inclusive", action="store_true")
     r.add_argument("--receiver-queue-size", type=int, default=1000)
-    r.add_argument("--schema", default="bytes", choices=["bytes", "string", "avro"])
-    r.add_argument("--schema-definition", help="the AVRO schema as JSON (decodes `value`)")
+    r.add_argument("--schema", default="bytes", choices=["bytes", "string", "avro", "protobuf"])
+    r.add_argument("--schema-definition", help="the AVRO schema (or protobuf definition) as JSON (decodes `value`)")
     r.add_argument("--count", type=int, help="read exactly N messages, waiting for them")
     r.add_argument("--timeout-ms", type=int, default=30000)
     r.add_argument("--quiet", action="store_true", help="with --count: time the read, print only figures")

@@ -119,7 +119,7 @@ export interface ProduceOptions {
   compression?: 'NONE' | 'LZ4' | 'ZLIB' | 'ZSTD' | 'SNAPPY';
   chunking?: boolean;
   keyBasedBatching?: boolean;
-  schema?: 'bytes' | 'string' | 'avro' | 'json';
+  schema?: 'bytes' | 'string' | 'avro' | 'json' | 'protobuf';
   schemaDefinition?: unknown;
   /** Messages per second; default as fast as possible. */
   rate?: number;
@@ -172,6 +172,8 @@ export async function readOfficial(
     inclusive?: boolean;
     count?: number;
     avroSchema?: unknown;
+    /** A PROTOBUF_NATIVE definition, as for `produce` (decodes `value`). */
+    protobuf?: unknown;
     until?: Record<string, string>;
   } = {},
 ): Promise<OfficialMessage[]> {
@@ -185,13 +187,27 @@ export async function readOfficial(
   if (options.avroSchema !== undefined) {
     args.push('--schema', 'avro', '--schema-definition', JSON.stringify(options.avroSchema));
   }
+  if (options.protobuf !== undefined) {
+    args.push('--schema', 'protobuf', '--schema-definition', JSON.stringify(options.protobuf));
+  }
   return parseLines<OfficialMessage>(await runOfficial(args, ''));
 }
 
 /** Runs official.py with `input` on stdin; resolves with its stdout, rejects with its stderr. */
 function runOfficial(args: string[], input: string): Promise<string> {
+  return runProgram(python, args, input, 'official.py');
+}
+
+/** Runs a test program with `input` on stdin; resolves with its stdout, rejects with its stderr. */
+export function runProgram(
+  command: string,
+  args: string[],
+  input: string,
+  label: string,
+  timeoutMs = 300_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(python, args, { signal: AbortSignal.timeout(300_000) });
+    const child = spawn(command, args, { signal: AbortSignal.timeout(timeoutMs) });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -201,7 +217,7 @@ function runOfficial(args: string[], input: string): Promise<string> {
       if (code === 0) resolve(Buffer.concat(stdout).toString('utf8'));
       else
         reject(
-          new Error(`official.py exited with ${code}: ${Buffer.concat(stderr).toString().trim()}`),
+          new Error(`${label} exited with ${code}: ${Buffer.concat(stderr).toString().trim()}`),
         );
     });
     child.stdin.end(input);
