@@ -1,5 +1,6 @@
 /** Seam's reader keeps its place when the broker unloads the topic under it. */
 import test from 'ava';
+import { Reader, readerStats } from '../server/pulsar/reader.ts';
 import { readThroughFaults } from './support/faults.ts';
 import { adminPut, ensurePulsar, freshTopic, produce, topicPath } from './support/pulsar.ts';
 import { testClient } from './support/seam-reader.ts';
@@ -36,3 +37,25 @@ for (const batching of [true, false]) {
     );
   });
 }
+
+test('closing its client ends a reader: receive rejects, and it stops resubscribing', async (t) => {
+  const topic = freshTopic('client-closed');
+  await produce(topic, { count: 5 });
+  const own = testClient();
+  const reader = await Reader.open(own, { topic });
+  t.is((await reader.receive()).length, 5);
+  const before = readerStats().readers;
+  const waiting = reader.receive();
+  await own.close();
+  const stillWaiting = new Promise((_, reject) =>
+    setTimeout(() => reject(new Error('receive still waiting 5 s after the close')), 5_000),
+  );
+  const error = await t.throwsAsync(Promise.race([waiting, stillWaiting]));
+  t.regex(error?.message ?? '', /client is closed/);
+  // A reader still resubscribing would stay open, retrying with back-off for good.
+  const deadline = Date.now() + 5_000;
+  while (readerStats().readers >= before && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  t.is(readerStats().readers, before - 1);
+});

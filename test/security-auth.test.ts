@@ -305,6 +305,7 @@ test.serial(
       let received = 0;
       while (received < 10) received += (await own.receive()).length;
       t.is(received, 10);
+      await own.close();
     } finally {
       await direct.close();
     }

@@ -92,8 +92,12 @@ export class PulsarClient {
    */
   connection(url: string, proxyToBrokerUrl?: string): Promise<Connection> {
     const { pool } = this.shared;
-    if (this.shared.closed)
-      return Promise.reject(new PulsarError('ConnectionClosed', 'the Pulsar client is closed'));
+    // Final: readers of a closed client stop reconnecting instead of retrying forever.
+    if (this.shared.closed) {
+      return Promise.reject(
+        new PulsarError('ConnectionClosed', 'the Pulsar client is closed', { retriable: false }),
+      );
+    }
     const target = proxyToBrokerUrl ? `${url}>${proxyToBrokerUrl}` : url;
     const key = this.caller ? `caller ${this.caller.poolKey} ${target}` : target;
     const existing = pool.get(key);
