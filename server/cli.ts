@@ -24,7 +24,7 @@ import {
   switchSettings,
 } from './config.ts';
 import { createLogger } from './telemetry/log.ts';
-import { observePulsarReaders } from './telemetry/pulsar-metrics.ts';
+import { observeMemory, observePulsarReaders } from './telemetry/pulsar-metrics.ts';
 import { startTelemetry } from './telemetry/sdk.ts';
 
 const { version } = JSON.parse(
@@ -69,6 +69,8 @@ async function serve(args: string[]): Promise<void> {
     metricsPort: config.metricsPort,
   });
   observePulsarReaders();
+  const streams = streamOptions(config);
+  if (streams.memory) observeMemory(streams.memory);
   const [{ Gateway }, { PulsarAdmin }, { tokenAuth, tokenSource }, { PulsarClient }] =
     await Promise.all([
       import('./grpc/server.ts'),
@@ -87,10 +89,7 @@ async function serve(args: string[]): Promise<void> {
     webServiceUrl: config.pulsarAdminUrl,
     ...(pulsarToken ? { authorization: () => `Bearer ${pulsarToken()}` } : {}),
   });
-  const gateway = await Gateway.start(
-    { client, admin, ...streamOptions(config) },
-    { ...serverOptions, logger },
-  );
+  const gateway = await Gateway.start({ client, admin, ...streams }, { ...serverOptions, logger });
   logger.info(
     {
       event: 'serving',
