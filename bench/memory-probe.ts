@@ -19,8 +19,9 @@ export interface MemorySample {
   /** Memory outside the V8 heap held by JS objects (Buffers' bytes among it). */
   external: number;
   arrayBuffers: number;
-  /** Messages the readers have queued, and permits granted but not used. */
+  /** Messages the readers have queued, their bytes (`messageBytes`), and permits granted but not used. */
   queuedMessages: number;
+  queuedBytes: number;
   permitsInFlight: number;
   /** Whether garbage was collected just before. */
   collected: boolean;
@@ -46,6 +47,7 @@ if (file) {
       external: m.external,
       arrayBuffers: m.arrayBuffers,
       queuedMessages: readers.queuedMessages,
+      queuedBytes: readers.queuedBytes,
       permitsInFlight: readers.permitsInFlight,
       collected: collect,
     };
