@@ -18,13 +18,11 @@
  */
 
 import { readFile, rm } from 'node:fs/promises';
-import http2 from 'node:http2';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { apiType } from '../server/api.ts';
 import { dataset, json } from './data.ts';
-import { GatewayProcess } from './gateway.ts';
+import { GatewayProcess, pausedStream } from './gateway.ts';
 import type { MemorySample } from './memory-probe.ts';
 import { log, printTable, root, serviceUrl, webServiceUrl, writeResults } from './support.ts';
 
@@ -126,33 +124,11 @@ async function readConcurrently(address: string, topic: string, streams: number)
   return r.rows;
 }
 
-/**
- * A client that takes the stream's first response, then stops reading for `seconds`: it
- * speaks HTTP/2 itself so that, paused, it sends no WINDOW_UPDATE and flow control pushes
- * back on the gateway (a paused grpc-js stream keeps reading into its own buffers).
- */
+/** A client that takes the stream's first response, then stops reading for `seconds`. */
 async function pausedClient(address: string, topic: string, seconds: number): Promise<void> {
-  const session = http2.connect(`http://${address}`);
-  session.on('error', () => {});
-  const ReadStreamRequest = apiType('ReadStreamRequest');
-  const body = Buffer.from(
-    ReadStreamRequest.encode(ReadStreamRequest.fromObject({ topic, at_open: {} })).finish(),
-  );
-  const header = Buffer.alloc(5);
-  header.writeUInt32BE(body.length, 1);
-  const call = session.request({
-    ':method': 'POST',
-    ':path': '/seam.v1.SeamService/ReadStream',
-    'content-type': 'application/grpc',
-    te: 'trailers',
-  });
-  call.on('error', () => {});
-  call.end(Buffer.concat([header, body]));
-  await new Promise((resolve) => call.once('data', resolve));
-  call.pause();
+  const stream = await pausedStream(address, topic);
   await sleep(seconds * 1000);
-  call.close();
-  session.destroy();
+  stream.close();
 }
 
 const scenarios = new Set(args.scenarios.split(','));
