@@ -10,7 +10,7 @@ import { readStream, type StreamDeps } from '../server/core/stream.ts';
 import { MemoryPool } from '../server/memory-pool.ts';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
-import { messageOverheadBytes, Reader } from '../server/pulsar/reader.ts';
+import { messageOverheadBytes, Reader, readerStats } from '../server/pulsar/reader.ts';
 import {
   ensurePulsar,
   freshTopic,
@@ -120,3 +120,42 @@ test('streams sharing a small memory budget all read every row, in order, within
   t.true(unbounded > 2 * budget, 'without a budget the streams hold more than twice it');
   t.true(bounded <= budget + minimums, `${bounded} B held at most`);
 });
+
+test.serial(
+  'one receive of 200 K messages (a whole prefetch) goes through the stream',
+  async (t) => {
+    const topic = freshTopic('large-receive');
+    await produce(topic, { count: 200_000, size: 10, batchMaxMessages: 1000 });
+    const deps: StreamDeps = {
+      client,
+      admin,
+      historyParallelism: 1,
+      receiverQueueSize: 300_000,
+      receiverQueueBytes: 1024 * MiB,
+    };
+    const request = {
+      topic,
+      start: { kind: 'earliest' as const },
+      end: { kind: 'atOpen' as const },
+      columns: ['__messageId'],
+      batching: defaultBatchLimits,
+    };
+    let rows = 0;
+    let queued = 0;
+    for await (const event of readStream(deps, request, AbortSignal.timeout(120_000))) {
+      if (event.kind !== 'batch') continue;
+      if (rows === 0) {
+        // Paused after the first batch, the reader queues the rest: the next receive hands
+        // it all back at once (a spread `push(...messages)` overflowed the stack here).
+        for (let last = -1; readerStats().queuedMessages !== last; await sleep(1000)) {
+          last = readerStats().queuedMessages;
+        }
+        queued = readerStats().queuedMessages;
+      }
+      rows += event.batch.numRows;
+    }
+    t.log(`${queued} messages queued for one receive`);
+    t.true(queued >= 100_000);
+    t.is(rows, 200_000);
+  },
+);
