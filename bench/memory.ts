@@ -53,6 +53,8 @@ const extraEnv = Object.fromEntries(
 interface Peaks {
   rss: number;
   heapUsed: number;
+  /** Heap V8 has committed (used or not), at the peak RSS sample. */
+  heapTotalAtPeak: number;
   external: number;
   arrayBuffers: number;
   queuedMessages: number;
@@ -100,7 +102,9 @@ async function measured(live: boolean, load: (address: string) => Promise<void>)
   await rm(file, { force: true });
   const peak = (key: keyof Omit<MemorySample, 'collected'>) =>
     Math.max(...samples.map((s) => s[key]));
+  const top = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
   return {
+    heapTotalAtPeak: top.heapTotal,
     rss: peak('rss'),
     heapUsed: peak('heapUsed'),
     external: peak('external'),
@@ -179,6 +183,7 @@ printTable(
     'mode',
     'RSS at start',
     'peak RSS',
+    'heap committed then',
     'heap used',
     'external',
     'array buffers',
@@ -189,6 +194,7 @@ printTable(
     live ? 'live' : 'run',
     mib(peaks.rssAtStart),
     mib(peaks.rss),
+    mib(peaks.heapTotalAtPeak),
     mib(peaks.heapUsed),
     mib(peaks.external),
     mib(peaks.arrayBuffers),

@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { getHeapStatistics } from 'node:v8';
 import {
   type Config,
   ConfigError,
@@ -97,6 +98,9 @@ async function serve(args: string[]): Promise<void> {
       metrics: `http://${config.metricsHost}:${telemetry.metricsPort}/metrics`,
       transport: config.tlsClientCa ? 'mtls' : config.tlsCert ? 'tls' : 'plaintext',
       callerAuth: config.callerAuth,
+      // What bounds RSS is the heap limit (NODE_OPTIONS=--max-old-space-size): README, Memory.
+      memoryBudgetBytes: config.memoryBudgetBytes,
+      heapLimitBytes: getHeapStatistics().heap_size_limit,
     },
     `serving seam.v1.SeamService on ${config.host}:${gateway.port}, reading ${config.pulsarUrl}`,
   );
