@@ -5,12 +5,14 @@
  * streams without a budget hold far more, so the budget is what bounds them).
  */
 import test from 'ava';
+import { pausedStream } from '../bench/gateway.ts';
 import { defaultBatchLimits } from '../server/core/request.ts';
 import { readStream, type StreamDeps } from '../server/core/stream.ts';
 import { MemoryPool } from '../server/memory-pool.ts';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
 import { messageOverheadBytes, Reader, readerStats } from '../server/pulsar/reader.ts';
+import { startGateway } from './support/gateway.ts';
 import {
   ensurePulsar,
   freshTopic,
@@ -138,24 +140,59 @@ test.serial(
       start: { kind: 'earliest' as const },
       end: { kind: 'atOpen' as const },
       columns: ['__messageId'],
-      batching: defaultBatchLimits,
+      batching: { ...defaultBatchLimits, maxRows: 1000 },
+    };
+    // Watches how many messages one receive hands the stream (this test runs alone, first).
+    const receive = Reader.prototype.receive;
+    let largest = 0;
+    Reader.prototype.receive = async function (this: Reader, signal?: AbortSignal) {
+      const messages = await receive.call(this, signal);
+      largest = Math.max(largest, messages.length);
+      return messages;
     };
     let rows = 0;
-    let queued = 0;
-    for await (const event of readStream(deps, request, AbortSignal.timeout(120_000))) {
-      if (event.kind !== 'batch') continue;
-      if (rows === 0) {
-        // Paused after the first batch, the reader queues the rest: the next receive hands
-        // it all back at once (a spread `push(...messages)` overflowed the stack here).
-        for (let last = -1; readerStats().queuedMessages !== last; await sleep(1000)) {
-          last = readerStats().queuedMessages;
+    try {
+      for await (const event of readStream(deps, request, AbortSignal.timeout(120_000))) {
+        if (event.kind !== 'batch') continue;
+        // Paused after the first batch, the reader queues the rest: a receive then hands it
+        // all back at once (a spread `push(...messages)` overflowed the stack here).
+        if (rows === 0) {
+          for (let last = -1; readerStats().queuedMessages !== last; await sleep(1000)) {
+            last = readerStats().queuedMessages;
+          }
         }
-        queued = readerStats().queuedMessages;
+        rows += event.batch.numRows;
       }
-      rows += event.batch.numRows;
+    } finally {
+      Reader.prototype.receive = receive;
     }
-    t.log(`${queued} messages queued for one receive`);
-    t.true(queued >= 100_000);
+    t.log(`${largest} messages handed out by one receive`);
+    t.true(largest >= 100_000);
     t.is(rows, 200_000);
   },
 );
+
+test('a paused client holds the budget and its minimum; cancelled, it gives every byte back', async (t) => {
+  const topic = freshTopic('memory-paused');
+  await produce(topic, { count: 400, size: 50 * KiB, batching: false }); // 20 MiB
+  const budget = 8 * MiB;
+  const memory = new MemoryPool(budget);
+  const gw = await startGateway({ memory });
+  try {
+    const stream = await pausedStream(`127.0.0.1:${gw.gateway.port}`, topic);
+    await sleep(2000);
+    const held = memory.used;
+    stream.close();
+    // Unsent responses of a cancelled call may never call back: the stream's end releases them.
+    for (let i = 0; i < 50 && memory.used > 0; i++) await sleep(100);
+    t.log(
+      `paused: ${(held / MiB).toFixed(1)} MiB held (high-water ${(memory.highWater / MiB).toFixed(1)} MiB) of ${budget / MiB} MiB; after cancelling: ${memory.used} B`,
+    );
+    t.true(held > budget / 2, 'the paused stream filled its share');
+    // Past the budget: one response set (a batch, under 3 MiB) and one entry.
+    t.true(memory.highWater <= budget + 3 * MiB + 51 * KiB, `${memory.highWater} B at most`);
+    t.is(memory.used, 0);
+  } finally {
+    await gw.close();
+  }
+});

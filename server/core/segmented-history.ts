@@ -300,14 +300,14 @@ export class SegmentedHistory implements PartitionReader {
         }
         received += messages.length;
         const inside = messages.filter((m) => startsIn(m, segment));
+        // Counted as held in memory, taken from the gateway's memory by the reader already;
+        // what is past the segment is dropped and released (before anything can throw).
+        const bytes = inside.reduce((total, m) => total + messageBytes(m), 0);
+        memory?.release(handedOff - bytes);
         // Nothing of the segment before what follows it: is the ledger still there?
         if (received === messages.length && inside.length === 0) {
           await this.checkSegmentExists(segment);
         }
-        // Counted as held in memory, taken from the gateway's memory by the reader already;
-        // what is past the segment is dropped and released.
-        const bytes = inside.reduce((total, m) => total + messageBytes(m), 0);
-        memory?.release(handedOff - bytes);
         // One by one: a receive can hand back the whole prefetch (receiver queue × batch
         // size, a million small messages), too many for spread arguments.
         for (const m of inside) segment.buffer.push(m);
