@@ -196,3 +196,30 @@ test('a paused client holds the budget and its minimum; cancelled, it gives ever
     await gw.close();
   }
 });
+
+test('streams on 1000-message batches keep within the budget and a window each', async (t) => {
+  const topic = freshTopic('memory-batched');
+  // A small first entry, as a producer's first batch often is: sized from it alone, a
+  // reader's permits would bring up to 100 of the large ones at once.
+  const first = await produce(topic, { count: 1, size: 100, batching: false });
+  const rest = await produce(topic, { count: 20_000, size: 100, batchMaxMessages: 1000 });
+  const produced = [...first, ...rest].map(officialId);
+  const streams = 24;
+  const budget = 8 * MiB;
+  const memory = new MemoryPool(budget);
+  const window = 2 * MiB;
+  const deps: StreamDeps = { client, admin, memory, receiverQueueBytes: window };
+  const reads = await Promise.all(Array.from({ length: streams }, () => readSlowly(deps, topic)));
+  for (const ids of reads) t.deepEqual(ids, produced);
+  t.is(memory.used, 0);
+  // Past the budget: per reader, one entry (1000 messages, its minimum) and a burst the
+  // broker read before the count saw it (up to its window: README, Memory, known gap).
+  const entry = 1000 * (100 + messageOverheadBytes);
+  t.log(
+    `${streams} streams held at most ${(memory.highWater / MiB).toFixed(1)} MiB with a ${budget / MiB} MiB budget`,
+  );
+  t.true(
+    memory.highWater <= budget + streams * (window + entry),
+    `${memory.highWater} B held at most`,
+  );
+});
