@@ -4,8 +4,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import http2 from 'node:http2';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { apiType } from '../server/api.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -95,4 +97,37 @@ export class GatewayProcess {
     this.child.kill('SIGTERM');
     await exited;
   }
+}
+
+/**
+ * Opens a bounded ReadStream of `topic`, takes its first response, then stops reading until
+ * `close()`. It speaks HTTP/2 itself so that, paused, it really stops taking bytes: no
+ * WINDOW_UPDATE, so flow control pushes back on the gateway (a paused grpc-js stream keeps
+ * reading into its own buffers).
+ */
+export async function pausedStream(address: string, topic: string): Promise<{ close(): void }> {
+  const session = http2.connect(`http://${address}`);
+  session.on('error', () => {}); // closing it mid-stream is the point
+  const ReadStreamRequest = apiType('ReadStreamRequest');
+  const body = Buffer.from(
+    ReadStreamRequest.encode(ReadStreamRequest.fromObject({ topic, at_open: {} })).finish(),
+  );
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(body.length, 1);
+  const call = session.request({
+    ':method': 'POST',
+    ':path': '/seam.v1.SeamService/ReadStream',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
+  call.on('error', () => {});
+  call.end(Buffer.concat([header, body]));
+  await new Promise((resolve) => call.once('data', resolve));
+  call.pause();
+  return {
+    close() {
+      call.close();
+      session.destroy();
+    },
+  };
 }

@@ -20,14 +20,14 @@
  * bench/results/profile.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { topProfileFunctions } from './cpu-profile.ts';
+import { dataset, json, produce } from './data.ts';
 import { GatewayProcess } from './gateway.ts';
 import {
   log,
@@ -64,12 +64,6 @@ const sdkClient = `${root}bench/sdk-client.ts`;
 const MB = 1e6;
 const MiB = 2 ** 20;
 
-/** Runs a command to completion and parses the JSON object it prints last. */
-async function json<T>(file: string, argv: string[]): Promise<T> {
-  const { stdout } = await run(file, argv, { maxBuffer: 64 * MiB, timeout: 1_800_000 });
-  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as T;
-}
-
 /**
  * Runs `use` against a gateway of its own, stopped after: each RSS figure is one
  * scenario's, not the high-water mark of those before it.
@@ -95,82 +89,6 @@ function table(title: string, header: string[], rows: string[][]): void {
 const fixed = (n: number, digits = 1) => n.toFixed(digits);
 const thousands = (n: number) => Math.round(n).toLocaleString('en');
 const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
-
-// ---------------------------------------------------------------- data
-
-/** The Java producer, compiled once per change of its source into a scratch directory. */
-async function producerClasses(javaHome: string): Promise<string> {
-  const dir = `${os.tmpdir()}/seam-bench-produce`;
-  const source = `${root}bench/Produce.java`;
-  const built = await stat(`${dir}/Produce.class`).catch(() => undefined);
-  if (!built || built.mtimeMs < (await stat(source)).mtimeMs) {
-    await run(`${javaHome}/bin/javac`, ['-cp', `${root}pulsar/.lib/*`, '-d', dir, source]);
-  }
-  return dir;
-}
-
-/** What the producer reports. */
-interface Produced {
-  count: number;
-  bytes: number;
-  seconds: number;
-}
-
-let java = '';
-let classes = '';
-
-/** Produces `count` records to `topic`, at `rate` msg/s (0: as fast as it can). */
-async function produce(topic: string, count: number, rate = 0): Promise<Produced> {
-  if (!java) {
-    const javaHome = (await run('bash', [`${root}pulsar/pulsar.sh`, 'java-home'])).stdout.trim();
-    java = `${javaHome}/bin/java`;
-    classes = await producerClasses(javaHome);
-  }
-  return json<Produced>(java, [
-    '-Xmx512m',
-    `-Dlog4j.configurationFile=${root}pulsar/conf/log4j2.xml`,
-    `-Dseam.pulsar.log=${os.tmpdir()}/seam-bench-produce.log`,
-    '-cp',
-    `${classes}:${root}pulsar/.lib/*`,
-    'Produce',
-    `${root}bench/order.avsc`,
-    serviceUrl,
-    topic,
-    String(count),
-    String(rate),
-  ]);
-}
-
-/** A backlog topic of `count` records and its payload bytes, produced once and reused. */
-async function dataset(name: string, count: number): Promise<{ topic: string; bytes: number }> {
-  const file = `${results}/datasets.json`;
-  const known = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<
-    string,
-    { topic: string; bytes: number }
-  >;
-  const key = `${name}-${count}`;
-  const admin = new PulsarAdmin({ webServiceUrl });
-  const entry = known[key];
-  if (entry) {
-    const stored = await admin.ledgers(entry.topic).then(
-      (ledgers) => ledgers.length > 0,
-      () => false,
-    );
-    if (stored) {
-      log(`reusing ${entry.topic}`);
-      return entry;
-    }
-  }
-  const topic = `persistent://public/default/bench-${key}-${Date.now()}`;
-  log(
-    `producing ${thousands(count)} AVRO records to ${topic} (official Java producer, batching on)...`,
-  );
-  const produced = await produce(topic, count);
-  log(`  ${thousands(produced.count / produced.seconds)} msg/s`);
-  known[key] = { topic, bytes: produced.bytes };
-  await writeFile(file, `${JSON.stringify(known, null, 2)}\n`);
-  return { topic, bytes: produced.bytes };
-}
 
 // ---------------------------------------------------------------- history
 

@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { getHeapStatistics } from 'node:v8';
 import {
   type Config,
   ConfigError,
@@ -24,7 +25,7 @@ import {
   switchSettings,
 } from './config.ts';
 import { createLogger } from './telemetry/log.ts';
-import { observePulsarReaders } from './telemetry/pulsar-metrics.ts';
+import { observeMemory, observePulsarReaders } from './telemetry/pulsar-metrics.ts';
 import { startTelemetry } from './telemetry/sdk.ts';
 
 const { version } = JSON.parse(
@@ -69,6 +70,8 @@ async function serve(args: string[]): Promise<void> {
     metricsPort: config.metricsPort,
   });
   observePulsarReaders();
+  const streams = streamOptions(config);
+  if (streams.memory) observeMemory(streams.memory);
   const [{ Gateway }, { PulsarAdmin }, { tokenAuth, tokenSource }, { PulsarClient }] =
     await Promise.all([
       import('./grpc/server.ts'),
@@ -87,10 +90,7 @@ async function serve(args: string[]): Promise<void> {
     webServiceUrl: config.pulsarAdminUrl,
     ...(pulsarToken ? { authorization: () => `Bearer ${pulsarToken()}` } : {}),
   });
-  const gateway = await Gateway.start(
-    { client, admin, ...streamOptions(config) },
-    { ...serverOptions, logger },
-  );
+  const gateway = await Gateway.start({ client, admin, ...streams }, { ...serverOptions, logger });
   logger.info(
     {
       event: 'serving',
@@ -98,6 +98,9 @@ async function serve(args: string[]): Promise<void> {
       metrics: `http://${config.metricsHost}:${telemetry.metricsPort}/metrics`,
       transport: config.tlsClientCa ? 'mtls' : config.tlsCert ? 'tls' : 'plaintext',
       callerAuth: config.callerAuth,
+      // What bounds RSS is the heap limit (NODE_OPTIONS=--max-old-space-size): README, Memory.
+      memoryBudgetBytes: config.memoryBudgetBytes,
+      heapLimitBytes: getHeapStatistics().heap_size_limit,
     },
     `serving seam.v1.SeamService on ${config.host}:${gateway.port}, reading ${config.pulsarUrl}`,
   );

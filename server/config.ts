@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { defaultHistoryBudgetBytes, defaultHistoryParallelism } from './core/segmented-history.ts';
 import type { StreamDeps } from './core/stream.ts';
 import type { GatewayOptions } from './grpc/server.ts';
+import { defaultMemoryBudgetBytes, MemoryPool } from './memory-pool.ts';
+import { defaultReceiverQueueBytes } from './pulsar/reader.ts';
 import { loadTokenKey } from './security/jwt.ts';
 import { logLevels } from './telemetry/log.ts';
 
@@ -71,6 +73,10 @@ export const configSchema = z.strictObject({
   maxBufferedBytes: positive.default(8 * 1024 * 1024),
   /** Messages each partition's reader prefetches from Pulsar. */
   receiverQueueSize: positive.default(1000),
+  /** Bytes each reader may hold queued and prefetched (8 MiB; a message counts its payload + ~400 B). */
+  receiverQueueBytes: positive.default(defaultReceiverQueueBytes),
+  /** Bytes all streams' buffers draw from together: queues, prefetch, segment buffers, unsent responses (256 MiB). */
+  memoryBudgetBytes: positive.default(defaultMemoryBudgetBytes),
   /** Segment readers (ledgers of history) a stream may have open at once; 1 = one reader per partition. */
   historyParallelism: positive.default(defaultHistoryParallelism),
   /** Bytes (as stored) a stream's segment readers may buffer and prefetch (64 MiB). */
@@ -113,6 +119,8 @@ export const envNames: Record<keyof Config, string> = {
   shutdownGraceMs: 'SEAM_SHUTDOWN_GRACE_MS',
   maxBufferedBytes: 'SEAM_MAX_BUFFERED_BYTES',
   receiverQueueSize: 'SEAM_RECEIVER_QUEUE_SIZE',
+  receiverQueueBytes: 'SEAM_RECEIVER_QUEUE_BYTES',
+  memoryBudgetBytes: 'SEAM_MEMORY_BUDGET_BYTES',
   historyParallelism: 'SEAM_HISTORY_PARALLELISM',
   historyBudgetBytes: 'SEAM_HISTORY_BUDGET_BYTES',
   metricsHost: 'SEAM_METRICS_HOST',
@@ -256,14 +264,26 @@ export function gatewayOptions(config: Config): GatewayOptions {
   };
 }
 
-/** The stream core's part of the configuration (the rest of StreamDeps is connections). */
+/**
+ * The stream core's part of the configuration (the rest of StreamDeps is connections),
+ * with the gateway's memory pool: call once per gateway.
+ */
 export function streamOptions(
   config: Config,
-): Pick<StreamDeps, 'receiverQueueSize' | 'historyParallelism' | 'historyBudgetBytes'> {
+): Pick<
+  StreamDeps,
+  | 'receiverQueueSize'
+  | 'receiverQueueBytes'
+  | 'historyParallelism'
+  | 'historyBudgetBytes'
+  | 'memory'
+> {
   return {
     receiverQueueSize: config.receiverQueueSize,
+    receiverQueueBytes: config.receiverQueueBytes,
     historyParallelism: config.historyParallelism,
     historyBudgetBytes: config.historyBudgetBytes,
+    memory: new MemoryPool(config.memoryBudgetBytes),
   };
 }
 

@@ -69,11 +69,19 @@ test('the README documents every setting: flag, variable and default', (t) => {
 test('the stream settings reach the stream core', (t) => {
   const config = loadConfig({
     env: { SEAM_HISTORY_PARALLELISM: '2' },
-    flags: { historyBudgetBytes: '1048576', receiverQueueSize: '50' },
+    flags: {
+      historyBudgetBytes: '1048576',
+      receiverQueueSize: '50',
+      receiverQueueBytes: '65536',
+      memoryBudgetBytes: '33554432',
+    },
   });
-  t.deepEqual(streamOptions(config), {
+  const { memory, ...rest } = streamOptions(config);
+  t.deepEqual(rest, {
     receiverQueueSize: 50,
+    receiverQueueBytes: 65536,
     historyParallelism: 2,
     historyBudgetBytes: 1048576,
   });
+  t.is(memory?.budgetBytes, 32 * 1024 * 1024);
 });

@@ -5,11 +5,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import http2 from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import { SeamClient } from '@pulsar-seam/client';
 import test from 'ava';
-import { apiType } from '../server/api.ts';
+import { pausedStream } from '../bench/gateway.ts';
 import { ensurePulsar, freshTopic, produce } from './support/pulsar.ts';
 
 const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
@@ -71,26 +70,8 @@ test('a client that stops reading holds little memory and does not block another
   const pid = server?.pid as number;
   const before = rssMiB(pid);
 
-  // The slow client speaks HTTP/2 itself so that, once paused, it really stops taking
-  // bytes: no WINDOW_UPDATE, so flow control pushes back on the gateway. (A paused
-  // grpc-js stream keeps reading into its own buffers.)
-  const session = http2.connect(`http://${address}`);
-  session.on('error', () => {}); // closing it mid-stream is the point
-  const ReadStreamRequest = apiType('ReadStreamRequest');
-  const body = Buffer.from(
-    ReadStreamRequest.encode(ReadStreamRequest.fromObject({ topic, at_open: {} })).finish(),
-  );
-  const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]);
-  const slow = session.request({
-    ':method': 'POST',
-    ':path': '/seam.v1.SeamService/ReadStream',
-    'content-type': 'application/grpc',
-    te: 'trailers',
-  });
-  slow.on('error', () => {});
-  slow.end(frame);
-  await new Promise((resolve) => slow.once('data', resolve));
-  slow.pause();
+  // Paused, the slow client takes no bytes: HTTP/2 flow control pushes back on the gateway.
+  const slow = await pausedStream(address, topic);
   await sleep(3000);
   const whilePaused = rssMiB(pid);
 
@@ -112,6 +93,5 @@ test('a client that stops reading holds little memory and does not block another
     `paused stream grew the gateway by ${(whilePaused - before).toFixed(0)} MiB`,
   );
   slow.close();
-  session.destroy();
   fast.close();
 });

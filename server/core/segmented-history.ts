@@ -10,16 +10,17 @@
  * they buffer ahead of the stream by a byte budget: a stream that is not pulled (a slow
  * client) stops taking messages, so its readers stop granting the broker permits.
  */
+import type { MemoryPool } from '../memory-pool.ts';
 import type { PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
 import { MessageId } from '../pulsar/message-id.ts';
-import { type Message, Reader } from '../pulsar/reader.ts';
+import { defaultReceiverQueueBytes, type Message, messageBytes, Reader } from '../pulsar/reader.ts';
 import { firstWhere, type PublishTimes, type Segment, segmentEntries } from '../pulsar/segments.ts';
 import { SeamError } from './errors.ts';
 
 /** Segments of history read at once per stream, by default (see bench/read-segments.ts). */
 export const defaultHistoryParallelism = 4;
-/** Bytes (as stored) a stream's segment readers may buffer and prefetch, by default. */
+/** Bytes (`messageBytes`) a stream's segment readers may buffer and prefetch, by default. */
 export const defaultHistoryBudgetBytes = 64 * 1024 * 1024;
 
 /** Smallest prefetch window of a segment reader, messages. */
@@ -42,7 +43,7 @@ export interface SegmentRead {
 export class SegmentGate {
   /** Segment readers that may be open at once. */
   readonly slots: number;
-  /** Bytes of messages (as stored) that segment readers may buffer and prefetch. */
+  /** Bytes of messages (`messageBytes`) that segment readers may buffer and prefetch. */
   readonly budgetBytes: number;
   private used = 0;
   private readonly queue: (() => void)[] = [];
@@ -116,6 +117,9 @@ export interface SegmentedHistoryOptions {
   boundary: MessageId;
   gate: SegmentGate;
   receiverQueueSize: number;
+  receiverQueueBytes: number | undefined;
+  /** The gateway's memory: segment buffers and readers draw from it. */
+  memory: MemoryPool | undefined;
   onSegmentRead: ((read: SegmentRead) => void) | undefined;
 }
 
@@ -168,6 +172,7 @@ export class SegmentedHistory implements PartitionReader {
       if (segment.buffer.length > 0) {
         const messages = segment.buffer;
         gate.buffered -= segment.bufferedBytes;
+        this.options.memory?.release(segment.bufferedBytes);
         segment.buffer = [];
         segment.bufferedBytes = 0;
         gate.notify();
@@ -192,7 +197,11 @@ export class SegmentedHistory implements PartitionReader {
     this.closed = true;
     this.abort.abort();
     const { gate } = this.options;
-    for (const segment of this.ahead) gate.buffered -= segment.bufferedBytes;
+    for (const segment of this.ahead) {
+      gate.buffered -= segment.bufferedBytes;
+      this.options.memory?.release(segment.bufferedBytes);
+      segment.bufferedBytes = 0;
+    }
     gate.notify();
     await Promise.all([
       this.options.main.close(),
@@ -209,12 +218,15 @@ export class SegmentedHistory implements PartitionReader {
 
   /** After the history: a reader from right after the boundary, instead of `main`. */
   private async openTail(): Promise<Reader> {
-    const { client, topic, boundary, main, receiverQueueSize } = this.options;
+    const { client, topic, boundary, main, receiverQueueSize, receiverQueueBytes, memory } =
+      this.options;
     const tail = await Reader.open(client, {
       topic,
       start: boundary,
       startInclusive: false,
       receiverQueueSize,
+      ...(receiverQueueBytes === undefined ? {} : { receiverQueueBytes }),
+      memory,
     });
     if (this.closed) await tail.close();
     await main.close();
@@ -246,10 +258,16 @@ export class SegmentedHistory implements PartitionReader {
   }
 
   private async readSegment(segment: Ahead, index: number): Promise<void> {
-    const { client, topic, gate, receiverQueueSize, onSegmentRead } = this.options;
-    // Segments other than the one handed out next wait for room in the budget.
-    const mayRead = () => this.closed || this.head >= index || gate.hasRoom;
-    while (!mayRead()) await gate.changed();
+    const { client, topic, gate, receiverQueueSize, memory, onSegmentRead } = this.options;
+    // A segment reads while there is room in the stream's budget and in the gateway's
+    // memory; the one handed out next also whenever its buffer is empty, so the stream
+    // moves. (Without a bound it would buffer as fast as Pulsar sends while the client is
+    // slower: a whole ledger, measured 148 K messages.)
+    const mayRead = () =>
+      this.closed ||
+      (this.head >= index && segment.buffer.length === 0) ||
+      (gate.hasRoom && (memory?.free ?? 1) > 0);
+    while (!mayRead()) await roomOrChange(gate, memory);
     if (this.closed) return;
     // The broker pushes as many messages as it has permits for, past the segment's end
     // too, into what the next segment's reader reads: a window of an eighth of the
@@ -260,24 +278,36 @@ export class SegmentedHistory implements PartitionReader {
       start: new MessageId(segment.ledgerId, segment.firstEntry),
       startInclusive: true,
       receiverQueueSize: gate.permits(segment.entryBytes, Math.min(receiverQueueSize, window)),
+      // The budget's prefetch half, shared by the segment readers.
+      receiverQueueBytes: Math.min(
+        this.options.receiverQueueBytes ?? defaultReceiverQueueBytes,
+        Math.max(1, Math.floor(gate.budgetBytes / 2 / gate.slots)),
+      ),
+      memory,
+      // What it hands out stays counted in the buffer, without a gap for others to take.
+      handOffMemory: true,
     });
     this.readers.add(reader);
     let received = 0;
     try {
       while (!this.closed) {
-        while (!mayRead()) await gate.changed();
+        while (!mayRead()) await roomOrChange(gate, memory);
         const messages = await reader.receive(this.abort.signal);
+        const handedOff = messages.reduce((total, m) => total + messageBytes(m), 0);
+        if (this.closed) {
+          memory?.release(handedOff); // its buffers are released already
+          return;
+        }
         received += messages.length;
         const inside = messages.filter((m) => startsIn(m, segment));
+        // Counted as held in memory, taken from the gateway's memory by the reader already;
+        // what is past the segment is dropped and released (before anything can throw).
+        const bytes = inside.reduce((total, m) => total + messageBytes(m), 0);
+        memory?.release(handedOff - bytes);
         // Nothing of the segment before what follows it: is the ledger still there?
         if (received === messages.length && inside.length === 0) {
           await this.checkSegmentExists(segment);
         }
-        // Counted as stored: the share of its entry's average size each message stands for.
-        const bytes = inside.reduce(
-          (total, m) => total + segment.entryBytes / Math.max(1, m.messageId.batchSize),
-          0,
-        );
         // One by one: a receive can hand back the whole prefetch (receiver queue × batch
         // size, a million small messages), too many for spread arguments.
         for (const m of inside) segment.buffer.push(m);
@@ -336,6 +366,16 @@ function startsIn(message: Message, segment: Segment): boolean {
 /** Whether `id` is in the segment's last entry. */
 function isLast(id: MessageId, segment: Segment): boolean {
   return id.ledgerId === segment.ledgerId && id.entryId === segment.lastEntry;
+}
+
+/** Resolves at the gate's next change, or when the gateway's memory is released. */
+async function roomOrChange(gate: SegmentGate, memory: MemoryPool | undefined): Promise<void> {
+  const stop = memory?.onRelease(() => gate.notify());
+  try {
+    await gate.changed();
+  } finally {
+    stop?.();
+  }
 }
 
 /** Resolves at the gate's next change; rejects if `signal` aborts first. */

@@ -9,6 +9,7 @@ import type * as arrow from 'apache-arrow';
 import { type BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
 import { topicSchema } from '../arrow/topic-schema.ts';
 import { sameSchema, type Translate } from '../arrow/value-schema.ts';
+import type { MemoryPool } from '../memory-pool.ts';
 import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
 import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
@@ -41,6 +42,10 @@ export interface StreamDeps {
   admin?: PulsarAdmin | undefined;
   /** Messages each partition's reader may prefetch. */
   receiverQueueSize?: number;
+  /** Bytes each partition's reader may hold queued and prefetched. */
+  receiverQueueBytes?: number;
+  /** The gateway's memory, that readers, segment buffers and unsent responses draw from. */
+  memory?: MemoryPool | undefined;
   /**
    * Segment readers a stream may have open at once, shared by its partitions, each
    * reading one later segment (ledger) of history while the partition's own reader reads
@@ -281,7 +286,13 @@ class Stream {
     plan: { partition: number; topic: string },
     start: Position | 'latest' | undefined,
   ): Promise<Partition> {
-    const options = { topic: plan.topic, receiverQueueSize: this.deps.receiverQueueSize ?? 1000 };
+    const { receiverQueueBytes, memory } = this.deps;
+    const options = {
+      topic: plan.topic,
+      receiverQueueSize: this.deps.receiverQueueSize ?? 1000,
+      ...(receiverQueueBytes === undefined ? {} : { receiverQueueBytes }),
+      memory,
+    };
     let reader: Reader;
     let position: Position;
     if (start === 'latest') {
@@ -430,6 +441,8 @@ class Stream {
           boundary: p.boundary,
           gate,
           receiverQueueSize: this.deps.receiverQueueSize ?? 1000,
+          receiverQueueBytes: this.deps.receiverQueueBytes,
+          memory: this.deps.memory,
           onSegmentRead,
         });
       }),
@@ -812,7 +825,7 @@ function firstEntry(
 }
 
 /** Reader options that start at `position`. */
-function readerStart(options: { topic: string; receiverQueueSize: number }, position: Position) {
+function readerStart<T extends { topic: string }>(options: T, position: Position) {
   switch (position.kind) {
     case 'earliest':
       return { ...options, start: MessageId.earliest };

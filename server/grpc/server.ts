@@ -11,6 +11,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { protoFile, protoRoot } from '../api.ts';
 import { SeamError, type StatusName } from '../core/errors.ts';
 import { readStream, type StreamDeps } from '../core/stream.ts';
+import type { MemoryPool } from '../memory-pool.ts';
 import { depsForCaller, watchCaller } from '../security/access.ts';
 import {
   authenticate,
@@ -111,38 +112,70 @@ const serviceName = 'seam.v1.SeamService';
  * Bounds the bytes a stream has handed to gRPC that HTTP/2 has not sent yet. grpc-js's
  * writable accepts 16 responses before `write()` returns false, and each may be megabytes;
  * the write callback fires once HTTP/2 took the bytes, so counting until then bounds what a
- * client that stops reading can pin in memory.
+ * client that stops reading can pin in memory. The bytes count against the gateway's
+ * memory too: when it is spent, a stream writes on only once what it wrote was sent.
  */
 class WriteWindow {
   private readonly limit: number;
+  private readonly memory: MemoryPool | undefined;
   /** Bytes written and not yet taken by HTTP/2. */
   buffered = 0;
   private wake: (() => void) | undefined;
 
-  constructor(limit: number) {
+  constructor(limit: number, memory: MemoryPool | undefined) {
     this.limit = limit;
+    this.memory = memory;
   }
 
   /** Counts `bytes` as buffered; the returned callback releases them. */
   written(bytes: number): () => void {
     this.buffered += bytes;
+    this.memory?.force(bytes);
+    const counted = this.counted;
     return () => {
       this.buffered -= bytes;
-      if (this.buffered <= this.limit) {
+      if (counted === this.counted) this.memory?.release(bytes);
+      if (!this.full) {
         this.wake?.();
         this.wake = undefined;
       }
     };
   }
 
-  /** Resolves once buffered bytes are within the limit. */
+  /** Ends the stream's share of the gateway's memory: writes left unsent (a call cancelled
+   * or failed) may never call back. */
+  close(): void {
+    this.memory?.release(this.buffered);
+    this.counted++;
+  }
+
+  /** Counts closings: callbacks of writes from before the last one release nothing. */
+  private counted = 0;
+
+  /** Over its own limit, or holding some of a gateway memory that is spent. */
+  private get full(): boolean {
+    return (
+      this.buffered > this.limit ||
+      (this.buffered > 0 && this.memory !== undefined && this.memory.free <= 0)
+    );
+  }
+
+  /** Resolves once buffered bytes are within the limit (and the gateway's memory). */
   async room(signal: AbortSignal): Promise<void> {
-    while (this.buffered > this.limit) {
+    while (this.full) {
       signal.throwIfAborted();
       await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(signal.reason);
+        const stop = this.memory?.onRelease(() => {
+          if (!this.full) this.wake?.();
+        });
+        const onAbort = () => {
+          stop?.();
+          reject(signal.reason);
+        };
         signal.addEventListener('abort', onAbort, { once: true });
         this.wake = () => {
+          this.wake = undefined;
+          stop?.();
           signal.removeEventListener('abort', onAbort);
           resolve();
         };
@@ -320,7 +353,7 @@ export class Gateway {
   ): Promise<void> {
     const stream: ActiveStream = {
       abort: new AbortController(),
-      window: new WriteWindow(this.options.maxBufferedBytes),
+      window: new WriteWindow(this.options.maxBufferedBytes, deps.memory),
       shuttingDown: false,
     };
     const { signal } = stream.abort;
@@ -381,6 +414,7 @@ export class Gateway {
       }
     } finally {
       unwatch?.();
+      stream.window.close();
       this.active.delete(stream);
       observation.end(status, details);
     }

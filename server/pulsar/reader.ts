@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Span, trace } from '@opentelemetry/api';
+import type { MemoryPool } from '../memory-pool.ts';
 import type { PulsarClient } from './client.ts';
 import { expect } from './client.ts';
 import type { Connection, ConsumerHandler } from './connection.ts';
@@ -70,11 +71,37 @@ export interface ReaderOptions {
   startPublishTime?: number;
   /** Messages the broker may push ahead of `receive()` (flow-control permits). */
   receiverQueueSize?: number;
+  /**
+   * Bytes of messages (`messageBytes`) the reader may hold queued and ask the broker for
+   * ahead of `receive()`; the broker may overshoot by one entry (a batch) per permit.
+   */
+  receiverQueueBytes?: number;
+  /** The gateway's budget that the queue and prefetch draw from; none: unbounded. */
+  memory?: MemoryPool | undefined;
+  /**
+   * The caller keeps the messages `receive()` hands out counted in `memory` and releases
+   * their `messageBytes` itself (a buffer that holds them on); otherwise they are released
+   * as they are handed out.
+   */
+  handOffMemory?: boolean;
   /** Seen by the broker as the consumer name. */
   name?: string;
 }
 
 const defaultReceiverQueueSize = 1000;
+/** Bytes a reader may hold queued and prefetched, by default (8 MiB). */
+export const defaultReceiverQueueBytes = 8 * 1024 * 1024;
+/**
+ * What a received message costs beyond its payload, bytes: the JS objects that carry it
+ * (message, id, payload view, properties). Measured in a heap snapshot of a gateway reading
+ * small AVRO records: ~400 B a message.
+ */
+export const messageOverheadBytes = 400;
+
+/** The memory a received message holds, as readers and buffers count it. */
+export function messageBytes(message: Message): number {
+  return message.payload.length + messageOverheadBytes;
+}
 const reconnectBackoff = { initialMs: 100, maxMs: 30_000 };
 
 /** The position messages must be after (or at, when inclusive) to be returned. */
@@ -100,6 +127,8 @@ export interface ReaderStats {
   permitsInFlight: number;
   /** Messages received and not yet handed out. */
   queuedMessages: number;
+  /** Their bytes (`messageBytes`). */
+  queuedBytes: number;
   /** Resubscriptions after a lost consumer, since the process started. */
   reconnects: number;
 }
@@ -108,14 +137,17 @@ export interface ReaderStats {
 export function readerStats(): ReaderStats {
   let permitsInFlight = 0;
   let queuedMessages = 0;
+  let queuedBytes = 0;
   for (const reader of openReaders) {
     permitsInFlight += reader.permitsInFlight;
     queuedMessages += reader.queuedMessages;
+    queuedBytes += reader.queuedBytes;
   }
   return {
     readers: openReaders.size,
     permitsInFlight,
     queuedMessages,
+    queuedBytes,
     reconnects: reconnectsTotal,
   };
 }
@@ -129,13 +161,31 @@ export class Reader {
   private readonly subscription = `seam-reader-${randomBytes(5).toString('hex')}`;
   private readonly consumerName: string;
   private readonly receiverQueueSize: number;
+  private readonly receiverQueueBytes: number;
+  private readonly memory: MemoryPool | undefined;
+  private readonly handOffMemory: boolean;
   /** Decoded messages, in order, not yet handed out. */
   private queue: Message[] = [];
+  /** Their bytes (`messageBytes`). */
+  queuedBytes = 0;
+  /** The most bytes queued at once: for tests. */
+  queuedBytesHighWater = 0;
+  /** Bytes an entry brought, recent entries weighing most; undefined before the first. */
+  private entryBytes: number | undefined;
+  /** Entries received since the reader opened: permits grow with them (a slow start). */
+  private entriesSeen = 0;
+  /** Bytes held from `memory`: what is queued plus what the permits in flight may bring. */
+  private held = 0;
+  /** Unregisters the wait for memory to grant permits with. */
+  private waitingForMemory: (() => void) | undefined;
   private waiter: { resolve(): void; reject(error: PulsarError): void } | undefined;
   private failure: PulsarError | undefined;
   private closed = false;
-  /** Messages handed out since the last FLOW. */
-  private consumedSinceFlow = 0;
+  /**
+   * Permits granted to the current consumer minus messages it delivered. Negative after
+   * the broker sent a batch larger than the permits left: the next FLOW pays that back.
+   */
+  private brokerPermits = 0;
   private connection: Connection | undefined;
   private consumerId = 0;
   /** Where to resubscribe: the start until a message is queued, then right after it. */
@@ -150,7 +200,9 @@ export class Reader {
   /** Times the reader resubscribed after losing its consumer. */
   reconnects = 0;
   /** Permits granted to the current consumer that the broker has not used yet. */
-  permitsInFlight = 0;
+  get permitsInFlight(): number {
+    return Math.max(0, this.brokerPermits);
+  }
   /** The span active when the reader opened (a stream's): reconnects become its events. */
   private readonly span: Span | undefined = trace.getActiveSpan();
 
@@ -160,6 +212,9 @@ export class Reader {
     this.partition = parseTopicName(options.topic).partition;
     this.consumerName = options.name ?? this.subscription;
     this.receiverQueueSize = options.receiverQueueSize ?? defaultReceiverQueueSize;
+    this.receiverQueueBytes = options.receiverQueueBytes ?? defaultReceiverQueueBytes;
+    this.memory = options.memory;
+    this.handOffMemory = options.handOffMemory ?? false;
     const start = options.start ?? MessageId.earliest;
     this.resumeFrom = start.isSentinel
       ? undefined
@@ -224,8 +279,12 @@ export class Reader {
       });
     }
     const messages = this.queue;
+    // Handed off, their bytes stay taken, now the caller's; else they are released here.
+    if (this.handOffMemory) this.held = Math.max(0, this.held - this.queuedBytes);
     this.queue = [];
-    this.returnPermits(messages.length);
+    this.queuedBytes = 0;
+    this.settle();
+    this.grant();
     return messages;
   }
 
@@ -283,6 +342,7 @@ export class Reader {
     this.seeking = true;
     this.consumerId = 0;
     this.queue = [];
+    this.queuedBytes = 0;
     this.chunks.clear();
     let seekFor: { messageId: MessageId } | { publishTime: number } = target;
     if ('messageId' in target) {
@@ -316,6 +376,10 @@ export class Reader {
     if (this.closed) return;
     this.closed = true;
     openReaders.delete(this);
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.brokerPermits = 0;
+    this.settle();
     this.waiter?.reject(new PulsarError('ConnectionClosed', `reader of ${this.topic} is closed`));
     this.waiter = undefined;
     const connection = this.connection;
@@ -387,13 +451,10 @@ export class Reader {
       await this.close();
       return;
     }
-    const permits = this.receiverQueueSize - this.queue.length;
-    this.consumedSinceFlow = 0;
-    this.permitsInFlight = 0;
-    if (flow && permits > 0) {
-      connection.send(encodeFlow(consumerId, permits));
-      this.permitsInFlight = permits;
-    }
+    // A new consumer starts with no permits at the broker.
+    this.brokerPermits = 0;
+    this.settle();
+    if (flow) this.grant();
   }
 
   /**
@@ -422,13 +483,22 @@ export class Reader {
     if (consumerId !== this.consumerId || this.closed) return;
     try {
       const before = this.queue.length;
+      const bytesBefore = this.queuedBytes;
       this.decodeEntry(command.messageId, entry);
-      this.permitsInFlight = Math.max(0, this.permitsInFlight - this.entryMessageCount);
+      // The broker counts permits in messages, a batch's all of them, and may go below
+      // zero; what it sent past them is paid back by the next FLOW.
+      this.brokerPermits -= this.entryMessageCount;
+      this.entriesSeen++;
       const added = this.queue.length - before;
-      // Permits count messages; messages dropped here (before the start, compacted out,
-      // markers, partial chunks) are returned at once so the broker keeps sending.
-      const dropped = this.entryMessageCount - added;
-      if (dropped > 0) this.returnPermits(dropped);
+      const bytes = Math.max(this.queuedBytes - bytesBefore, entry.length);
+      this.entryBytes =
+        this.entryBytes === undefined ? bytes : Math.max(bytes, (this.entryBytes + bytes) / 2);
+      if (this.queuedBytes > this.queuedBytesHighWater)
+        this.queuedBytesHighWater = this.queuedBytes;
+      this.settle();
+      // Messages dropped here (before the start, compacted out, markers, partial chunks)
+      // leave room at once, so the broker keeps sending.
+      this.grant();
       if (added > 0 && this.waiter) {
         const waiter = this.waiter;
         this.waiter = undefined;
@@ -568,18 +638,77 @@ export class Reader {
 
   private push(message: Message): void {
     this.queue.push(message);
+    this.queuedBytes += messageBytes(message);
     this.resumeFrom = { id: message.messageId, inclusive: false };
   }
 
-  private returnPermits(count: number): void {
-    this.consumedSinceFlow += count;
-    // Refill in chunks of half the queue, as the official clients do.
-    if (this.consumedSinceFlow < Math.max(1, this.receiverQueueSize >> 1)) return;
+  /**
+   * Grants the broker permits while the queue and what the permits in flight may bring
+   * stay under `receiverQueueSize` messages and `receiverQueueBytes` bytes, and under what
+   * the gateway's memory has free; in chunks of at least half the window, as the official
+   * clients refill. A permit may bring a whole entry (a batch of many messages: the broker
+   * reads an entry per permit), so bytes are counted per entry. A reader with nothing
+   * queued and nothing asked for always gets one permit: it never stalls.
+   */
+  private grant(): void {
     const connection = this.connection;
-    if (!connection || connection.closed || this.reconnecting !== undefined) return;
-    connection.send(encodeFlow(this.consumerId, this.consumedSinceFlow));
-    this.permitsInFlight += this.consumedSinceFlow;
-    this.consumedSinceFlow = 0;
+    // No consumer: lost (a resubscription grants anew) or detached by a seek.
+    if (!connection || connection.closed || this.closed || this.consumerId === 0) return;
+    // Before the first entry, its size is unknown: one permit finds it out.
+    const perPermit = this.entryBytes ?? this.receiverQueueBytes;
+    const inFlight = this.permitsInFlight;
+    const byMessages = this.receiverQueueSize - this.queue.length - inFlight;
+    const byBytes = Math.floor((this.receiverQueueBytes - this.queuedBytes) / perPermit) - inFlight;
+    // The broker reads an entry per permit, of whatever size: sized from a few (small)
+    // entries, a large window could bring a burst of large ones. So the window grows with
+    // the entries seen, doubling, as the size estimate firms up (measured without it: a
+    // reader's permits, sized from a small first entry, held 1000 entries of 515 KB).
+    const slowStart = Math.max(1, 2 * this.entriesSeen);
+    let permits = Math.min(byMessages, byBytes, slowStart);
+    const window = Math.max(
+      1,
+      Math.min(this.receiverQueueSize, Math.floor(this.receiverQueueBytes / perPermit), slowStart),
+    );
+    if (this.memory) permits = Math.min(permits, Math.floor(this.memory.free / perPermit));
+    const idle = this.queue.length === 0 && inFlight === 0;
+    if (idle) permits = Math.max(1, permits);
+    if (permits < Math.max(1, window >> 1) && !idle) {
+      // Too little room: wait for the stream to take messages, or for the gateway's
+      // memory to be released by other streams.
+      if (this.memory && byMessages > 0 && byBytes > 0) this.waitForMemory();
+      return;
+    }
+    this.stopWaitingForMemory();
+    // Pays back what the broker sent past the permits, then grants the new ones.
+    connection.send(encodeFlow(this.consumerId, permits - Math.min(0, this.brokerPermits)));
+    this.brokerPermits = inFlight + permits;
+    this.settle();
+  }
+
+  /**
+   * Holds from the gateway's memory what the queue and the permits in flight may take
+   * (taken even past the budget: the messages are here or asked for already; `grant`
+   * keeps asking within it).
+   */
+  private settle(): void {
+    if (!this.memory) return;
+    const perPermit = this.entryBytes ?? 0;
+    const target = this.closed ? 0 : this.queuedBytes + this.permitsInFlight * perPermit;
+    const change = target - this.held;
+    // Set first: a release wakes readers waiting for memory, this one among them.
+    this.held = target;
+    if (change > 0) this.memory.force(change);
+    else this.memory.release(-change);
+    if (this.closed) this.stopWaitingForMemory();
+  }
+
+  private waitForMemory(): void {
+    this.waitingForMemory ??= this.memory?.onRelease(() => this.grant());
+  }
+
+  private stopWaitingForMemory(): void {
+    this.waitingForMemory?.();
+    this.waitingForMemory = undefined;
   }
 
   /** The consumer is gone (closed by the broker, or its connection lost): resubscribe. */

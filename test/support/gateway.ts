@@ -14,6 +14,7 @@ import {
   loadDefinition,
   resumeTokenTrailer,
 } from '../../server/grpc/server.ts';
+import type { MemoryPool } from '../../server/memory-pool.ts';
 import { PulsarAdmin } from '../../server/pulsar/admin.ts';
 import { PulsarClient } from '../../server/pulsar/client.ts';
 import type { Logger } from '../../server/telemetry/log.ts';
@@ -41,12 +42,23 @@ interface Response {
 
 /** Starts a gateway reading the test standalone. */
 export async function startGateway(
-  options: { maxConcurrentStreams?: number; receiverQueueSize?: number; logger?: Logger } = {},
+  options: {
+    maxConcurrentStreams?: number;
+    receiverQueueSize?: number;
+    logger?: Logger;
+    /** The gateway's memory budget; none by default. */
+    memory?: MemoryPool;
+  } = {},
 ): Promise<TestGateway> {
   const pulsarClient = new PulsarClient({ serviceUrl: pulsar.serviceUrl });
   const admin = new PulsarAdmin({ webServiceUrl: pulsar.webUrl });
   const gateway = await GatewayServer.start(
-    { client: pulsarClient, admin, receiverQueueSize: options.receiverQueueSize ?? 1000 },
+    {
+      client: pulsarClient,
+      admin,
+      receiverQueueSize: options.receiverQueueSize ?? 1000,
+      memory: options.memory,
+    },
     {
       ...gatewayOptions(
         configWith({

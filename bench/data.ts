@@ -1,0 +1,94 @@
+/**
+ * The benchmarks' data: small AVRO records (bench/order.avsc) written by the official Java
+ * producer (bench/Produce.java against Pulsar's own jars, batching on), and backlog topics
+ * produced once and reused by later runs of the same size (bench/results/datasets.json).
+ */
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { PulsarAdmin } from '../server/pulsar/admin.ts';
+import { log, root, run, serviceUrl, webServiceUrl } from './support.ts';
+
+const results = `${root}bench/results`;
+
+/** Runs a command to completion and parses the JSON object it prints last. */
+export async function json<T>(file: string, argv: string[]): Promise<T> {
+  const { stdout } = await run(file, argv, { maxBuffer: 64 * 2 ** 20, timeout: 1_800_000 });
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as T;
+}
+
+/** The Java producer, compiled once per change of its source into a scratch directory. */
+async function producerClasses(javaHome: string): Promise<string> {
+  const dir = `${os.tmpdir()}/seam-bench-produce`;
+  const source = `${root}bench/Produce.java`;
+  const built = await stat(`${dir}/Produce.class`).catch(() => undefined);
+  if (!built || built.mtimeMs < (await stat(source)).mtimeMs) {
+    await run(`${javaHome}/bin/javac`, ['-cp', `${root}pulsar/.lib/*`, '-d', dir, source]);
+  }
+  return dir;
+}
+
+/** What the producer reports. */
+export interface Produced {
+  count: number;
+  bytes: number;
+  seconds: number;
+}
+
+let java = '';
+let classes = '';
+
+/** Produces `count` records to `topic`, at `rate` msg/s (0: as fast as it can). */
+export async function produce(topic: string, count: number, rate = 0): Promise<Produced> {
+  if (!java) {
+    const javaHome = (await run('bash', [`${root}pulsar/pulsar.sh`, 'java-home'])).stdout.trim();
+    java = `${javaHome}/bin/java`;
+    classes = await producerClasses(javaHome);
+  }
+  return json<Produced>(java, [
+    '-Xmx512m',
+    `-Dlog4j.configurationFile=${root}pulsar/conf/log4j2.xml`,
+    `-Dseam.pulsar.log=${os.tmpdir()}/seam-bench-produce.log`,
+    '-cp',
+    `${classes}:${root}pulsar/.lib/*`,
+    'Produce',
+    `${root}bench/order.avsc`,
+    serviceUrl,
+    topic,
+    String(count),
+    String(rate),
+  ]);
+}
+
+/** A backlog topic of `count` records and its payload bytes, produced once and reused. */
+export async function dataset(
+  name: string,
+  count: number,
+): Promise<{ topic: string; bytes: number }> {
+  const file = `${results}/datasets.json`;
+  const known = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<
+    string,
+    { topic: string; bytes: number }
+  >;
+  const key = `${name}-${count}`;
+  const admin = new PulsarAdmin({ webServiceUrl });
+  const entry = known[key];
+  if (entry) {
+    const stored = await admin.ledgers(entry.topic).then(
+      (ledgers) => ledgers.length > 0,
+      () => false,
+    );
+    if (stored) {
+      log(`reusing ${entry.topic}`);
+      return entry;
+    }
+  }
+  const topic = `persistent://public/default/bench-${key}-${Date.now()}`;
+  log(
+    `producing ${count.toLocaleString('en')} AVRO records to ${topic} (official Java producer, batching on)...`,
+  );
+  const produced = await produce(topic, count);
+  log(`  ${Math.round(produced.count / produced.seconds).toLocaleString('en')} msg/s`);
+  known[key] = { topic, bytes: produced.bytes };
+  await writeFile(file, `${JSON.stringify(known, null, 2)}\n`);
+  return { topic, bytes: produced.bytes };
+}
