@@ -168,6 +168,7 @@ test('a payload that is no protobuf message ends the stream with FAILED_PRECONDI
   const result = await collect(gw, { topic, at_open: {} });
   t.is(result.status.code, 9, result.status.details);
   t.regex(result.status.details, /does not decode as protobuf seam\.test\.Payment/);
+  t.is(allRows(result).length, 1, 'the row before it is delivered');
 });
 
 test.serial(

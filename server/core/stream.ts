@@ -176,6 +176,8 @@ class Stream {
   private historyBytesExpected = 0;
   private lastPublishTime: number | undefined;
   private batchPublishTimes: number[] = [];
+  /** The current batch's messages, each with how it was read: to build the batch again. */
+  private batchMessages: { message: Message; translate: Translate | undefined }[] = [];
   /** When the batch being built got its first row. */
   private batchStartedAt = 0;
   /** The resume token of the last batch, seam or heartbeat emitted. */
@@ -608,7 +610,14 @@ class Stream {
           throw unreadable;
         }
         p.next++;
-        this.append(message);
+        try {
+          this.append(message);
+        } catch (error) {
+          // A payload that does not decode: the rows before it go out, then the error, so
+          // a client resuming with the token reads on up to that message.
+          if (this.rebuildBatch() > 0) yield this.flush(phase);
+          throw error;
+        }
         p.position = { kind: 'after', id: message.messageId };
         if (phase === 'history') {
           this.historyRows++;
@@ -700,12 +709,25 @@ class Stream {
     const builder = this.builder as BatchBuilder;
     if (builder.rows === 0) this.batchStartedAt = Date.now();
     builder.append(message, decode);
+    this.batchMessages.push({ message, translate: decode });
     this.batchPublishTimes.push(message.publishTime);
     this.lastPublishTime = message.publishTime;
   }
 
+  /**
+   * Builds the current batch again from its messages in a new builder: the one a payload
+   * failed in holds a half-written row. Returns its rows.
+   */
+  private rebuildBatch(): number {
+    const builder = (this.schema as StreamSchema).builder();
+    for (const { message, translate } of this.batchMessages) builder.append(message, translate);
+    this.builder = builder;
+    return builder.rows;
+  }
+
   private flush(phase: 'history' | 'tail'): StreamEvent {
     const batch = (this.builder as BatchBuilder).flush();
+    this.batchMessages = [];
     const publishTimes = this.batchPublishTimes;
     this.batchPublishTimes = [];
     this.lastToken = this.token();
