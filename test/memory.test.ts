@@ -5,7 +5,6 @@
  * streams without a budget hold far more, so the budget is what bounds them).
  */
 import test from 'ava';
-import { pausedStream } from '../bench/gateway.ts';
 import { defaultBatchLimits } from '../server/core/request.ts';
 import { readStream, type StreamDeps } from '../server/core/stream.ts';
 import { MemoryPool } from '../server/memory-pool.ts';
@@ -13,6 +12,7 @@ import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
 import { messageOverheadBytes, Reader, readerStats } from '../server/pulsar/reader.ts';
 import { startGateway } from './support/gateway.ts';
+import { pausedStream } from './support/gateway-process.ts';
 import {
   ensurePulsar,
   freshTopic,

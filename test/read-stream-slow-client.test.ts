@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SeamClient } from '@pulsar-seam/client';
 import test from 'ava';
-import { pausedStream } from '../bench/gateway.ts';
+import { pausedStream } from './support/gateway-process.ts';
 import { ensurePulsar, freshTopic, produce } from './support/pulsar.ts';
 
 const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));

@@ -15,7 +15,7 @@ import {
   flagName,
   loadConfig,
   streamOptions,
-} from '../server/config.ts';
+} from '../../server/config.ts';
 
 test('defaults, overridden by file, then environment, then flags', (t) => {
   const defaults = loadConfig({ env: {} });
@@ -48,7 +48,7 @@ test('bad values stop start-up with every problem, named by flag and variable', 
 });
 
 test('the README documents every setting: flag, variable and default', (t) => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const defaults = loadConfig({ env: {} }) as Partial<Config>;
   for (const key of Object.keys(configSchema.shape) as (keyof Config)[]) {
     const row = readme.split('\n').find((line) => line.startsWith(`| \`--${flagName(key)}\` |`));
