@@ -1,21 +1,24 @@
 /**
  * The gateway's configuration: defaults, then a file, the environment and flags (later
- * wins), validated once with every problem listed; and the README's reference lists every
- * setting with its flag, variable and default.
+ * wins), validated once with every problem listed; and the reference generated from the schema
+ * (docs/configuration.md, `seam serve --help`) is current and lists every setting.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { configurationPage, configurationPageUrl } from '../../scripts/gen-config-docs.ts';
 import {
   type Config,
   ConfigError,
   configSchema,
-  envNames,
+  envName,
   flagName,
   loadConfig,
+  settingKeys,
   streamOptions,
 } from '../../server/config.ts';
+import { serveHelp } from '../../server/config-reference.ts';
 
 test('defaults, overridden by file, then environment, then flags', (t) => {
   const defaults = loadConfig({ env: {} });
@@ -47,23 +50,46 @@ test('bad values stop start-up with every problem, named by flag and variable', 
   );
 });
 
-test('the README documents every setting: flag, variable and default', (t) => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const defaults = loadConfig({ env: {} }) as Partial<Config>;
-  for (const key of Object.keys(configSchema.shape) as (keyof Config)[]) {
-    const row = readme.split('\n').find((line) => line.startsWith(`| \`--${flagName(key)}\` |`));
+test('docs/configuration.md is what the schema generates (npm run docs:config)', (t) => {
+  const page = readFileSync(configurationPageUrl, 'utf8');
+  t.is(
+    page,
+    configurationPage(),
+    'stale: run npm run docs:config and commit docs/configuration.md',
+  );
+});
+
+test('the configuration page and --help show every setting: flag, variable, default, meaning', (t) => {
+  const page = readFileSync(configurationPageUrl, 'utf8');
+  const help = serveHelp();
+  const defaults: Partial<Config> = loadConfig({ env: {} });
+  for (const key of settingKeys) {
+    const row = page.split('\n').find((line) => line.startsWith(`| \`--${flagName(key)}\` |`));
     if (!row) {
-      t.fail(`README has no row for --${flagName(key)}`);
+      t.fail(`docs/configuration.md has no row for --${flagName(key)}`);
       continue;
     }
-    t.true(row.includes(`\`${envNames[key]}\``), `${key}: ${envNames[key]} in its row`);
+    const [, env, shown, meaning] = row.split(' | ');
+    t.is(env, `\`${envName(key)}\``, `${key}: its variable`);
     const value = defaults[key];
-    const cell = row.split('|')[3]?.trim() ?? '';
-    if (value === undefined) t.is(cell, 'none', `${key} has no default`);
+    if (value === undefined) t.is(shown, 'none', `${key} has no default`);
     else if (typeof value === 'number' && value >= 1024 * 1024 && value % (1024 * 1024) === 0)
-      t.is(cell, `${value / (1024 * 1024)} MiB`, `${key} default`);
-    else t.is(cell.replaceAll('`', ''), String(value), `${key} default`);
+      t.is(shown, `${value / (1024 * 1024)} MiB`, `${key} default`);
+    else t.is(shown?.replaceAll('`', ''), String(value), `${key} default`);
+    const description = configSchema.shape[key].description ?? '';
+    t.true(description.length > 10, `${key} has a description`);
+    t.true(meaning?.startsWith(description), `${key}: its description in the page`);
+    t.true(help.includes(`--${flagName(key)}`) && help.includes(envName(key)), `${key} in --help`);
   }
+});
+
+test('environment variables are SEAM_ and the flag name in capitals', (t) => {
+  t.is(envName('maxConcurrentStreams'), 'SEAM_MAX_CONCURRENT_STREAMS');
+  t.is(envName('pulsarTlsCa'), 'SEAM_PULSAR_TLS_CA');
+  t.like(loadConfig({ env: { SEAM_PRINCIPAL_REQUESTS_PER_SECOND: '7', SEAM_PLAINTEXT: 'true' } }), {
+    principalRequestsPerSecond: 7,
+    plaintext: true,
+  });
 });
 
 test('the stream settings reach the stream core', (t) => {
