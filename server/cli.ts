@@ -95,7 +95,7 @@ async function serve(args: string[]): Promise<void> {
       metrics: `http://${config.metricsHost}:${telemetry.metricsPort}/metrics`,
       transport: config.tlsClientCa ? 'mtls' : config.tlsCert ? 'tls' : 'plaintext',
       callerAuth: config.callerAuth,
-      // What bounds RSS is the heap limit (NODE_OPTIONS=--max-old-space-size): README, Memory.
+      // What bounds RSS is the heap limit (NODE_OPTIONS=--max-old-space-size): docs/operations.md, Memory.
       memoryBudgetBytes: config.memoryBudgetBytes,
       heapLimitBytes: getHeapStatistics().heap_size_limit,
     },

@@ -213,7 +213,7 @@ test('streams on 1000-message batches keep within the budget and a window each',
   for (const ids of reads) t.deepEqual(ids, produced);
   t.is(memory.used, 0);
   // Past the budget: per reader, one entry (1000 messages, its minimum) and a burst the
-  // broker read before the count saw it (up to its window: README, Memory, known gap).
+  // broker read before the count saw it (up to its window: docs/operations.md, Memory, known gap).
   const entry = 1000 * (100 + messageOverheadBytes);
   t.log(
     `${streams} streams held at most ${(memory.highWater / MiB).toFixed(1)} MiB with a ${budget / MiB} MiB budget`,
