@@ -12,6 +12,7 @@ echo "== lint and types"
 lint_ok=1
 biome check . || lint_ok=0
 tsc -p tsconfig.json || lint_ok=0
+"$python" -m ruff check "$root/clients/python" || lint_ok=0
 (cd proto && buf lint) || lint_ok=0
 
 log=$(mktemp)
