@@ -80,6 +80,8 @@ test('the configuration page and --help show every setting: flag, variable, defa
     t.true(description.length > 10, `${key} has a description`);
     t.true(meaning?.startsWith(description), `${key}: its description in the page`);
     t.true(help.includes(`--${flagName(key)}`) && help.includes(envName(key)), `${key} in --help`);
+    const words = (text: string) => text.replaceAll('`', '').replace(/\s+/g, ' ');
+    t.true(words(help).includes(words(description)), `${key}: its description in --help`);
   }
 });
 
