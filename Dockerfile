@@ -1,5 +1,5 @@
-# The Seam gateway. Configuration comes from SEAM_* environment variables (README:
-# "Configuration"); point SEAM_PULSAR_URL and SEAM_PULSAR_ADMIN_URL at the cluster. The
+# The Seam gateway. Configuration comes from SEAM_* environment variables
+# (docs/configuration.md); point SEAM_PULSAR_URL and SEAM_PULSAR_ADMIN_URL at the cluster. The
 # gRPC port needs a certificate (SEAM_TLS_CERT, SEAM_TLS_KEY, mounted) or SEAM_PLAINTEXT=true.
 #   docker build -t seam . && docker run -p 50051:50051 -p 9464:9464 -v /etc/seam/tls:/tls:ro \
 #     -e SEAM_TLS_CERT=/tls/server.pem -e SEAM_TLS_KEY=/tls/server.key \

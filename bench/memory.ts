@@ -1,6 +1,6 @@
 /**
  * Where the gateway's memory goes: `node bench/memory.ts [options]`. Each scenario runs
- * against a fresh gateway process with bench/memory-probe.ts loaded, twice: as it runs
+ * against a fresh gateway process with test/support/memory-probe.ts loaded, twice: as it runs
  * (RSS and heap as the process really has them) and with garbage collected before each
  * sample (the live set). Prints peaks per scenario and writes bench/results/memory.json.
  *
@@ -21,9 +21,9 @@ import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { GatewayProcess, pausedStream } from '../test/support/gateway-process.ts';
+import type { MemorySample } from '../test/support/memory-probe.ts';
 import { dataset, json } from './data.ts';
-import { GatewayProcess, pausedStream } from './gateway.ts';
-import type { MemorySample } from './memory-probe.ts';
 import { log, printTable, root, serviceUrl, webServiceUrl, writeResults } from './support.ts';
 
 const { values: args } = parseArgs({
@@ -81,7 +81,7 @@ async function measured(live: boolean, load: (address: string) => Promise<void>)
     [
       '--expose-gc',
       '--import',
-      `${root}bench/memory-probe.ts`,
+      `${root}test/support/memory-probe.ts`,
       ...args['node-flags'].split(',').filter(Boolean),
     ],
   );

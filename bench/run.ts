@@ -15,7 +15,7 @@
  * Data: small AVRO records (bench/order.avsc, ~115 B) written by the official Java producer
  * (bench/Produce.java, batching on); backlog topics are kept and reused by later runs of
  * the same size (bench/results/datasets.json). The gateway runs as its own process
- * (bench/gateway.ts), a fresh one for each measurement; its RSS comes from /proc. Prints a table per scenario and writes
+ * (test/support/gateway-process.ts), a fresh one for each measurement; its RSS comes from /proc. Prints a table per scenario and writes
  * bench/results/bench.json, bench/results/tail-latency.png and (with the profile)
  * bench/results/profile.json.
  */
@@ -26,9 +26,9 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
+import { GatewayProcess } from '../test/support/gateway-process.ts';
 import { topProfileFunctions } from './cpu-profile.ts';
 import { dataset, json, produce } from './data.ts';
-import { GatewayProcess } from './gateway.ts';
 import {
   log,
   printTable,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's test command: lint and type-check, then every test against a real Pulsar
-# standalone (started here unless one is already healthy, and then stopped again).
-# Extra arguments go to ava (e.g. a test file). Ends with "N passed, N failed".
+# The test command (`npm test`): lint and type-check; the unit tier (test/unit/, no broker);
+# then every other test against a real Pulsar standalone (started here unless one is
+# already healthy, and then stopped again), and the Python client's. Extra arguments go to
+# ava (e.g. a test file) and run alone. Ends with "N passed, N failed", every tier counted.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 bash "$root/scripts/setup.sh"
@@ -11,7 +12,24 @@ echo "== lint and types"
 lint_ok=1
 biome check . || lint_ok=0
 tsc -p tsconfig.json || lint_ok=0
+"$python" -m ruff check "$root/clients/python" || lint_ok=0
 (cd proto && buf lint) || lint_ok=0
+
+log=$(mktemp)
+ava_status=0
+run_suite() {
+  echo "== tests: $1 suite (ava)"
+  set +e
+  SEAM_TEST_SUITE=$1 ava --tap "${@:2}" | tee -a "$log"
+  local code=${PIPESTATUS[0]}
+  set -e
+  if [ "$code" -ne 0 ]; then
+    echo "ava ($1 suite) exited with $code"
+    ava_status=1
+  fi
+}
+# The broker-free tier first, before Pulsar starts; skipped when a file was named.
+[ $# -gt 0 ] || run_suite unit
 
 started_pulsar=0
 if ! bash "$pulsar" status >/dev/null 2>&1; then
@@ -29,19 +47,6 @@ for profile in "${auth_profiles[@]}"; do
   SEAM_PULSAR_PROFILE=$profile bash "$pulsar" status >/dev/null 2>&1 && auth_running+=("$profile")
 done
 
-log=$(mktemp)
-ava_status=0
-run_suite() {
-  echo "== tests: $1 suite (ava)"
-  set +e
-  SEAM_TEST_SUITE=$1 ava --tap "${@:2}" | tee -a "$log"
-  local code=${PIPESTATUS[0]}
-  set -e
-  if [ "$code" -ne 0 ]; then
-    echo "ava ($1 suite) exited with $code"
-    ava_status=1
-  fi
-}
 run_suite main "$@"
 # Tests that restart Pulsar run alone, after the others; skipped when a file was named.
 [ $# -gt 0 ] || run_suite disruptive

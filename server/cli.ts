@@ -16,14 +16,14 @@ import { getHeapStatistics } from 'node:v8';
 import {
   type Config,
   ConfigError,
-  configSchema,
-  envNames,
   flagName,
   gatewayOptions,
   loadConfig,
+  settingKeys,
   streamOptions,
   switchSettings,
 } from './config.ts';
+import { serveHelp } from './config-reference.ts';
 import { createLogger } from './telemetry/log.ts';
 import { observeMemory, observePulsarReaders } from './telemetry/pulsar-metrics.ts';
 import { startTelemetry } from './telemetry/sdk.ts';
@@ -32,12 +32,9 @@ const { version } = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
 ) as { version: string };
 
-const settingKeys = Object.keys(configSchema.shape) as (keyof Config)[];
-
 async function usage(): Promise<string> {
   const { readUsage } = await import('@pulsar-seam/client/read-command');
-  const lines = settingKeys.map((k) => `  --${flagName(k)}  (${envNames[k]})`);
-  return `usage: seam serve [--config file.json] [options]\n\noptions (flag, environment variable):\n${lines.join('\n')}\n\n${readUsage}`;
+  return `${serveHelp()}\n${readUsage}`;
 }
 
 async function serve(args: string[]): Promise<void> {
@@ -98,7 +95,7 @@ async function serve(args: string[]): Promise<void> {
       metrics: `http://${config.metricsHost}:${telemetry.metricsPort}/metrics`,
       transport: config.tlsClientCa ? 'mtls' : config.tlsCert ? 'tls' : 'plaintext',
       callerAuth: config.callerAuth,
-      // What bounds RSS is the heap limit (NODE_OPTIONS=--max-old-space-size): README, Memory.
+      // What bounds RSS is the heap limit (NODE_OPTIONS=--max-old-space-size): docs/operations.md, Memory.
       memoryBudgetBytes: config.memoryBudgetBytes,
       heapLimitBytes: getHeapStatistics().heap_size_limit,
     },

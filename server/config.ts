@@ -18,124 +18,161 @@ const positive = z.coerce.number().int().positive();
 /** A switch: true/false in a file, `--flag` on the command line, "true"/"false" in the environment. */
 const flag = z.union([z.boolean(), z.stringbool()]).default(false);
 
-/** Every setting, its default and its unit. */
+/**
+ * Every setting with its default; its description (with its unit) is what `seam serve --help`
+ * and docs/configuration.md show (scripts/gen-config-docs.ts).
+ */
 export const configSchema = z.strictObject({
-  /** Pulsar binary protocol URL (`pulsar://` or `pulsar+ssl://`). */
   pulsarUrl: z
     .string()
     .regex(/^pulsar(\+ssl)?:\/\//, 'must start with pulsar:// or pulsar+ssl://')
-    .default('pulsar://127.0.0.1:6650'),
-  /** Pulsar admin REST URL, for segment metadata. */
-  pulsarAdminUrl: z.url().default('http://127.0.0.1:8080'),
-  /** Token (JWT) Seam authenticates to Pulsar with, or `file:///path` (re-read at each use). */
-  pulsarToken: z.string().min(1).optional(),
-  /** CA certificate file (PEM) to trust for pulsar+ssl://. */
-  pulsarTlsCa: z.string().min(1).optional(),
-  /** TLS certificate chain (PEM file) of the gRPC port. */
-  tlsCert: z.string().min(1).optional(),
-  /** TLS private key (PEM file) of the gRPC port. */
-  tlsKey: z.string().min(1).optional(),
-  /** CA (PEM file) whose client certificates are required: mTLS, the role from the CN. */
-  tlsClientCa: z.string().min(1).optional(),
-  /** Serve the gRPC port without TLS; must be asked for when no certificate is set. */
-  plaintext: flag,
-  /** Development only: accept call credentials (tokens) over plaintext. */
-  allowInsecureCredentials: flag,
-  /** `none`: callers are anonymous, Seam reads as itself; `forward`: Seam reads as each caller. */
-  callerAuth: z.enum(['none', 'forward']).default('none'),
-  /** The brokers' token secret key (file, or `data:;base64,...`): Seam checks signatures too. */
-  tokenSecretKey: z.string().min(1).optional(),
-  /** The brokers' token public key (PEM or DER file), instead of a secret key. */
-  tokenPublicKey: z.string().min(1).optional(),
-  /** The token claim holding the role, as the brokers' `tokenAuthClaim`. */
-  tokenAuthClaim: z.string().min(1).default('sub'),
-  /** Streams one caller may have open at once; more get RESOURCE_EXHAUSTED. */
-  principalMaxStreams: positive.default(64),
-  /** Streams one caller may open per second (and at once in a burst). */
-  principalRequestsPerSecond: positive.default(20),
-  /** How often an open stream re-checks its caller's access with the brokers, ms. */
-  accessCheckIntervalMs: positive.default(30_000),
-  /** Address the gRPC server listens on. */
-  host: z.string().min(1).default('127.0.0.1'),
-  /** gRPC port; 0 picks a free one. */
-  port: port.default(50051),
-  /** Streams served at once; more get RESOURCE_EXHAUSTED. */
-  maxConcurrentStreams: positive.default(256),
-  /** Largest request accepted, bytes (4 MiB, gRPC's default). Fields have their own limits. */
-  maxRequestBytes: positive.default(4 * 1024 * 1024),
-  /** gRPC keepalive ping interval, ms. */
-  keepaliveTimeMs: positive.default(30_000),
-  /** gRPC keepalive ping timeout, ms. */
-  keepaliveTimeoutMs: positive.default(10_000),
-  /** How long shutdown waits for streams to end, ms. */
-  shutdownGraceMs: positive.default(10_000),
-  /** Response bytes a stream may have written that its client has not taken (8 MiB). */
-  maxBufferedBytes: positive.default(8 * 1024 * 1024),
-  /** Messages each partition's reader prefetches from Pulsar. */
-  receiverQueueSize: positive.default(1000),
-  /** Bytes each reader may hold queued and prefetched (8 MiB; a message counts its payload + ~400 B). */
-  receiverQueueBytes: positive.default(defaultReceiverQueueBytes),
-  /** Bytes all streams' buffers draw from together: queues, prefetch, segment buffers, unsent responses (256 MiB). */
-  memoryBudgetBytes: positive.default(defaultMemoryBudgetBytes),
-  /** Segment readers (ledgers of history) a stream may have open at once; 1 = one reader per partition. */
-  historyParallelism: positive.default(defaultHistoryParallelism),
-  /** Bytes (as stored) a stream's segment readers may buffer and prefetch (64 MiB). */
-  historyBudgetBytes: positive.default(defaultHistoryBudgetBytes),
-  /** Address of the Prometheus endpoint (`GET /metrics`). */
-  metricsHost: z.string().min(1).default('127.0.0.1'),
-  /** Port of the Prometheus endpoint (OpenTelemetry's conventional 9464); 0 picks a free one. */
-  metricsPort: port.default(9464),
-  /** Least severe log level written (JSON lines on stdout). */
-  logLevel: z.enum(logLevels).default('info'),
+    .default('pulsar://127.0.0.1:6650')
+    .describe('Pulsar binary protocol URL: `pulsar://`, or `pulsar+ssl://` for TLS.'),
+  pulsarAdminUrl: z
+    .url()
+    .default('http://127.0.0.1:8080')
+    .describe('Pulsar admin REST URL, for segment metadata (estimates, retention checks).'),
+  pulsarToken: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'JWT Seam authenticates to Pulsar with, or `file:///path` to a file holding it, read again at each connect and auth challenge (so a rotated token is picked up).',
+    ),
+  pulsarTlsCa: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('CA certificate (PEM file) trusted for `pulsar+ssl://`.'),
+  tlsCert: z.string().min(1).optional().describe('Certificate chain (PEM file) of the gRPC port.'),
+  tlsKey: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Private key (PEM file) of the gRPC port's certificate."),
+  tlsClientCa: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "CA (PEM file) whose client certificates are required: mTLS; the caller's role is the certificate's CN.",
+    ),
+  plaintext: flag.describe('Serve the gRPC port without TLS; required when no certificate is set.'),
+  allowInsecureCredentials: flag.describe(
+    'Development only: accept call credentials (tokens) over plaintext (refused otherwise).',
+  ),
+  callerAuth: z
+    .enum(['none', 'forward'])
+    .default('none')
+    .describe(
+      '`none`: callers are anonymous and Seam reads with its own Pulsar role; `forward`: each call needs a token or client certificate and Seam reads as that caller.',
+    ),
+  tokenSecretKey: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "The brokers' `tokenSecretKey` (file of raw bytes, or `data:;base64,...`): Seam checks token signatures too.",
+    ),
+  tokenPublicKey: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("The brokers' `tokenPublicKey` (PEM or DER file), instead of a secret key."),
+  tokenAuthClaim: z
+    .string()
+    .min(1)
+    .default('sub')
+    .describe("The token claim holding the role, as the brokers' `tokenAuthClaim`."),
+  principalMaxStreams: positive
+    .default(64)
+    .describe(
+      'Streams one authenticated caller may have open at once; more get RESOURCE_EXHAUSTED.',
+    ),
+  principalRequestsPerSecond: positive
+    .default(20)
+    .describe(
+      'Streams one authenticated caller may open per second (and at once, in a burst); more get RESOURCE_EXHAUSTED.',
+    ),
+  accessCheckIntervalMs: positive
+    .default(30_000)
+    .describe("How often an open stream re-checks its caller's access with the brokers, ms."),
+  host: z.string().min(1).default('127.0.0.1').describe('Address the gRPC server listens on.'),
+  port: port.default(50051).describe('gRPC port; 0 picks a free one.'),
+  maxConcurrentStreams: positive
+    .default(256)
+    .describe('Streams served at once, all callers together; more get RESOURCE_EXHAUSTED.'),
+  maxRequestBytes: positive
+    .default(4 * 1024 * 1024)
+    .describe(
+      "Largest request message accepted, bytes (gRPC's default); fields have their own limits.",
+    ),
+  keepaliveTimeMs: positive.default(30_000).describe('gRPC keepalive ping interval, ms.'),
+  keepaliveTimeoutMs: positive.default(10_000).describe('gRPC keepalive ping timeout, ms.'),
+  shutdownGraceMs: positive
+    .default(10_000)
+    .describe('How long shutdown waits for open streams to end before cutting them, ms.'),
+  maxBufferedBytes: positive
+    .default(8 * 1024 * 1024)
+    .describe('Response bytes a stream may have written that its client has not taken.'),
+  receiverQueueSize: positive
+    .default(1000)
+    .describe("Messages each partition's reader prefetches from Pulsar."),
+  receiverQueueBytes: positive
+    .default(defaultReceiverQueueBytes)
+    .describe(
+      'Bytes each reader may hold queued and prefetched (a message counts its payload + ~400 B; the broker may overshoot by one entry per permit).',
+    ),
+  memoryBudgetBytes: positive
+    .default(defaultMemoryBudgetBytes)
+    .describe(
+      "Bytes all streams' buffers draw from together: reader queues and prefetch, segment buffers, unsent responses; a stream that finds it spent waits, keeping a minimum to move on.",
+    ),
+  historyParallelism: positive
+    .default(defaultHistoryParallelism)
+    .describe(
+      'Segment readers (ledgers of history) a stream may have open at once; 1 = one reader per partition.',
+    ),
+  historyBudgetBytes: positive
+    .default(defaultHistoryBudgetBytes)
+    .describe(
+      "Bytes (as held in memory: payload + ~400 B a message) a stream's segment readers may buffer and prefetch.",
+    ),
+  metricsHost: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Address of the Prometheus endpoint (`GET /metrics`).'),
+  metricsPort: port
+    .default(9464)
+    .describe(
+      "Port of the Prometheus endpoint (OpenTelemetry's conventional 9464); 0 picks a free one (the log's `serving` line says which).",
+    ),
+  logLevel: z
+    .enum(logLevels)
+    .default('info')
+    .describe('Least severe log level written (JSON lines on stdout).'),
 });
 
 /** The validated configuration. */
 export type Config = z.infer<typeof configSchema>;
-
-/** Environment variable names, by setting. */
-export const envNames: Record<keyof Config, string> = {
-  pulsarUrl: 'SEAM_PULSAR_URL',
-  pulsarAdminUrl: 'SEAM_PULSAR_ADMIN_URL',
-  pulsarToken: 'SEAM_PULSAR_TOKEN',
-  pulsarTlsCa: 'SEAM_PULSAR_TLS_CA',
-  tlsCert: 'SEAM_TLS_CERT',
-  tlsKey: 'SEAM_TLS_KEY',
-  tlsClientCa: 'SEAM_TLS_CLIENT_CA',
-  plaintext: 'SEAM_PLAINTEXT',
-  allowInsecureCredentials: 'SEAM_ALLOW_INSECURE_CREDENTIALS',
-  callerAuth: 'SEAM_CALLER_AUTH',
-  tokenSecretKey: 'SEAM_TOKEN_SECRET_KEY',
-  tokenPublicKey: 'SEAM_TOKEN_PUBLIC_KEY',
-  tokenAuthClaim: 'SEAM_TOKEN_AUTH_CLAIM',
-  principalMaxStreams: 'SEAM_PRINCIPAL_MAX_STREAMS',
-  principalRequestsPerSecond: 'SEAM_PRINCIPAL_REQUESTS_PER_SECOND',
-  accessCheckIntervalMs: 'SEAM_ACCESS_CHECK_INTERVAL_MS',
-  host: 'SEAM_HOST',
-  port: 'SEAM_PORT',
-  maxConcurrentStreams: 'SEAM_MAX_CONCURRENT_STREAMS',
-  maxRequestBytes: 'SEAM_MAX_REQUEST_BYTES',
-  keepaliveTimeMs: 'SEAM_KEEPALIVE_TIME_MS',
-  keepaliveTimeoutMs: 'SEAM_KEEPALIVE_TIMEOUT_MS',
-  shutdownGraceMs: 'SEAM_SHUTDOWN_GRACE_MS',
-  maxBufferedBytes: 'SEAM_MAX_BUFFERED_BYTES',
-  receiverQueueSize: 'SEAM_RECEIVER_QUEUE_SIZE',
-  receiverQueueBytes: 'SEAM_RECEIVER_QUEUE_BYTES',
-  memoryBudgetBytes: 'SEAM_MEMORY_BUDGET_BYTES',
-  historyParallelism: 'SEAM_HISTORY_PARALLELISM',
-  historyBudgetBytes: 'SEAM_HISTORY_BUDGET_BYTES',
-  metricsHost: 'SEAM_METRICS_HOST',
-  metricsPort: 'SEAM_METRICS_PORT',
-  logLevel: 'SEAM_LOG_LEVEL',
-};
 
 /** A configuration that cannot be used; the message lists every problem. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Every setting's name, in the schema's order. */
+export const settingKeys: readonly (keyof Config)[] = configSchema.keyof().options;
+
 /** Flag name (`--max-concurrent-streams`) of a setting. */
 export function flagName(key: keyof Config): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Environment variable (`SEAM_MAX_CONCURRENT_STREAMS`) of a setting: its flag name in capitals. */
+export function envName(key: keyof Config): string {
+  return `SEAM_${flagName(key).replaceAll('-', '_').toUpperCase()}`;
 }
 
 /** Builds the configuration from a file, the environment and flags (later wins). */
@@ -156,18 +193,17 @@ export function loadConfig(options: {
   }
   const fromEnv: Record<string, string> = {};
   const env = options.env ?? process.env;
-  for (const [key, name] of Object.entries(envNames)) {
-    const value = env[name];
+  for (const key of settingKeys) {
+    const value = env[envName(key)];
     if (value !== undefined && value !== '') fromEnv[key] = value;
   }
   const parsed = configSchema.safeParse({ ...fromFile, ...fromEnv, ...options.flags });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
-      const key = issue.path[0] as keyof Config | undefined;
-      const where =
-        key && key in envNames
-          ? `${key} (--${flagName(key)}, ${envNames[key]})`
-          : (key ?? 'config');
+      const key = settingKeys.find((k) => k === issue.path[0]);
+      const where = key
+        ? `${key} (--${flagName(key)}, ${envName(key)})`
+        : String(issue.path[0] ?? 'config');
       return `  ${where}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
@@ -184,7 +220,7 @@ function readSetting(key: keyof Config, path: string): Buffer {
     return readFileSync(path);
   } catch (error) {
     throw new ConfigError(
-      `${key} (--${flagName(key)}, ${envNames[key]}): cannot read ${path}: ${(error as Error).message}`,
+      `${key} (--${flagName(key)}, ${envName(key)}): cannot read ${path}: ${(error as Error).message}`,
     );
   }
 }

@@ -1,18 +1,18 @@
 /**
  * A paused client holds a bounded share of the gateway's memory, however large the topic's
  * messages: the gateway (`seam serve`, its own process, default settings) is measured by
- * bench/memory-probe.ts with garbage collected before each sample, so the figures are what
+ * test/support/memory-probe.ts with garbage collected before each sample, so the figures are what
  * is live, not what V8 has yet to collect.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { GatewayProcess, pausedStream } from '../bench/gateway.ts';
-import type { MemorySample } from '../bench/memory-probe.ts';
+import { GatewayProcess, pausedStream } from './support/gateway-process.ts';
+import type { MemorySample } from './support/memory-probe.ts';
 import { ensurePulsar, freshTopic, produce, pulsar } from './support/pulsar.ts';
 
-const probe = fileURLToPath(new URL('../bench/memory-probe.ts', import.meta.url));
+const probe = fileURLToPath(new URL('./support/memory-probe.ts', import.meta.url));
 const samples = `${tmpdir()}/seam-memory-paused-${process.pid}.jsonl`;
 let gateway: GatewayProcess | undefined;
 const MiB = 1024 * 1024;

@@ -5,7 +5,6 @@
  * streams without a budget hold far more, so the budget is what bounds them).
  */
 import test from 'ava';
-import { pausedStream } from '../bench/gateway.ts';
 import { defaultBatchLimits } from '../server/core/request.ts';
 import { readStream, type StreamDeps } from '../server/core/stream.ts';
 import { MemoryPool } from '../server/memory-pool.ts';
@@ -13,6 +12,7 @@ import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
 import { messageOverheadBytes, Reader, readerStats } from '../server/pulsar/reader.ts';
 import { startGateway } from './support/gateway.ts';
+import { pausedStream } from './support/gateway-process.ts';
 import {
   ensurePulsar,
   freshTopic,
@@ -213,7 +213,7 @@ test('streams on 1000-message batches keep within the budget and a window each',
   for (const ids of reads) t.deepEqual(ids, produced);
   t.is(memory.used, 0);
   // Past the budget: per reader, one entry (1000 messages, its minimum) and a burst the
-  // broker read before the count saw it (up to its window: README, Memory, known gap).
+  // broker read before the count saw it (up to its window: docs/operations.md, Memory, known gap).
   const entry = 1000 * (100 + messageOverheadBytes);
   t.log(
     `${streams} streams held at most ${(memory.highWater / MiB).toFixed(1)} MiB with a ${budget / MiB} MiB budget`,

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SeamClient } from '@pulsar-seam/client';
 import test from 'ava';
-import { pausedStream } from '../bench/gateway.ts';
-import { ensurePulsar, freshTopic, produce } from './support/pulsar.ts';
+import { pausedStream } from './support/gateway-process.ts';
+import { ensurePulsar, freshTopic, produce, pulsar } from './support/pulsar.ts';
 
 const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
 let server: ChildProcess | undefined;
@@ -36,6 +36,12 @@ test.before(async () => {
       '1000',
     ],
     {
+      // The standalone pulsar.sh runs, on SEAM_PULSAR_* ports, not the defaults.
+      env: {
+        ...process.env,
+        SEAM_PULSAR_URL: pulsar.serviceUrl,
+        SEAM_PULSAR_ADMIN_URL: pulsar.webUrl,
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );

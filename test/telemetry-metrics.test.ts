@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SeamClient } from '@pulsar-seam/client';
 import test from 'ava';
-import { ensurePulsar, freshTopic, produce } from './support/pulsar.ts';
+import { ensurePulsar, freshTopic, produce, pulsar } from './support/pulsar.ts';
 
 const cli = fileURLToPath(new URL('../server/cli.ts', import.meta.url));
 let server: ChildProcess | undefined;
@@ -20,6 +20,12 @@ test.before(async () => {
     process.execPath,
     [cli, 'serve', '--plaintext', '--port', '0', '--metrics-port', '0'],
     {
+      // The standalone pulsar.sh runs, on SEAM_PULSAR_* ports, not the defaults.
+      env: {
+        ...process.env,
+        SEAM_PULSAR_URL: pulsar.serviceUrl,
+        SEAM_PULSAR_ADMIN_URL: pulsar.webUrl,
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );

@@ -5,12 +5,15 @@ ReadStream responses are Arrow Flight `FlightData` messages: an IPC message head
 frames them back into an Arrow IPC stream for pyarrow, one record batch at a time.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import datetime
 import os
 import struct
 import time
-from typing import Callable, Iterator, Optional, Sequence, Tuple, Union
+from collections.abc import Iterator, Sequence
+from typing import Callable, Union
 
 import grpc
 import pyarrow as pa
@@ -29,7 +32,7 @@ Time = Union[datetime.datetime, int, float]
 class SeamError(Exception):
     """A stream that ended with an error status; `resume_token` says where to go on."""
 
-    def __init__(self, code: grpc.StatusCode, details: str, resume_token: Optional[bytes]):
+    def __init__(self, code: grpc.StatusCode, details: str, resume_token: bytes | None):
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
@@ -51,10 +54,10 @@ class BatchInfo:
 
 
 def credentials(
-    ca: Union[bytes, str, os.PathLike, None] = None,
-    cert: Union[bytes, str, os.PathLike, None] = None,
-    key: Union[bytes, str, os.PathLike, None] = None,
-    token: Union[str, Callable[[], str], None] = None,
+    ca: bytes | str | os.PathLike | None = None,
+    cert: bytes | str | os.PathLike | None = None,
+    key: bytes | str | os.PathLike | None = None,
+    token: str | Callable[[], str] | None = None,
 ) -> grpc.ChannelCredentials:
     """Credentials for a gateway that serves TLS: pass as `credentials=` to `read`/`stream`.
 
@@ -77,7 +80,7 @@ def credentials(
     return grpc.composite_channel_credentials(channel, grpc.metadata_call_credentials(bearer))
 
 
-def _pem(value) -> Optional[bytes]:
+def _pem(value) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
     with open(value, "rb") as file:
@@ -96,7 +99,7 @@ def _timestamp(message, value: Time) -> None:
     message.nanos *= 1_000_000
 
 
-def _request(topic, start, end, columns, max_rows, token) -> "seam_pb2.ReadStreamRequest":
+def _request(topic, start, end, columns, max_rows, token) -> seam_pb2.ReadStreamRequest:
     request = seam_pb2.ReadStreamRequest(topic=topic, columns=list(columns or []))
     if token is not None:
         request.resume_token = token
@@ -125,7 +128,7 @@ def _frame(header: bytes, body: bytes) -> bytes:
     return _CONTINUATION + struct.pack("<i", len(header)) + header + body
 
 
-def stream(*args, **options) -> Iterator[Tuple[pa.RecordBatch, BatchInfo]]:
+def stream(*args, **options) -> Iterator[tuple[pa.RecordBatch, BatchInfo]]:
     """Yields (record batch, BatchInfo) in order: history, then (with end="follow") the tail.
 
     Arguments as for `_events`.
@@ -139,12 +142,12 @@ def _events(
     address: str,
     topic: str,
     start=None,
-    end: Union[str, Time] = "at_open",
-    columns: Optional[Sequence[str]] = None,
-    max_rows: Optional[int] = None,
-    credentials: Optional[grpc.ChannelCredentials] = None,
+    end: str | Time = "at_open",
+    columns: Sequence[str] | None = None,
+    max_rows: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     max_resumes: int = 10,
-) -> Iterator[Union[pa.Schema, Tuple[pa.RecordBatch, BatchInfo]]]:
+) -> Iterator[pa.Schema | tuple[pa.RecordBatch, BatchInfo]]:
     """The stream's schema (again after each resume), then (record batch, BatchInfo) pairs.
 
     start: None/"earliest", "latest", a datetime or epoch ms (publish time),
@@ -158,7 +161,7 @@ def _events(
         request_serializer=seam_pb2.ReadStreamRequest.SerializeToString,
         response_deserializer=seam_pb2.ReadStreamResponse.FromString,
     )
-    token: Optional[bytes] = None
+    token: bytes | None = None
     resumes = 0
     live = False  # phases belong to the read: once it reached the tail, no batch is history
     try:
@@ -188,14 +191,14 @@ def _events(
         channel.close()
 
 
-def _trailer_token(call) -> Optional[bytes]:
+def _trailer_token(call) -> bytes | None:
     for key, value in call.trailing_metadata() or ():
         if key == _TOKEN_TRAILER:
             return value
     return None
 
 
-def _decode(responses) -> Iterator[Union[pa.Schema, Tuple[pa.RecordBatch, BatchInfo]]]:
+def _decode(responses) -> Iterator[pa.Schema | tuple[pa.RecordBatch, BatchInfo]]:
     schema_frame = b""
     pending = []
     for response in responses:

@@ -16,17 +16,19 @@ ROOT = Path(__file__).resolve().parents[3]
 # The project's own Node 24 (npm install puts it there), which runs TypeScript directly.
 NODE = str(ROOT / "node_modules/.bin/node")
 SERVICE_URL = f"pulsar://127.0.0.1:{os.environ.get('SEAM_PULSAR_BROKER_PORT', '6650')}"
+ADMIN_URL = f"http://127.0.0.1:{os.environ.get('SEAM_PULSAR_WEB_PORT', '8080')}"
 
 
 class Gateway:
     """`node server/cli.ts serve` on a port of its own; restartable on the same port.
 
-    `args` are extra `seam serve` flags; without any the gateway serves plaintext."""
+    `args` are extra `seam serve` flags; without any the gateway serves plaintext and reads
+    the standalone pulsar.sh runs (SEAM_PULSAR_BROKER_PORT, SEAM_PULSAR_WEB_PORT)."""
 
     def __init__(self, *args):
         self.process = None
         self.port = 0
-        self.args = list(args) or ["--plaintext"]
+        self.args = list(args) or ["--plaintext", "--pulsar-url", SERVICE_URL, "--pulsar-admin-url", ADMIN_URL]
 
     def start(self):
         self.process = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""The engines the README names take a read as it is: a pyarrow RecordBatchReader."""
+"""The engines docs/api.md names take a read as it is: a pyarrow RecordBatchReader."""
 
 import collections
 
@@ -6,13 +6,14 @@ import duckdb
 import polars as pl
 
 import pulsar_seam
+
 from conftest import fresh_topic, produce, read_official
 
 
 def test_duckdb_queries_a_read_without_a_copy_to_pandas(gateway, pulsar_client):
     topic = fresh_topic("duckdb")
     produce(pulsar_client, topic, 700)
-    reader = pulsar_seam.read(gateway.address, topic)
+    reader = pulsar_seam.read(gateway.address, topic)  # noqa: F841 (DuckDB finds it by name)
     # DuckDB finds the Python variable by name and scans its batches as they come.
     rows = duckdb.sql(
         "SELECT __key, count(*) AS n, max(__publishTime) AS last FROM reader GROUP BY __key ORDER BY __key"

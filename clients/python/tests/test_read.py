@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 import pulsar_seam
+
 from conftest import fresh_topic, produce, read_official
 
 

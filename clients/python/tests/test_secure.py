@@ -16,6 +16,7 @@ import pulsar
 import pytest
 
 import pulsar_seam
+
 from conftest import ROOT, Gateway, fresh_topic, produce, read_official
 
 PULSAR_SH = str(ROOT / "pulsar/pulsar.sh")
@@ -94,7 +95,7 @@ def test_a_caller_with_a_token_reads_over_tls(secure_gateway, certificates, gran
 
 
 def test_a_token_function_is_asked_at_every_call(secure_gateway, certificates, granted_topic):
-    topic, official = granted_topic
+    topic, _official = granted_topic
     calls = []
 
     def token():

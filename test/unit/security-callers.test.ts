@@ -17,9 +17,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { SeamError } from '../server/core/errors.ts';
-import { authenticate, type CallerAuthOptions } from '../server/security/authenticate.ts';
-import { checkToken, loadTokenKey } from '../server/security/jwt.ts';
+import { SeamError } from '../../server/core/errors.ts';
+import { authenticate, type CallerAuthOptions } from '../../server/security/authenticate.ts';
+import { checkToken, loadTokenKey } from '../../server/security/jwt.ts';
 
 const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const now = 1_800_000_000_000;

@@ -5,14 +5,14 @@
  */
 import * as arrow from 'apache-arrow';
 import test from 'ava';
-import { Tally } from '../server/arrow/columns.ts';
-import { keyValueSchema } from '../server/arrow/key-value-schema.ts';
+import { Tally } from '../../server/arrow/columns.ts';
+import { keyValueSchema } from '../../server/arrow/key-value-schema.ts';
 import {
   UnsupportedSchemaError,
   ValueDecodeError,
   type ValueSchema,
-} from '../server/arrow/value-schema.ts';
-import type { SchemaInfo } from '../server/pulsar/protocol/commands.ts';
+} from '../../server/arrow/value-schema.ts';
+import type { SchemaInfo } from '../../server/pulsar/protocol/commands.ts';
 
 /** `[int32 BE length][bytes]` for each part; null → length -1. */
 function framed(...parts: (Buffer | null)[]): Buffer {

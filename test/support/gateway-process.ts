@@ -1,15 +1,17 @@
 /**
  * The gateway under test, as its own process (`node server/cli.ts serve`), with its memory
- * read from /proc: the benchmark's RSS figures are this process's alone.
+ * read from /proc: the benchmark's RSS figures are this process's alone. Shared by the
+ * memory tests and bench/ (bench imports test support, as bench/fuzz.ts does; no test
+ * imports bench).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import http2 from 'node:http2';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { apiType } from '../server/api.ts';
+import { apiType } from '../../server/api.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Resident memory of a process, bytes: now and at its peak since it started. */
 export interface Memory {

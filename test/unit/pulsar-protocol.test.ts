@@ -1,9 +1,9 @@
 /** Unit tests of the wire format, frames and message ids: no broker needed. */
 import test from 'ava';
-import { MessageId } from '../server/pulsar/message-id.ts';
-import { crc32c } from '../server/pulsar/protocol/checksum.ts';
-import { FrameDecoder, FrameError, splitEntry } from '../server/pulsar/protocol/frame.ts';
-import { ProtoDecodeError, ProtoReader, ProtoWriter } from '../server/pulsar/protocol/wire.ts';
+import { MessageId } from '../../server/pulsar/message-id.ts';
+import { crc32c } from '../../server/pulsar/protocol/checksum.ts';
+import { FrameDecoder, FrameError, splitEntry } from '../../server/pulsar/protocol/frame.ts';
+import { ProtoDecodeError, ProtoReader, ProtoWriter } from '../../server/pulsar/protocol/wire.ts';
 
 test('varints round-trip across the 28-bit and 53-bit boundaries', (t) => {
   const values = [

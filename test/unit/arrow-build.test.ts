@@ -11,15 +11,15 @@
 import * as arrow from 'apache-arrow';
 import test from 'ava';
 import fc from 'fast-check';
-import { StreamSchema } from '../server/arrow/batch-builder.ts';
+import { StreamSchema } from '../../server/arrow/batch-builder.ts';
 import {
   avroType,
   PulsarSchemaType,
   ValueDecodeError,
   valueSchema,
-} from '../server/arrow/value-schema.ts';
-import { MessageId } from '../server/pulsar/message-id.ts';
-import type { Message } from '../server/pulsar/reader.ts';
+} from '../../server/arrow/value-schema.ts';
+import { MessageId } from '../../server/pulsar/message-id.ts';
+import type { Message } from '../../server/pulsar/reader.ts';
 
 const runs = Number(process.env.SEAM_FUZZ_RUNS ?? 200);
 

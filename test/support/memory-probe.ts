@@ -1,5 +1,5 @@
 /**
- * Loaded into the gateway under measurement (`node --import ./bench/memory-probe.ts
+ * Loaded into the gateway under measurement (`node --import ./test/support/memory-probe.ts
  * server/cli.ts serve`): every SEAM_MEMORY_PROBE_MS (default 250) it appends one JSON line
  * to the file SEAM_MEMORY_PROBE with the process's memory by kind, and what its readers
  * hold. With SEAM_MEMORY_PROBE_GC=true (and node --expose-gc) it collects garbage first,
@@ -7,7 +7,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import v8 from 'node:v8';
-import { readerStats } from '../server/pulsar/reader.ts';
+import { readerStats } from '../../server/pulsar/reader.ts';
 
 /** One sample, bytes. */
 export interface MemorySample {

@@ -3,15 +3,15 @@
  * publish-time pruning (with publish times given, not fetched), and the gate's limits.
  */
 import test from 'ava';
-import { prunedByTime, SegmentGate } from '../server/core/segmented-history.ts';
-import type { Ledger, PulsarAdmin } from '../server/pulsar/admin.ts';
-import { MessageId } from '../server/pulsar/message-id.ts';
+import { prunedByTime, SegmentGate } from '../../server/core/segmented-history.ts';
+import type { Ledger, PulsarAdmin } from '../../server/pulsar/admin.ts';
+import { MessageId } from '../../server/pulsar/message-id.ts';
 import {
   firstWhere,
   historySegments,
   type PublishTimes,
   type Segment,
-} from '../server/pulsar/segments.ts';
+} from '../../server/pulsar/segments.ts';
 
 const ledger = (ledgerId: number, entries: number, size = entries * 100): Ledger => ({
   ledgerId,
