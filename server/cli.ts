@@ -15,7 +15,6 @@ import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
 import {
   type Config,
-  ConfigError,
   configSchema,
   envNames,
   flagName,
@@ -133,8 +132,9 @@ try {
     process.exitCode = 2;
   }
 } catch (error) {
-  const message =
-    error instanceof ConfigError || error instanceof TypeError ? error.message : String(error);
+  const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`seam: ${message}\n`);
-  process.exitCode = 1;
+  // At once: a gateway that could not start must not linger (its metrics endpoint or
+  // SDK would keep the process alive, and a supervisor would see it running).
+  process.exit(1);
 }
