@@ -20,6 +20,7 @@ import {
   flagName,
   gatewayOptions,
   loadConfig,
+  startupWarnings,
   streamOptions,
   switchSettings,
 } from './config.ts';
@@ -63,6 +64,7 @@ async function serve(args: string[]): Promise<void> {
   // Checked before anything starts: a gateway that cannot serve safely does not start.
   const serverOptions = gatewayOptions(config);
   const logger = createLogger(config.logLevel);
+  for (const warning of startupWarnings(config)) logger.warn({ event: 'config.warning' }, warning);
   const telemetry = await startTelemetry({
     serviceVersion: version,
     metricsHost: config.metricsHost,
@@ -80,13 +82,16 @@ async function serve(args: string[]): Promise<void> {
     ]);
 
   const pulsarToken = config.pulsarToken ? tokenSource(config.pulsarToken) : undefined;
+  const pulsarCa = config.pulsarTlsCa ? readFileSync(config.pulsarTlsCa) : undefined;
   const client = new PulsarClient({
     serviceUrl: config.pulsarUrl,
     ...(pulsarToken ? { auth: tokenAuth(pulsarToken) } : {}),
-    ...(config.pulsarTlsCa ? { tls: { ca: readFileSync(config.pulsarTlsCa) } } : {}),
+    ...(pulsarCa ? { tls: { ca: pulsarCa } } : {}),
+    maxCallerConnections: config.maxCallerConnections,
   });
   const admin = new PulsarAdmin({
     webServiceUrl: config.pulsarAdminUrl,
+    ca: pulsarCa,
     ...(pulsarToken ? { authorization: () => `Bearer ${pulsarToken()}` } : {}),
   });
   const gateway = await Gateway.start({ client, admin, ...streams }, { ...serverOptions, logger });

@@ -49,12 +49,34 @@ export const configSchema = z.strictObject({
   tokenPublicKey: z.string().min(1).optional(),
   /** The token claim holding the role, as the brokers' `tokenAuthClaim`. */
   tokenAuthClaim: z.string().min(1).default('sub'),
+  trustUnverifiedTokens: flag.describe(
+    "With --caller-auth forward and no token key: accept callers' tokens unverified, because the brokers authenticate what Seam forwards (authenticateOriginalAuthData=true). Off by default: without a key or this switch, forward mode does not start. Limits then count each token apart.",
+  ),
+  tokenAudience: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "When set, callers' tokens must name it in their `aud` claim (as the brokers' tokenAudience). Unset by default: Pulsar's tokens carry no audience unless made with one.",
+    ),
+  tokenIssuer: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "When set, callers' tokens must carry it as their `iss` claim. Unset by default: Pulsar's token tool sets no issuer.",
+    ),
   /** Streams one caller may have open at once; more get RESOURCE_EXHAUSTED. */
   principalMaxStreams: positive.default(64),
   /** Streams one caller may open per second (and at once in a burst). */
   principalRequestsPerSecond: positive.default(20),
   /** How often an open stream re-checks its caller's access with the brokers, ms. */
   accessCheckIntervalMs: positive.default(30_000),
+  maxCallerConnections: positive
+    .default(512)
+    .describe(
+      "Broker connections the gateway may hold open for its callers at once (each caller credential has its own per broker); at the limit idle ones close, and a new caller gets RESOURCE_EXHAUSTED when none is idle. Default 512: twice the default streams at once, well under a broker's file limits.",
+    ),
   /** Address the gRPC server listens on. */
   host: z.string().min(1).default('127.0.0.1'),
   /** gRPC port; 0 picks a free one. */
@@ -107,6 +129,10 @@ export const envNames: Record<keyof Config, string> = {
   tokenSecretKey: 'SEAM_TOKEN_SECRET_KEY',
   tokenPublicKey: 'SEAM_TOKEN_PUBLIC_KEY',
   tokenAuthClaim: 'SEAM_TOKEN_AUTH_CLAIM',
+  trustUnverifiedTokens: 'SEAM_TRUST_UNVERIFIED_TOKENS',
+  tokenAudience: 'SEAM_TOKEN_AUDIENCE',
+  tokenIssuer: 'SEAM_TOKEN_ISSUER',
+  maxCallerConnections: 'SEAM_MAX_CALLER_CONNECTIONS',
   principalMaxStreams: 'SEAM_PRINCIPAL_MAX_STREAMS',
   principalRequestsPerSecond: 'SEAM_PRINCIPAL_REQUESTS_PER_SECOND',
   accessCheckIntervalMs: 'SEAM_ACCESS_CHECK_INTERVAL_MS',
@@ -176,7 +202,11 @@ export function loadConfig(options: {
 }
 
 /** Settings that are switches: `--plaintext` rather than `--plaintext true`. */
-export const switchSettings: readonly (keyof Config)[] = ['plaintext', 'allowInsecureCredentials'];
+export const switchSettings: readonly (keyof Config)[] = [
+  'plaintext',
+  'allowInsecureCredentials',
+  'trustUnverifiedTokens',
+];
 
 /** Reads a file named by a setting, or stops start-up naming the setting. */
 function readSetting(key: keyof Config, path: string): Buffer {
@@ -216,6 +246,21 @@ function security(
       '--caller-auth forward needs TLS (callers send tokens or certificates), or --allow-insecure-credentials for development',
     );
   }
+  const keyGiven = config.tokenSecretKey !== undefined || config.tokenPublicKey !== undefined;
+  if (config.callerAuth === 'forward' && !keyGiven && !config.trustUnverifiedTokens) {
+    problems.push(
+      "--caller-auth forward needs the brokers' token key (--token-secret-key or --token-public-key), so that a token's role is checked before Seam counts limits and opens connections for it; or --trust-unverified-tokens when the brokers authenticate what Seam forwards (authenticateOriginalAuthData=true)",
+    );
+  }
+  if (
+    config.callerAuth === 'forward' &&
+    plainRemote(config.pulsarAdminUrl) &&
+    !config.allowInsecureCredentials
+  ) {
+    problems.push(
+      `--pulsar-admin-url ${config.pulsarAdminUrl} is plain http:// to another machine: with --caller-auth forward, callers' tokens would cross the network in clear text; use https:// (--pulsar-tls-ca trusts a private CA), or --allow-insecure-credentials for development`,
+    );
+  }
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   }
@@ -239,7 +284,13 @@ function security(
     callerAuth: {
       mode: config.callerAuth,
       allowInsecureCredentials: config.allowInsecureCredentials,
-      token: { key, roleClaim: config.tokenAuthClaim, clockSkewMs: 5_000 },
+      token: {
+        key,
+        roleClaim: config.tokenAuthClaim,
+        clockSkewMs: 5_000,
+        audience: config.tokenAudience,
+        issuer: config.tokenIssuer,
+      },
     },
     principalLimits: {
       maxStreams: config.principalMaxStreams,
@@ -247,6 +298,45 @@ function security(
     },
     accessCheckIntervalMs: config.accessCheckIntervalMs,
   };
+}
+
+/** True for an `http://` URL whose host is not this machine. */
+function plainRemote(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  return protocol === 'http:' && !isLoopback(hostname);
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\./.test(hostname);
+}
+
+/**
+ * What a configuration allows but an operator should hear about at start-up: settings
+ * that do less than they seem to, and credentials sent in clear text.
+ */
+export function startupWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.tlsClientCa && config.callerAuth === 'none') {
+    warnings.push(
+      "--tls-client-ca with --caller-auth none: only holders of a certificate from that CA connect, but the certificate's name is not used: every caller reads as Seam's own role. Set --caller-auth forward to read as each certificate's common name",
+    );
+  }
+  const admin = new URL(config.pulsarAdminUrl);
+  if (admin.protocol === 'http:') {
+    const sends =
+      config.callerAuth === 'forward'
+        ? "callers' tokens"
+        : config.pulsarToken
+          ? "Seam's token"
+          : undefined;
+    const brokerTls = config.pulsarUrl.startsWith('pulsar+ssl:');
+    if (sends && (brokerTls || !isLoopback(admin.hostname))) {
+      warnings.push(
+        `--pulsar-admin-url ${config.pulsarAdminUrl} is plain http://${brokerTls ? ' while the broker link is pulsar+ssl://' : ''}: ${sends} go to the admin API in clear text; use https:// (--pulsar-tls-ca trusts a private CA)`,
+      );
+    }
+  }
+  return warnings;
 }
 
 /** The gRPC server's part of the configuration; ConfigError when it cannot serve. */

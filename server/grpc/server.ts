@@ -148,7 +148,7 @@ export class Gateway {
     if (this.callerAuth.mode === 'forward' && this.callerAuth.token.key === undefined) {
       logger.warn(
         { event: 'tokens.unchecked' },
-        "callers' tokens are checked by the brokers only: safe when they authenticate what a proxy forwards (authenticateOriginalAuthData=true); brokers that take Seam's word for its callers would believe any token's role, so give Seam their key (--token-secret-key or --token-public-key)",
+        "callers' tokens are checked by the brokers only (--trust-unverified-tokens): safe when they authenticate what a proxy forwards (authenticateOriginalAuthData=true); per-caller limits count each token apart, since its role is unverified; give Seam the brokers' key (--token-secret-key or --token-public-key) to check tokens here too",
       );
     }
     this.telemetry = new GatewayTelemetry(logger, () => {
@@ -257,14 +257,14 @@ export class Gateway {
     let caller: Caller | undefined;
     let release: (() => void) | undefined;
     try {
-      caller = authenticate(
+      caller = await authenticate(
         {
           authorization: call.metadata.get('authorization').map(String),
           certificateRole: certificateRole(call),
         },
         this.callerAuth,
       );
-      if (caller) release = this.limits?.admit(caller.principal);
+      if (caller) release = this.limits?.admit(caller.limitKey);
     } catch (error) {
       this.refuse(call, error);
       return;
