@@ -5,7 +5,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { protoFile, protoRoot } from '../api.ts';
 import { SeamError, type StatusName } from '../core/errors.ts';
@@ -21,6 +20,7 @@ import { type PrincipalLimitOptions, PrincipalLimits } from '../security/limits.
 import { type Logger, silentLogger } from '../telemetry/log.ts';
 import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRequest.ts';
 import { GatewayTelemetry, type StreamObservation } from './observe.ts';
+import { addReflection, healthDefinition } from './reflection.ts';
 import { lenientDeserializer, toReadRequest } from './request.ts';
 import { responsesFor, resumeTokenOf } from './responses.ts';
 import { WriteWindow, writeEvents } from './write-window.ts';
@@ -228,7 +228,8 @@ export class Gateway {
       },
     );
     health.addToServer(server);
-    new ReflectionService(definition).addToServer(server);
+    // Every service on the port, so generic tools can describe and call each.
+    addReflection(server, [definition, healthDefinition()]);
     return gateway;
   }
 
