@@ -107,15 +107,24 @@ export async function writeEvents<Event>(
   },
 ): Promise<void> {
   const { window, signal } = options;
+  // Wait for HTTP/2 flow control and the window before the next write.
+  const room = async (accepted: boolean) => {
+    if (!accepted) await once(sink, 'drain', { signal });
+    await window.room(signal);
+  };
   for await (const event of events) {
     signal.throwIfAborted();
     let bytes = 0;
+    let accepted: boolean | undefined;
     for (const response of options.encode(event)) {
-      const accepted = sink.write(response, window.written(response.length));
+      if (accepted !== undefined) await room(accepted);
+      accepted = sink.write(response, window.written(response.length));
       bytes += response.length;
-      if (!accepted) await once(sink, 'drain', { signal });
-      await window.room(signal);
     }
+    // Sent before the wait: once written, the event reaches the client ahead of whatever
+    // status ends the call, so an abort during the wait must not forget it (its resume
+    // token goes in the trailers of a shutdown).
     options.sent(event, bytes);
+    if (accepted !== undefined) await room(accepted);
   }
 }

@@ -55,3 +55,28 @@ test('without an abort every event is written, in order', async (t) => {
   t.is(call.written.length, 6);
   t.is(sentBytes, 9);
 });
+
+test('an event written when an abort comes during the wait for room counts as sent', async (t) => {
+  // A client that takes nothing: the first write fills the window, the loop waits.
+  const call = new (class extends FakeCall {
+    override write(chunk: Buffer): boolean {
+      this.written.push(chunk);
+      return false;
+    }
+  })();
+  const abort = new AbortController();
+  const sent: number[] = [];
+  async function* events() {
+    yield* [0, 1];
+  }
+  const failed = writeEvents(call, events(), {
+    window: new WriteWindow(1, undefined),
+    signal: abort.signal,
+    encode: (i) => [Buffer.alloc(8, i)],
+    sent: (i) => sent.push(i),
+  });
+  setTimeout(() => abort.abort(new Error('shutting down')), 50);
+  await t.throwsAsync(failed); // the wait rejects (an AbortError from the drain wait)
+  t.deepEqual(sent, [0], 'the written event counts, its resume token with it');
+  t.is(call.written.length, 1);
+});
