@@ -19,3 +19,9 @@ fi
 
 bash "$root/scripts/gen.sh"
 bash "$pulsar" resolve
+
+# grpcurl, for the test that reads through server reflection as generic tools do.
+if command -v go >/dev/null && [ ! -x "$root/.tools/bin/grpcurl" ]; then
+  GOBIN="$root/.tools/bin" go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4 ||
+    die "go install of grpcurl failed"
+fi

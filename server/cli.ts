@@ -15,11 +15,11 @@ import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
 import {
   type Config,
-  ConfigError,
   flagName,
   gatewayOptions,
   loadConfig,
   settingKeys,
+  startupWarnings,
   streamOptions,
   switchSettings,
 } from './config.ts';
@@ -61,6 +61,7 @@ async function serve(args: string[]): Promise<void> {
   // Checked before anything starts: a gateway that cannot serve safely does not start.
   const serverOptions = gatewayOptions(config);
   const logger = createLogger(config.logLevel);
+  for (const warning of startupWarnings(config)) logger.warn({ event: 'config.warning' }, warning);
   const telemetry = await startTelemetry({
     serviceVersion: version,
     metricsHost: config.metricsHost,
@@ -78,13 +79,16 @@ async function serve(args: string[]): Promise<void> {
     ]);
 
   const pulsarToken = config.pulsarToken ? tokenSource(config.pulsarToken) : undefined;
+  const pulsarCa = config.pulsarTlsCa ? readFileSync(config.pulsarTlsCa) : undefined;
   const client = new PulsarClient({
     serviceUrl: config.pulsarUrl,
     ...(pulsarToken ? { auth: tokenAuth(pulsarToken) } : {}),
-    ...(config.pulsarTlsCa ? { tls: { ca: readFileSync(config.pulsarTlsCa) } } : {}),
+    ...(pulsarCa ? { tls: { ca: pulsarCa } } : {}),
+    maxCallerConnections: config.maxCallerConnections,
   });
   const admin = new PulsarAdmin({
     webServiceUrl: config.pulsarAdminUrl,
+    ca: pulsarCa,
     ...(pulsarToken ? { authorization: () => `Bearer ${pulsarToken()}` } : {}),
   });
   const gateway = await Gateway.start({ client, admin, ...streams }, { ...serverOptions, logger });
@@ -130,8 +134,9 @@ try {
     process.exitCode = 2;
   }
 } catch (error) {
-  const message =
-    error instanceof ConfigError || error instanceof TypeError ? error.message : String(error);
+  const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`seam: ${message}\n`);
-  process.exitCode = 1;
+  // At once: a gateway that could not start must not linger (its metrics endpoint or
+  // SDK would keep the process alive, and a supervisor would see it running).
+  process.exit(1);
 }

@@ -84,6 +84,23 @@ export const configSchema = z.strictObject({
     .min(1)
     .default('sub')
     .describe("The token claim holding the role, as the brokers' `tokenAuthClaim`."),
+  trustUnverifiedTokens: flag.describe(
+    "With `--caller-auth forward` and no token key: accept callers' tokens unverified, because the brokers authenticate what Seam forwards (`authenticateOriginalAuthData=true`). Off by default: without a key or this switch, forward mode does not start. Limits then count each token apart.",
+  ),
+  tokenAudience: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "When set, callers' tokens must name it in their `aud` claim (as the brokers' `tokenAudience`). Unset by default: Pulsar's tokens carry no audience unless made with one.",
+    ),
+  tokenIssuer: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "When set, callers' tokens must carry it as their `iss` claim. Unset by default: Pulsar's token tool sets no issuer.",
+    ),
   principalMaxStreams: positive
     .default(64)
     .describe(
@@ -97,6 +114,11 @@ export const configSchema = z.strictObject({
   accessCheckIntervalMs: positive
     .default(30_000)
     .describe("How often an open stream re-checks its caller's access with the brokers, ms."),
+  maxCallerConnections: positive
+    .default(512)
+    .describe(
+      'Broker connections the gateway may hold open for its callers at once (each caller credential has its own per broker); at the limit idle ones close, and a new caller gets RESOURCE_EXHAUSTED when none is idle.',
+    ),
   host: z.string().min(1).default('127.0.0.1').describe('Address the gRPC server listens on.'),
   port: port.default(50051).describe('gRPC port; 0 picks a free one.'),
   maxConcurrentStreams: positive
@@ -212,7 +234,11 @@ export function loadConfig(options: {
 }
 
 /** Settings that are switches: `--plaintext` rather than `--plaintext true`. */
-export const switchSettings: readonly (keyof Config)[] = ['plaintext', 'allowInsecureCredentials'];
+export const switchSettings: readonly (keyof Config)[] = [
+  'plaintext',
+  'allowInsecureCredentials',
+  'trustUnverifiedTokens',
+];
 
 /** Reads a file named by a setting, or stops start-up naming the setting. */
 function readSetting(key: keyof Config, path: string): Buffer {
@@ -252,6 +278,21 @@ function security(
       '--caller-auth forward needs TLS (callers send tokens or certificates), or --allow-insecure-credentials for development',
     );
   }
+  const keyGiven = config.tokenSecretKey !== undefined || config.tokenPublicKey !== undefined;
+  if (config.callerAuth === 'forward' && !keyGiven && !config.trustUnverifiedTokens) {
+    problems.push(
+      "--caller-auth forward needs the brokers' token key (--token-secret-key or --token-public-key), so that a token's role is checked before Seam counts limits and opens connections for it; or --trust-unverified-tokens when the brokers authenticate what Seam forwards (authenticateOriginalAuthData=true)",
+    );
+  }
+  if (
+    config.callerAuth === 'forward' &&
+    plainRemote(config.pulsarAdminUrl) &&
+    !config.allowInsecureCredentials
+  ) {
+    problems.push(
+      `--pulsar-admin-url ${config.pulsarAdminUrl} is plain http:// to another machine: with --caller-auth forward, callers' tokens would cross the network in clear text; use https:// (--pulsar-tls-ca trusts a private CA), or --allow-insecure-credentials for development`,
+    );
+  }
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   }
@@ -275,7 +316,13 @@ function security(
     callerAuth: {
       mode: config.callerAuth,
       allowInsecureCredentials: config.allowInsecureCredentials,
-      token: { key, roleClaim: config.tokenAuthClaim, clockSkewMs: 5_000 },
+      token: {
+        key,
+        roleClaim: config.tokenAuthClaim,
+        clockSkewMs: 5_000,
+        audience: config.tokenAudience,
+        issuer: config.tokenIssuer,
+      },
     },
     principalLimits: {
       maxStreams: config.principalMaxStreams,
@@ -283,6 +330,45 @@ function security(
     },
     accessCheckIntervalMs: config.accessCheckIntervalMs,
   };
+}
+
+/** True for an `http://` URL whose host is not this machine. */
+function plainRemote(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  return protocol === 'http:' && !isLoopback(hostname);
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\./.test(hostname);
+}
+
+/**
+ * What a configuration allows but an operator should hear about at start-up: settings
+ * that do less than they seem to, and credentials sent in clear text.
+ */
+export function startupWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.tlsClientCa && config.callerAuth === 'none') {
+    warnings.push(
+      "--tls-client-ca with --caller-auth none: only holders of a certificate from that CA connect, but the certificate's name is not used: every caller reads as Seam's own role. Set --caller-auth forward to read as each certificate's common name",
+    );
+  }
+  const admin = new URL(config.pulsarAdminUrl);
+  if (admin.protocol === 'http:') {
+    const sends =
+      config.callerAuth === 'forward'
+        ? "callers' tokens"
+        : config.pulsarToken
+          ? "Seam's token"
+          : undefined;
+    const brokerTls = config.pulsarUrl.startsWith('pulsar+ssl:');
+    if (sends && (brokerTls || !isLoopback(admin.hostname))) {
+      warnings.push(
+        `--pulsar-admin-url ${config.pulsarAdminUrl} is plain http://${brokerTls ? ' while the broker link is pulsar+ssl://' : ''}: ${sends} go to the admin API in clear text; use https:// (--pulsar-tls-ca trusts a private CA)`,
+      );
+    }
+  }
+  return warnings;
 }
 
 /** The gRPC server's part of the configuration; ConfigError when it cannot serve. */

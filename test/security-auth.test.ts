@@ -82,7 +82,7 @@ test.serial(
 test.serial(
   'without the key Seam forwards the token, and the broker refuses a forged one',
   async (t) => {
-    const keyless = await securePulsar.startGateway();
+    const keyless = await securePulsar.startGateway({ trustUnverifiedTokens: 'true' });
     try {
       const forged = await read(
         keyless.as(`Bearer ${securePulsar.signToken(role, { key: randomBytes(32) })}`),
@@ -191,6 +191,7 @@ test.serial(
   'limits per caller: streams at once and streams per second → RESOURCE_EXHAUSTED',
   async (t) => {
     const limited = await securePulsar.startGateway({
+      trustUnverifiedTokens: 'true',
       principalMaxStreams: '1',
       principalRequestsPerSecond: '3',
     });
@@ -374,3 +375,68 @@ test.serial('tokens reach no log line and no status message', (t) => {
   t.true(entries.some((e) => e.event === 'stream.close' && e.principal === role));
   t.true(entries.some((e) => e.event === 'stream.refused' && e.status === 'UNAUTHENTICATED'));
 });
+
+test.serial(
+  'without the key (--trust-unverified-tokens), forged tokens naming a role do not spend its limits',
+  async (t) => {
+    const keyless = await securePulsar.startGateway({
+      trustUnverifiedTokens: 'true',
+      principalRequestsPerSecond: '5',
+    });
+    try {
+      // Twenty tokens that say `sub: role`, signed with keys the brokers do not know.
+      const forged = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          read(
+            keyless.as(`Bearer ${securePulsar.signToken(role, { key: randomBytes(32) })}`),
+            topicA,
+          ),
+        ),
+      );
+      for (const f of forged) {
+        t.is(f.status.code, grpc.status.UNAUTHENTICATED, f.status.details);
+        t.is(f.batches.length, 0);
+      }
+      const real = await read(keyless.as(`Bearer ${securePulsar.signToken(role)}`), topicA);
+      t.is(real.status.code, grpc.status.OK, real.status.details);
+      t.is(allRows(real).length, rowsA);
+    } finally {
+      await keyless.close();
+    }
+  },
+);
+
+test.serial(
+  "callers' broker connections are capped: idle ones make room, busy ones refuse",
+  async (t) => {
+    const own = new PulsarClient({
+      serviceUrl: securePulsar.serviceUrl,
+      auth: tokenAuth(securePulsar.roleToken('seam-proxy')),
+      maxCallerConnections: 2,
+    });
+    const readers: Reader[] = [];
+    try {
+      const as = (n: number) =>
+        own.forCaller(
+          callerCredentials(
+            role,
+            securePulsar.signToken(role, {
+              claims: { jti: `${n}-${randomBytes(3).toString('hex')}` },
+            }),
+          ),
+        );
+      // Two callers, each with a reader keeping its connection busy.
+      for (const n of [1, 2])
+        readers.push(await Reader.open(as(n), { topic: topicA, receiverQueueSize: 10 }));
+      const refused = await t.throwsAsync(as(3).serviceConnection());
+      t.regex(refused?.message ?? '', /2 connections to Pulsar for its callers/);
+      // One reader ends: its idle connection is closed to make room for the next caller.
+      await readers.shift()?.close();
+      const third = await as(3).serviceConnection();
+      t.false(third.closed);
+    } finally {
+      for (const reader of readers) await reader.close();
+      await own.close();
+    }
+  },
+);

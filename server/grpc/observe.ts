@@ -25,6 +25,9 @@ const tracer = trace.getTracer('seam');
 /** Buckets of the tail-lag histogram, ms: from a millisecond to minutes behind. */
 const lagBucketsMs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 60_000];
 
+/** Least time between two `stream.refused` lines of one status, ms. */
+const refusalLogIntervalMs = 1_000;
+
 /** A gateway's instruments; created when it starts, after the SDK did. */
 export class GatewayTelemetry {
   readonly logger: Logger;
@@ -86,8 +89,24 @@ export class GatewayTelemetry {
    */
   refused(status: string, peer: string, message: string): void {
     this.ended.add(1, { status });
-    this.logger.warn({ event: 'stream.refused', peer, status, message }, 'stream refused');
+    // One line per status per second at most: a client retrying without credentials (or
+    // a flood of them) must not write a warning per call. The count goes in the next line.
+    const now = Date.now();
+    const last = this.refusalLines.get(status);
+    if (last && now - last.at < refusalLogIntervalMs) {
+      last.suppressed += 1;
+      return;
+    }
+    const suppressed = last?.suppressed ?? 0;
+    this.refusalLines.set(status, { at: now, suppressed: 0 });
+    this.logger.warn(
+      { event: 'stream.refused', peer, status, message, ...(suppressed > 0 ? { suppressed } : {}) },
+      'stream refused',
+    );
   }
+
+  /** When a refusal line was last written per status, and how many were not written since. */
+  private readonly refusalLines = new Map<string, { at: number; suppressed: number }>();
 
   /**
    * Starts observing one stream: its span becomes the active context of `run`. `principal`

@@ -3,15 +3,12 @@
  * backpressure-aware write loop, errors mapped to status codes in one place, the standard
  * health service, server reflection, limits and graceful shutdown.
  */
-import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { protoFile, protoRoot } from '../api.ts';
 import { SeamError, type StatusName } from '../core/errors.ts';
 import { readStream, type StreamDeps } from '../core/stream.ts';
-import type { MemoryPool } from '../memory-pool.ts';
 import { depsForCaller, watchCaller } from '../security/access.ts';
 import {
   authenticate,
@@ -23,8 +20,10 @@ import { type PrincipalLimitOptions, PrincipalLimits } from '../security/limits.
 import { type Logger, silentLogger } from '../telemetry/log.ts';
 import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRequest.ts';
 import { GatewayTelemetry, type StreamObservation } from './observe.ts';
+import { addReflection, healthDefinition } from './reflection.ts';
 import { lenientDeserializer, toReadRequest } from './request.ts';
 import { responsesFor, resumeTokenOf } from './responses.ts';
+import { WriteWindow, writeEvents } from './write-window.ts';
 
 /** Trailing metadata key carrying the last resume token when a stream ends early. */
 export const resumeTokenTrailer = 'seam-resume-token-bin';
@@ -108,82 +107,6 @@ export function loadDefinition(): protoLoader.PackageDefinition {
 
 const serviceName = 'seam.v1.SeamService';
 
-/**
- * Bounds the bytes a stream has handed to gRPC that HTTP/2 has not sent yet. grpc-js's
- * writable accepts 16 responses before `write()` returns false, and each may be megabytes;
- * the write callback fires once HTTP/2 took the bytes, so counting until then bounds what a
- * client that stops reading can pin in memory. The bytes count against the gateway's
- * memory too: when it is spent, a stream writes on only once what it wrote was sent.
- */
-class WriteWindow {
-  private readonly limit: number;
-  private readonly memory: MemoryPool | undefined;
-  /** Bytes written and not yet taken by HTTP/2. */
-  buffered = 0;
-  private wake: (() => void) | undefined;
-
-  constructor(limit: number, memory: MemoryPool | undefined) {
-    this.limit = limit;
-    this.memory = memory;
-  }
-
-  /** Counts `bytes` as buffered; the returned callback releases them. */
-  written(bytes: number): () => void {
-    this.buffered += bytes;
-    this.memory?.force(bytes);
-    const counted = this.counted;
-    return () => {
-      this.buffered -= bytes;
-      if (counted === this.counted) this.memory?.release(bytes);
-      if (!this.full) {
-        this.wake?.();
-        this.wake = undefined;
-      }
-    };
-  }
-
-  /** Ends the stream's share of the gateway's memory: writes left unsent (a call cancelled
-   * or failed) may never call back. */
-  close(): void {
-    this.memory?.release(this.buffered);
-    this.counted++;
-  }
-
-  /** Counts closings: callbacks of writes from before the last one release nothing. */
-  private counted = 0;
-
-  /** Over its own limit, or holding some of a gateway memory that is spent. */
-  private get full(): boolean {
-    return (
-      this.buffered > this.limit ||
-      (this.buffered > 0 && this.memory !== undefined && this.memory.free <= 0)
-    );
-  }
-
-  /** Resolves once buffered bytes are within the limit (and the gateway's memory). */
-  async room(signal: AbortSignal): Promise<void> {
-    while (this.full) {
-      signal.throwIfAborted();
-      await new Promise<void>((resolve, reject) => {
-        const stop = this.memory?.onRelease(() => {
-          if (!this.full) this.wake?.();
-        });
-        const onAbort = () => {
-          stop?.();
-          reject(signal.reason);
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        this.wake = () => {
-          this.wake = undefined;
-          stop?.();
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        };
-      });
-    }
-  }
-}
-
 interface ActiveStream {
   abort: AbortController;
   window: WriteWindow;
@@ -225,7 +148,7 @@ export class Gateway {
     if (this.callerAuth.mode === 'forward' && this.callerAuth.token.key === undefined) {
       logger.warn(
         { event: 'tokens.unchecked' },
-        "callers' tokens are checked by the brokers only: safe when they authenticate what a proxy forwards (authenticateOriginalAuthData=true); brokers that take Seam's word for its callers would believe any token's role, so give Seam their key (--token-secret-key or --token-public-key)",
+        "callers' tokens are checked by the brokers only (--trust-unverified-tokens): safe when they authenticate what a proxy forwards (authenticateOriginalAuthData=true); per-caller limits count each token apart, since its role is unverified; give Seam the brokers' key (--token-secret-key or --token-public-key) to check tokens here too",
       );
     }
     this.telemetry = new GatewayTelemetry(logger, () => {
@@ -283,8 +206,16 @@ export class Gateway {
             )
           : grpc.ServerCredentials.createInsecure(),
         (error, port) => {
-          if (error) reject(error);
-          else resolve(new Gateway(server, health, options, port));
+          if (error) {
+            // grpc-js's message ("No address added out of total 1 resolved") names neither
+            // the address nor what to change.
+            reject(
+              new Error(
+                `cannot serve gRPC on ${options.host}:${options.port} (${error.message}): is another process listening there? Choose another --port (0 picks a free one)`,
+                { cause: error },
+              ),
+            );
+          } else resolve(new Gateway(server, health, options, port));
         },
       );
     });
@@ -297,7 +228,8 @@ export class Gateway {
       },
     );
     health.addToServer(server);
-    new ReflectionService(definition).addToServer(server);
+    // Every service on the port, so generic tools can describe and call each.
+    addReflection(server, [definition, healthDefinition()]);
     return gateway;
   }
 
@@ -307,32 +239,35 @@ export class Gateway {
     call: grpc.ServerWritableStream<ReadStreamRequest__Output, Buffer>,
   ): Promise<void> {
     if (this.stopping) {
-      const details = 'the gateway is shutting down: retry on another replica';
-      this.telemetry.refused('UNAVAILABLE', call.getPeer(), details);
-      call.emit('error', { code: grpc.status.UNAVAILABLE, details });
+      this.refuse(
+        call,
+        new SeamError('UNAVAILABLE', 'the gateway is shutting down: retry on another replica'),
+      );
       return;
     }
     if (this.active.size >= this.options.maxConcurrentStreams) {
-      const details = `the gateway serves ${this.options.maxConcurrentStreams} streams at most: retry later`;
-      this.telemetry.refused('RESOURCE_EXHAUSTED', call.getPeer(), details);
-      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details });
+      this.refuse(
+        call,
+        new SeamError(
+          'RESOURCE_EXHAUSTED',
+          `the gateway serves ${this.options.maxConcurrentStreams} streams at most: retry later`,
+        ),
+      );
       return;
     }
     let caller: Caller | undefined;
     let release: (() => void) | undefined;
     try {
-      caller = authenticate(
+      caller = await authenticate(
         {
           authorization: call.metadata.get('authorization').map(String),
           certificateRole: certificateRole(call),
         },
         this.callerAuth,
       );
-      if (caller) release = this.limits?.admit(caller.principal);
+      if (caller) release = this.limits?.admit(caller.limitKey);
     } catch (error) {
-      const failure = toStatus(error, undefined);
-      this.telemetry.refused(grpc.status[failure.code], call.getPeer(), failure.details);
-      call.emit('error', failure);
+      this.refuse(call, error);
       return;
     }
     try {
@@ -342,6 +277,16 @@ export class Gateway {
     } finally {
       release?.();
     }
+  }
+
+  /** Ends a call that is not served, with its status, and a log line. */
+  private refuse(
+    call: grpc.ServerWritableStream<ReadStreamRequest__Output, Buffer>,
+    error: unknown,
+  ) {
+    const failure = SeamError.from(error);
+    this.telemetry.refused(failure.code, call.getPeer(), failure.message);
+    call.emit('error', toStatus(failure, undefined));
   }
 
   /** The write loop: events out as fast as the client takes them; the status at the end. */
@@ -378,19 +323,15 @@ export class Gateway {
           abort: stream.abort,
         });
       }
-      const { window } = stream;
-      for await (const event of readStream(deps, request, signal)) {
-        let bytes = 0;
-        for (const response of responsesFor(event)) {
-          // Wait for HTTP/2 flow control: a slow client slows only its own stream.
-          const accepted = call.write(response, window.written(response.length));
-          bytes += response.length;
-          if (!accepted) await once(call, 'drain', { signal });
-          await window.room(signal);
-        }
-        observation.sent(event, bytes);
-        lastToken = resumeTokenOf(event) ?? lastToken;
-      }
+      await writeEvents(call, readStream(deps, request, signal), {
+        window: stream.window,
+        signal,
+        encode: responsesFor,
+        sent: (event, bytes) => {
+          observation.sent(event, bytes);
+          lastToken = resumeTokenOf(event) ?? lastToken;
+        },
+      });
       call.end();
     } catch (error) {
       if (stream.shuttingDown) {
@@ -402,15 +343,18 @@ export class Gateway {
         status = 'CANCELLED';
         // Nothing reaches the client any more; this ends the call's server span, which the
         // gRPC instrumentation otherwise leaves open after a cancellation.
-        call.emit('error', { code: grpc.status.CANCELLED, details: 'cancelled by the client' });
+        call.emit(
+          'error',
+          toStatus(new SeamError('CANCELLED', 'cancelled by the client'), undefined),
+        );
       } else {
         // A stream ended by its caller's watch (expired token, access withdrawn) may have
         // been waiting on HTTP/2 then, which rejects with a plain AbortError: report why.
         const reason = signal.aborted && signal.reason instanceof SeamError ? signal.reason : error;
-        const failure = toStatus(explainRefusal(reason, caller), lastToken);
-        status = grpc.status[failure.code];
-        details = failure.details;
-        call.emit('error', failure);
+        const failure = SeamError.from(explainRefusal(reason, caller));
+        status = failure.code;
+        details = failure.message;
+        call.emit('error', toStatus(failure, lastToken));
       }
     } finally {
       unwatch?.();

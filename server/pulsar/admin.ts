@@ -2,6 +2,8 @@
  * Pulsar's admin REST API, for what the binary protocol does not tell: a topic's segments
  * (ledgers) from its managed-ledger metadata, with their close times.
  */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { PulsarError, type PulsarErrorKind } from './errors.ts';
 import { MessageId } from './message-id.ts';
 import { parseTopicName } from './topic-name.ts';
@@ -31,7 +33,28 @@ export interface PulsarAdminOptions {
    * a client certificate): sent as `X-Original-Principal`, as Pulsar's proxy does.
    */
   originalPrincipal?: string;
+  /** CA certificates (PEM) to trust for an `https://` URL, instead of the system's. */
+  ca?: Buffer | undefined;
   timeoutMs?: number;
+  /** Largest response body read, bytes (default 16 MiB): see `defaultMaxAdminResponseBytes`. */
+  maxResponseBytes?: number;
+}
+
+/**
+ * Largest admin response body read, bytes: a topic's internal stats list every ledger
+ * (~150 bytes each), so 16 MiB is ~100 K ledgers, while a broker (or anything at that
+ * address) cannot make Seam buffer without bound.
+ */
+export const defaultMaxAdminResponseBytes = 16 * 1024 * 1024;
+
+/** Longest part of an error body quoted in a message, characters. */
+const maxReasonChars = 500;
+
+/** An answer of the admin API: status, headers, and the body when it was read. */
+interface AdminResponse {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
 }
 
 interface InternalStats {
@@ -115,9 +138,8 @@ export class PulsarAdmin {
   async entryPublishTime(topic: string, ledgerId: number, entryId: number): Promise<number> {
     const path = `${restPath(topic)}/ledger/${ledgerId}/entry/${entryId}`;
     const response = await this.request(path, '*/*');
-    await response.body?.cancel();
-    const header = response.headers.get('x-pulsar-publish-time');
-    const ms = header === null ? Number.NaN : Date.parse(header);
+    const header = response.headers['x-pulsar-publish-time'];
+    const ms = typeof header === 'string' ? Date.parse(header) : Number.NaN;
     if (Number.isNaN(ms)) {
       throw new PulsarError('ProtocolError', `admin GET ${path}: no publish time (${header})`);
     }
@@ -126,44 +148,131 @@ export class PulsarAdmin {
 
   /** GET a JSON document; HTTP errors become PulsarErrors with Pulsar's reason. */
   private async get<T>(path: string): Promise<T> {
-    return (await (await this.request(path, 'application/json')).json()) as T;
+    const response = await this.request(path, 'application/json', true);
+    try {
+      return JSON.parse(response.body.toString('utf8')) as T;
+    } catch (error) {
+      throw new PulsarError('ProtocolError', `admin GET ${path}: the answer is not JSON`, {
+        cause: error,
+      });
+    }
   }
 
-  /** GET `path`; a non-2xx answer becomes a PulsarError with Pulsar's reason. */
-  private async request(path: string, accept: string): Promise<Response> {
-    const url = `${this.options.webServiceUrl.replace(/\/$/, '')}/admin/v2/${path}`;
+  /**
+   * GET `path`, reading at most `maxResponseBytes` of the body (none unless `body`); a
+   * non-2xx answer becomes a PulsarError with Pulsar's reason.
+   */
+  private async request(path: string, accept: string, body = false): Promise<AdminResponse> {
+    const url = new URL(`${this.options.webServiceUrl.replace(/\/$/, '')}/admin/v2/${path}`);
     const headers: Record<string, string> = { accept };
     if (this.options.authorization) headers.authorization = await this.options.authorization();
     if (this.options.originalPrincipal !== undefined) {
       headers['x-original-principal'] = this.options.originalPrincipal;
     }
-    let response: Response;
+    let response: AdminResponse;
     try {
-      response = await fetch(url, {
+      response = await get(url, {
         headers,
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+        ca: this.options.ca,
+        timeoutMs: this.options.timeoutMs ?? 30_000,
+        maxBytes: this.options.maxResponseBytes ?? defaultMaxAdminResponseBytes,
+        body,
       });
     } catch (error) {
-      const timedOut = error instanceof Error && error.name === 'TimeoutError';
-      throw new PulsarError(
-        timedOut ? 'Timeout' : 'ConnectionClosed',
-        `admin GET ${path}: ${(error as Error).message}`,
-        {
+      if (error instanceof PulsarError) {
+        throw new PulsarError(error.kind, `admin GET ${path}: ${error.message}`, {
           cause: error,
-        },
-      );
+          retriable: error.retriable,
+        });
+      }
+      throw new PulsarError('ConnectionClosed', `admin GET ${path}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
-    if (response.ok) return response;
-    const text = await response.text();
+    if (response.status >= 200 && response.status < 300) return response;
+    const text = response.body.toString('utf8');
     let reason = text;
     try {
       reason = (JSON.parse(text) as { reason?: string }).reason ?? text;
     } catch {}
     throw new PulsarError(
       httpKind(response.status),
-      `admin GET ${path}: ${response.status} ${reason}`,
+      `admin GET ${path}: ${response.status} ${reason.slice(0, maxReasonChars)}`,
     );
   }
+}
+
+/**
+ * One GET with node:http(s) rather than fetch: fetch takes no CA of its own (Node's
+ * undici dispatcher is not public), and the body is read here with a cap. Error bodies
+ * are always read (for the reason), within the same cap.
+ */
+function get(
+  url: URL,
+  options: {
+    headers: Record<string, string>;
+    ca: Buffer | undefined;
+    timeoutMs: number;
+    maxBytes: number;
+    body: boolean;
+  },
+): Promise<AdminResponse> {
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const request = send(
+      url,
+      {
+        headers: options.headers,
+        signal: AbortSignal.timeout(options.timeoutMs),
+        ...(url.protocol === 'https:' && options.ca ? { ca: options.ca } : {}),
+      },
+      (response) => {
+        const status = response.statusCode ?? 0;
+        const ok = status >= 200 && status < 300;
+        if (ok && !options.body) {
+          response.destroy();
+          resolve({ status, headers: response.headers, body: Buffer.alloc(0) });
+          return;
+        }
+        const declared = Number(response.headers['content-length']);
+        const tooLarge = () =>
+          new PulsarError(
+            'ProtocolError',
+            `the answer is larger than ${options.maxBytes} bytes, the limit for admin responses`,
+            { retriable: false },
+          );
+        if (declared > options.maxBytes) {
+          response.destroy();
+          reject(tooLarge());
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        response.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (bytes > options.maxBytes) {
+            response.destroy();
+            reject(tooLarge());
+            return;
+          }
+          chunks.push(chunk);
+        });
+        response.on('end', () =>
+          resolve({ status, headers: response.headers, body: Buffer.concat(chunks) }),
+        );
+        response.on('error', reject);
+      },
+    );
+    request.on('error', (error) => {
+      const timedOut = error.name === 'AbortError' || error.name === 'TimeoutError';
+      reject(
+        timedOut
+          ? new PulsarError('Timeout', `no answer within ${options.timeoutMs} ms`, { cause: error })
+          : error,
+      );
+    });
+    request.end();
+  });
 }
 
 function httpKind(status: number): PulsarErrorKind {

@@ -36,6 +36,12 @@ export interface PulsarClientOptions {
    * is closed, so connections of callers (and tokens) that are gone do not pile up.
    */
   callerConnectionSweepMs?: number;
+  /**
+   * Connections callers' views may hold open at once, across brokers and callers (each
+   * caller credential has its own). At the limit, idle ones are closed to make room; when
+   * none is idle, a new caller gets TooManyRequests. Unbounded when undefined.
+   */
+  maxCallerConnections?: number;
 }
 
 /** Where a topic is served. */
@@ -54,6 +60,8 @@ interface Shared {
   /** Callers' connections found idle at the last sweep (see `sweepCallerConnections`). */
   idleCallerKeys: Set<string>;
   sweeper: NodeJS.Timeout | undefined;
+  /** Callers' connections once open, by pool key: what `makeRoomForCaller` may close. */
+  openCallerConnections: Map<string, Connection>;
 }
 
 /** Pulsar client for reading: the read path's entry point. */
@@ -72,6 +80,7 @@ export class PulsarClient {
       closed: false,
       idleCallerKeys: new Set(),
       sweeper: undefined,
+      openCallerConnections: new Map(),
     };
   }
 
@@ -102,6 +111,13 @@ export class PulsarClient {
     const key = this.caller ? `caller ${this.caller.poolKey} ${target}` : target;
     const existing = pool.get(key);
     if (existing) return existing;
+    if (this.caller) {
+      try {
+        this.makeRoomForCaller();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     const options: ConnectionOptions = {
       ...this.options,
       url,
@@ -110,8 +126,12 @@ export class PulsarClient {
     };
     const opening = Connection.connect(options).then(
       (connection) => {
+        if (this.caller) this.shared.openCallerConnections.set(key, connection);
         connection.onClose(() => {
           if (pool.get(key) === opening) pool.delete(key);
+          if (this.shared.openCallerConnections.get(key) === connection) {
+            this.shared.openCallerConnections.delete(key);
+          }
         });
         return connection;
       },
@@ -198,6 +218,35 @@ export class PulsarClient {
     }
     if (!r.schema) return undefined;
     return { schema: r.schema, version: r.schemaVersion ?? Buffer.alloc(0) };
+  }
+
+  /**
+   * Keeps callers' connections under `maxCallerConnections`: a gateway whose callers are
+   * many (or invent roles) must not open a broker connection for each. Closes idle ones
+   * to make room; throws TooManyRequests (not retriable: the caller retries later) when
+   * every one is busy.
+   */
+  private makeRoomForCaller(): void {
+    const limit = this.options.maxCallerConnections;
+    if (limit === undefined) return;
+    const { pool, openCallerConnections } = this.shared;
+    let count = 0;
+    for (const key of pool.keys()) if (key.startsWith('caller ')) count++;
+    for (const [key, connection] of openCallerConnections) {
+      if (count < limit) return;
+      if (!connection.idle) continue;
+      pool.delete(key);
+      openCallerConnections.delete(key);
+      connection.close();
+      count--;
+    }
+    if (count >= limit) {
+      throw new PulsarError(
+        'TooManyRequests',
+        `the gateway holds ${limit} connections to Pulsar for its callers, its limit, all busy: retry later`,
+        { retriable: false },
+      );
+    }
   }
 
   /** Closes callers' connections that were idle at this sweep and the one before. */

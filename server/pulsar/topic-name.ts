@@ -65,6 +65,12 @@ export function parseTopicName(input: string): TopicName {
         `topic "${input}": the ${what} "${value}" may only contain letters, digits and - _ = : .`,
       );
     }
+    // URL normalisation turns `.` and `..` path segments into another admin path (another
+    // tenant's or namespace's), so such a part would name one topic to the binary protocol
+    // and another to the admin API.
+    if (value === '.' || value === '..') {
+      throw new InvalidTopicNameError(`topic "${input}": the ${what} may not be "${value}"`);
+    }
   }
   const match = partitionSuffix.exec(local);
   return {

@@ -3,6 +3,7 @@
  * or from the client certificate's common name under mTLS. Credentials sent over plaintext
  * are refused unless the server was started for development with them allowed.
  */
+import { createHash } from 'node:crypto';
 import { SeamError } from '../core/errors.ts';
 import { checkToken, type TokenCheck } from './jwt.ts';
 
@@ -13,6 +14,13 @@ export interface Caller {
   token: string | undefined;
   /** When the token expires, ms since the epoch; undefined when it does not. */
   expiresAt: number | undefined;
+  /**
+   * What per-caller limits count: the principal when Seam verified it (a token signed with
+   * the configured key, a client certificate), else a digest of the token itself. An
+   * unverified role is the caller's own claim: keyed on it, anyone could spend alice's
+   * limits by minting tokens that say `sub: alice`.
+   */
+  limitKey: string;
 }
 
 /** How callers are authenticated. */
@@ -39,11 +47,11 @@ export interface CallCredentials {
 }
 
 /** Authenticates a call: its caller, or undefined when callers are anonymous. */
-export function authenticate(
+export async function authenticate(
   presented: CallCredentials,
   options: CallerAuthOptions,
   now = Date.now(),
-): Caller | undefined {
+): Promise<Caller | undefined> {
   const { authorization } = presented;
   if (authorization.length > 0 && !options.tls && !options.allowInsecureCredentials) {
     throw new SeamError(
@@ -65,11 +73,19 @@ export function authenticate(
       );
     }
     const token = bearer[1] as string;
-    const claims = checkToken(token, options.token, now);
-    return { principal: claims.role, token, expiresAt: claims.expiresAt };
+    const claims = await checkToken(token, options.token, now);
+    return {
+      principal: claims.role,
+      token,
+      expiresAt: claims.expiresAt,
+      limitKey: claims.verified
+        ? `role ${claims.role}`
+        : `token ${createHash('sha256').update(token).digest('base64url')}`,
+    };
   }
   if (presented.certificateRole) {
-    return { principal: presented.certificateRole, token: undefined, expiresAt: undefined };
+    const principal = presented.certificateRole;
+    return { principal, token: undefined, expiresAt: undefined, limitKey: `role ${principal}` };
   }
   throw new SeamError(
     'UNAUTHENTICATED',

@@ -1,18 +1,14 @@
 /**
  * Pulsar's JWT tokens as a caller presents them: the role (a claim, `sub` by default),
- * expiry, and, when Seam holds the brokers' key, the signature. Brokers check every token
- * again (they authenticate the original auth data Seam forwards), so this is a first gate
- * that turns bad tokens away early with a clear status, never the only one.
+ * expiry, optional audience and issuer, and, when Seam holds the brokers' key, the
+ * signature, verified by `jose` (the algorithm tied to the key's type and curve). Brokers
+ * check every token again (they authenticate the original auth data Seam forwards), so
+ * this is a first gate that turns bad tokens away early with a clear status; without a
+ * key it is the only gate Seam has, and what it reads from the token is unverified.
  */
-import {
-  createHmac,
-  createPublicKey,
-  createSecretKey,
-  type KeyObject,
-  timingSafeEqual,
-  verify,
-} from 'node:crypto';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
 import { SeamError } from '../core/errors.ts';
 
 /** What Seam learnt from a token it accepted. */
@@ -21,6 +17,8 @@ export interface TokenClaims {
   role: string;
   /** When the token stops being valid, ms since the epoch; undefined when it never does. */
   expiresAt: number | undefined;
+  /** True when Seam verified the signature: the role is then the brokers' word, not the caller's. */
+  verified: boolean;
 }
 
 /** How tokens are checked. */
@@ -31,108 +29,145 @@ export interface TokenCheck {
   roleClaim: string;
   /** Leeway for `exp` and `nbf`, ms: clocks differ a little between machines. */
   clockSkewMs?: number;
+  /** When set, the `aud` claim must name it (Pulsar's `tokenAudience`). */
+  audience?: string | undefined;
+  /** When set, the `iss` claim must equal it. */
+  issuer?: string | undefined;
 }
-
-type SignatureKind = 'hmac' | 'rsa' | 'pss' | 'ecdsa';
-
-/** Signature algorithms by JWT name (HS256 ... ES512): digest, and the signature's layout. */
-const algorithms = new Map<string, { digest: string; kind: SignatureKind }>(
-  (
-    [
-      ['HS', 'hmac'],
-      ['RS', 'rsa'],
-      ['PS', 'pss'],
-      ['ES', 'ecdsa'],
-    ] as const
-  ).flatMap(([prefix, kind]) =>
-    [256, 384, 512].map((bits) => [`${prefix}${bits}`, { digest: `sha${bits}`, kind }]),
-  ),
-);
 
 /** Longest token accepted, characters: far above any real JWT, well below a request. */
 const maxTokenLength = 16 * 1024;
 
-function refuse(reason: string): SeamError {
-  return new SeamError('UNAUTHENTICATED', `the bearer token is refused: ${reason}`);
+/**
+ * Three base64url parts, unpadded, nothing else: padding, `+` `/`, spaces or trailing
+ * bytes are refused before any decoding (jose's own decoder is lenient without
+ * `Uint8Array.fromBase64`, which Node 24 lacks).
+ */
+const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** The JWT algorithms a key of each type may verify: never one of another type or curve. */
+function algorithmsFor(key: KeyObject): string[] {
+  if (key.type === 'secret') return ['HS256', 'HS384', 'HS512'];
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+    case 'rsa-pss':
+      return ['PS256', 'PS384', 'PS512'];
+    case 'ec': {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      const alg = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' }[curve ?? ''];
+      return alg ? [alg] : [];
+    }
+    case 'ed25519':
+      return ['EdDSA', 'Ed25519'];
+    default:
+      return [];
+  }
 }
 
-function jsonPart(part: string, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-  } catch {
-    throw refuse(`its ${what} is not base64url JSON`);
+/** Every algorithm name a signed token may carry; `none` is never one. */
+const knownAlgorithms = new Set([
+  ...['HS', 'RS', 'PS', 'ES'].flatMap((p) => [256, 384, 512].map((bits) => `${p}${bits}`)),
+  'EdDSA',
+  'Ed25519',
+]);
+
+function refuse(reason: string, cause?: unknown): SeamError {
+  return new SeamError('UNAUTHENTICATED', `the bearer token is refused: ${reason}`, { cause });
+}
+
+/** jose's refusal, said in a caller's terms. */
+function explain(error: unknown): SeamError {
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return refuse('its signature does not verify with the configured key', error);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw refuse(`its ${what} is not a JSON object`);
+  if (error instanceof errors.JOSEAlgNotAllowed) {
+    return refuse('its algorithm does not match the configured key', error);
   }
-  return value as Record<string, unknown>;
+  if (error instanceof errors.JOSEError) return refuse(error.message, error);
+  return refuse('it cannot be read', error);
+}
+
+/** A NumericDate claim (seconds) as ms, or undefined when absent; refuses anything else. */
+function numericDate(payload: JWTPayload, claim: 'exp' | 'nbf'): number | undefined {
+  const value = payload[claim];
+  if (value === undefined) return undefined;
+  // A safe integer of seconds: a float, NaN-like or huge value would make `* 1000` and
+  // timer arithmetic lie.
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw refuse(`${claim} is not a whole number of seconds`);
+  }
+  return value * 1000;
 }
 
 /**
- * Checks a token and returns its role and expiry; throws UNAUTHENTICATED. Always: the
- * shape, `alg` (never `none`), `exp`, `nbf` and the role claim; with a key, the signature.
- * Error messages never contain the token.
+ * Checks a token and returns its role and expiry; rejects with UNAUTHENTICATED. Always:
+ * the compact form, `alg` (never `none`), `exp`, `nbf`, the role claim, and the audience
+ * and issuer when configured; with a key, the signature (jose). Messages never contain
+ * the token.
  */
-export function checkToken(token: string, check: TokenCheck, now = Date.now()): TokenClaims {
+export async function checkToken(
+  token: string,
+  check: TokenCheck,
+  now = Date.now(),
+): Promise<TokenClaims> {
   if (token.length > maxTokenLength) throw refuse(`longer than ${maxTokenLength} characters`);
-  const parts = token.split('.');
-  if (parts.length !== 3) throw refuse('not a JWT (three dot-separated parts)');
-  const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
-  const header = jsonPart(headerPart, 'header');
-  const payload = jsonPart(payloadPart, 'payload');
-  const alg = typeof header.alg === 'string' ? header.alg : '';
-  const algorithm = algorithms.get(alg);
+  if (!compactJws.test(token)) {
+    throw refuse('not a JWT (three dot-separated unpadded base64url parts)');
+  }
+  let alg: unknown;
+  let payload: JWTPayload;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+    payload = decodeJwt(token);
+  } catch (error) {
+    throw refuse('its header or payload is not base64url JSON', error);
+  }
   // `none` (any case) and unknown algorithms are refused whether or not Seam has a key.
-  if (!algorithm) throw refuse(`algorithm ${JSON.stringify(alg).slice(0, 40)} is not accepted`);
-  if (check.key)
-    verifySignature(`${headerPart}.${payloadPart}`, signaturePart, algorithm, check.key);
+  if (typeof alg !== 'string' || !knownAlgorithms.has(alg)) {
+    throw refuse(`algorithm ${JSON.stringify(alg ?? '').slice(0, 40)} is not accepted`);
+  }
+  if (check.key) {
+    const algorithms = algorithmsFor(check.key);
+    if (!algorithms.includes(alg)) {
+      throw refuse(`its algorithm does not match the configured ${check.key.type} key`);
+    }
+    try {
+      // Claims are checked below, alike with and without a key; jose checks the
+      // signature, the algorithm against the key, and the JWS's own rules (`crit`).
+      await jwtVerify(token, check.key, {
+        algorithms,
+        currentDate: new Date(now),
+        clockTolerance: Math.ceil((check.clockSkewMs ?? 0) / 1000),
+      });
+    } catch (error) {
+      if (
+        !(error instanceof errors.JWTExpired || error instanceof errors.JWTClaimValidationFailed)
+      ) {
+        throw explain(error);
+      }
+    }
+  }
   const skew = check.clockSkewMs ?? 0;
-  const exp = payload.exp;
-  if (exp !== undefined && typeof exp !== 'number') throw refuse('exp is not a number');
-  if (typeof exp === 'number' && exp * 1000 + skew <= now) throw refuse('it has expired');
-  const nbf = payload.nbf;
-  if (nbf !== undefined && typeof nbf !== 'number') throw refuse('nbf is not a number');
-  if (typeof nbf === 'number' && nbf * 1000 - skew > now) throw refuse('it is not valid yet (nbf)');
+  const exp = numericDate(payload, 'exp');
+  if (exp !== undefined && exp + skew <= now) throw refuse('it has expired');
+  const nbf = numericDate(payload, 'nbf');
+  if (nbf !== undefined && nbf - skew > now) throw refuse('it is not valid yet (nbf)');
+  if (check.audience !== undefined) {
+    const aud = payload.aud;
+    const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+    if (!audiences.includes(check.audience)) {
+      throw refuse(`its audience (aud) does not name ${JSON.stringify(check.audience)}`);
+    }
+  }
+  if (check.issuer !== undefined && payload.iss !== check.issuer) {
+    throw refuse(`its issuer (iss) is not ${JSON.stringify(check.issuer)}`);
+  }
   const role = payload[check.roleClaim];
   if (typeof role !== 'string' || role === '') {
     throw refuse(`it has no role in its ${JSON.stringify(check.roleClaim)} claim`);
   }
-  return { role, expiresAt: typeof exp === 'number' ? exp * 1000 : undefined };
-}
-
-function verifySignature(
-  signed: string,
-  signaturePart: string,
-  algorithm: { digest: string; kind: SignatureKind },
-  key: KeyObject,
-): void {
-  const signature = Buffer.from(signaturePart, 'base64url');
-  const symmetric = key.type === 'secret';
-  if (symmetric !== (algorithm.kind === 'hmac')) {
-    throw refuse(`its algorithm does not match the configured ${key.type} key`);
-  }
-  let valid: boolean;
-  if (algorithm.kind === 'hmac') {
-    const expected = createHmac(algorithm.digest, key).update(signed).digest();
-    valid = expected.length === signature.length && timingSafeEqual(expected, signature);
-  } else {
-    try {
-      valid = verify(
-        algorithm.digest,
-        Buffer.from(signed),
-        {
-          key,
-          ...(algorithm.kind === 'pss' ? { padding: 6, saltLength: -1 } : {}), // RSA_PKCS1_PSS_PADDING, digest-length salt
-          ...(algorithm.kind === 'ecdsa' ? { dsaEncoding: 'ieee-p1363' as const } : {}),
-        },
-        signature,
-      );
-    } catch {
-      valid = false;
-    }
-  }
-  if (!valid) throw refuse('its signature does not verify with the configured key');
+  return { role, expiresAt: exp, verified: check.key !== undefined };
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
- * Limits per principal: streams open at once, and streams opened per second (a token
- * bucket whose burst equals the rate). Beyond either, RESOURCE_EXHAUSTED.
+ * Limits per caller: streams open at once, and streams opened per second (a token
+ * bucket whose burst equals the rate). Beyond either, RESOURCE_EXHAUSTED. Callers are
+ * told apart by a key the caller cannot mint (a verified role; for an unverified token,
+ * the token itself): see `Caller.limitKey`.
  */
 import { SeamError } from '../core/errors.ts';
 
@@ -28,7 +30,7 @@ export class PrincipalLimits {
   }
 
   /**
-   * Admits one stream of `principal`, or throws RESOURCE_EXHAUSTED. The returned function
+   * Admits one stream of the caller `principal` (its limit key), or throws RESOURCE_EXHAUSTED. The returned function
    * ends the stream's share; call it exactly once.
    */
   admit(principal: string, now = Date.now()): () => void {
