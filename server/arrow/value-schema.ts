@@ -226,6 +226,8 @@ interface Slot {
 interface Mapped {
   type: arrow.DataType;
   nullable: boolean;
+  /** Field metadata the type needs (an extension type's name). */
+  metadata?: Map<string, string>;
   /** A writer for this type's column. */
   slot(tally: Tally): Slot;
   /** AVRO: reads past a value of this type. */
@@ -257,7 +259,7 @@ function recordSchema(info: SchemaInfo): ValueSchema {
     name: f.name,
     mapped: mapAvro(f.type, named),
   }));
-  const arrowFields = fields.map((f) => new arrow.Field(f.name, f.mapped.type, f.mapped.nullable));
+  const arrowFields = fields.map((f) => fieldOf(f.name, f.mapped));
   if (isJson) {
     return {
       typeName: 'JSON',
@@ -461,6 +463,11 @@ function orNull(column: Column, put: (value: unknown) => void): (value: unknown)
  */
 const recordsBeingMapped = new Set<AvroSchema>();
 
+/** The Arrow field of a mapped type, with the metadata its type needs. */
+function fieldOf(name: string, mapped: Mapped): arrow.Field {
+  return new arrow.Field(name, mapped.type, mapped.nullable, mapped.metadata);
+}
+
 /** Maps an Avro schema to Arrow. `named` collects named types for later references. */
 function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>): Mapped {
   if (typeof schema === 'string') {
@@ -494,6 +501,7 @@ function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>): Mapped {
     case 'fixed': {
       const size = schema.size as number;
       if (logical === 'decimal') return decimal(schema, (tap) => tap.skip(size), size);
+      if (logical === 'uuid' && size === 16) return uuid('fixed');
       const fixedType = new arrow.FixedSizeBinary(size);
       return {
         type: fixedType,
@@ -588,9 +596,7 @@ function mapRecord(schema: { [key: string]: unknown }, named: Map<string, AvroSc
     name: f.name,
     mapped: mapAvro(f.type, named),
   }));
-  const type = new arrow.Struct(
-    fields.map((f) => new arrow.Field(f.name, f.mapped.type, f.mapped.nullable)),
-  );
+  const type = new arrow.Struct(fields.map((f) => fieldOf(f.name, f.mapped)));
   return {
     type,
     nullable: false,
@@ -622,7 +628,7 @@ function mapRecord(schema: { [key: string]: unknown }, named: Map<string, AvroSc
 }
 
 function mapArray(items: Mapped): Mapped {
-  const type = new arrow.List(new arrow.Field('item', items.type, items.nullable));
+  const type = new arrow.List(fieldOf('item', items));
   return {
     type,
     nullable: false,
@@ -653,7 +659,7 @@ function mapArray(items: Mapped): Mapped {
 function mapMap(values: Mapped): Mapped {
   const entries = new arrow.Struct([
     new arrow.Field('key', new arrow.Utf8(), false),
-    new arrow.Field('value', values.type, values.nullable),
+    fieldOf('value', values),
   ]);
   const type = new arrow.Map_(new arrow.Field('entries', entries, false));
   return {
@@ -693,6 +699,89 @@ function mapMap(values: Mapped): Mapped {
         values.skip(tap);
       }, 1 + values.width),
     width: 1,
+  };
+}
+
+/**
+ * Arrow's canonical UUID extension type: 16 bytes (RFC 4122 order) in a fixed_size_binary
+ * column whose field says `ARROW:extension:name = arrow.uuid`; pyarrow, Arrow Java and
+ * DuckDB read it as a UUID. (pulsar-spark, which has no UUID type in Spark, gives a string.)
+ */
+const uuidMetadata = new Map([
+  ['ARROW:extension:name', 'arrow.uuid'],
+  ['ARROW:extension:metadata', ''],
+]);
+
+/** Hex digit values by character code; -1 for other characters. */
+const hexDigits = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  hexDigits[i.toString(16).charCodeAt(0)] = i;
+  hexDigits[i.toString(16).toUpperCase().charCodeAt(0)] = i;
+}
+
+/** Where the canonical form's dashes are: 8-4-4-4-12 hex digits. */
+const uuidDashes = [8, 13, 18, 23];
+
+/** The 16 bytes parsed by `uuidBytes`, reused. */
+const parsedUuid = new Uint8Array(16);
+
+/**
+ * Parses a UUID's canonical text (`source[start, end)`, any case) into `parsedUuid`;
+ * false when it is not 8-4-4-4-12 hex digits.
+ */
+function uuidBytes(source: Uint8Array, start: number, end: number): boolean {
+  if (end - start !== 36) return false;
+  let out = 0;
+  for (let i = start; i < end; ) {
+    if (uuidDashes.includes(i - start)) {
+      if (source[i++] !== 0x2d) return false;
+      continue;
+    }
+    const high = hexDigits[source[i] as number] ?? -1;
+    const low = hexDigits[source[i + 1] as number] ?? -1;
+    if (high < 0 || low < 0) return false;
+    parsedUuid[out++] = (high << 4) | low;
+    i += 2;
+  }
+  return true;
+}
+
+const invalidUuid = (text: string) =>
+  new Error(`${JSON.stringify(text.slice(0, 40))} is not a UUID (8-4-4-4-12 hex digits)`);
+
+/**
+ * A UUID column, from an Avro `string` (its canonical text, parsed: text that is no UUID
+ * fails the message) or a `fixed` of 16 bytes (taken as they are).
+ */
+function uuid(base: 'string' | 'fixed'): Mapped {
+  const type = new arrow.FixedSizeBinary(16);
+  const text = base === 'string';
+  return {
+    type,
+    nullable: false,
+    metadata: uuidMetadata,
+    slot(tally) {
+      const column = new FixedBytesColumn(type, 16, tally);
+      return {
+        column,
+        read: text
+          ? (tap) => {
+              const start = tap.bytes();
+              if (!uuidBytes(tap.buf, start, tap.pos))
+                throw invalidUuid(tap.buf.toString('utf8', start, Math.min(tap.pos, start + 40)));
+              column.append(parsedUuid, 0);
+            }
+          : (tap) => column.append(tap.buf, tap.skip(16)),
+        // JSON (Jackson writes a java.util.UUID as its text).
+        put: orNull(column, (v) => {
+          const value = Buffer.from(String(v), 'utf8');
+          if (!uuidBytes(value, 0, value.length)) throw invalidUuid(String(v));
+          column.append(parsedUuid, 0);
+        }),
+      };
+    },
+    skip: text ? (tap) => tap.bytes() : (tap) => tap.skip(16),
+    width: text ? 1 : 16,
   };
 }
 
@@ -817,7 +906,7 @@ function mapPrimitive(type: string, schema: { [key: string]: unknown } | undefin
     case 'decimal':
       return decimal(schema as { [key: string]: unknown }, (tap) => tap.bytes(), 1);
     case 'uuid':
-      return lengthPrefixed(new arrow.Utf8());
+      return uuid('string');
     default:
       break;
   }

@@ -15,8 +15,7 @@ import {
   ValueDecodeError,
   valueSchema,
 } from '../../server/arrow/value-schema.ts';
-import { MessageId } from '../../server/pulsar/message-id.ts';
-import type { Message } from '../../server/pulsar/reader.ts';
+import { testMessage } from '../support/messages.ts';
 
 const info = (schema: unknown, type: number = PulsarSchemaType.AVRO) => ({
   name: 'hostile',
@@ -31,25 +30,7 @@ const record = (type: unknown) => ({
   fields: [{ name: 'a', type }],
 });
 
-function message(payload: Buffer): Message {
-  return {
-    topic: 'persistent://public/default/hostile',
-    messageId: new MessageId(1, 0, -1),
-    payload,
-    key: undefined,
-    keyIsBase64: false,
-    orderingKey: undefined,
-    properties: {},
-    publishTime: 0,
-    eventTime: undefined,
-    schemaVersion: undefined,
-    producerName: 'p',
-    sequenceId: 0,
-    nullValue: false,
-    brokerTimestamp: undefined,
-    brokerIndex: undefined,
-  };
-}
+const message = (payload: Buffer) => testMessage(payload);
 
 /** Avro's zigzag varint of `n`. */
 function zigzag(n: bigint): number[] {
