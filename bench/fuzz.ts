@@ -5,8 +5,7 @@
  *
  *   node bench/fuzz.ts [--cases 1000000] [--seed N]
  *
- * Needs the test standalone (for the corpus: real broker streams of official-producer
- * entries, captured as Seam reads them): `bash pulsar/pulsar.sh start`.
+ * Needs no broker: the corpus is the committed broker bytes in test/fixtures/.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -16,8 +15,8 @@ import { decodeResumeToken } from '../server/core/resume-token.ts';
 import type { ReadStreamRequest__Output } from '../server/grpc/generated/seam/v1/ReadStreamRequest.ts';
 import { toReadRequest } from '../server/grpc/request.ts';
 import { InvalidMessageIdError, MessageId } from '../server/pulsar/message-id.ts';
+import { loadFixtures } from '../test/support/fixtures.ts';
 import {
-  captureCorpus,
   chunking,
   decodeStream,
   mutateUnderChecksums,
@@ -26,7 +25,6 @@ import {
   typedName,
   wireRequest,
 } from '../test/support/fuzz.ts';
-import { ensurePulsar } from '../test/support/pulsar.ts';
 
 const { values } = parseArgs({
   options: { cases: { type: 'string', default: '1000000' }, seed: { type: 'string' } },
@@ -34,8 +32,7 @@ const { values } = parseArgs({
 const total = Number(values.cases);
 const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
 
-await ensurePulsar();
-const corpus = await captureCorpus();
+const corpus = loadFixtures().map((f) => f.bytes);
 process.stderr.write(
   `fuzz: corpus of ${corpus.length} captured streams, ${corpus.reduce((n, s) => n + s.length, 0)} bytes; seed ${seed}\n`,
 );
