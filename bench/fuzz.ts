@@ -1,12 +1,13 @@
 /**
- * The fuzz run: a million cases (by default) against Seam's decoders and request handling,
- * printing what each target did with them. Any case that ends in an untyped error is a
- * crash: it is printed with its seed and path, and the run exits 1.
+ * The fuzz run: a million cases (by default) against Seam's decoders, value column writers
+ * (random AVRO, JSON and PROTOBUF_NATIVE schemas) and request handling, printing what each
+ * target did with them. Any case that ends in an untyped error is a crash; any case that
+ * holds the event loop over 100 ms is a stall: both are printed with the seed, and the run
+ * exits 1. It prints the slowest case's time and the largest heap seen.
  *
  *   node bench/fuzz.ts [--cases 1000000] [--seed N]
  *
- * Needs the test standalone (for the corpus: real broker streams of official-producer
- * entries, captured as Seam reads them): `bash pulsar/pulsar.sh start`.
+ * Needs no broker: the corpus is the committed broker bytes in test/fixtures/.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -16,8 +17,8 @@ import { decodeResumeToken } from '../server/core/resume-token.ts';
 import type { ReadStreamRequest__Output } from '../server/grpc/generated/seam/v1/ReadStreamRequest.ts';
 import { toReadRequest } from '../server/grpc/request.ts';
 import { InvalidMessageIdError, MessageId } from '../server/pulsar/message-id.ts';
+import { loadFixtures } from '../test/support/fixtures.ts';
 import {
-  captureCorpus,
   chunking,
   decodeStream,
   mutateUnderChecksums,
@@ -26,7 +27,15 @@ import {
   typedName,
   wireRequest,
 } from '../test/support/fuzz.ts';
-import { ensurePulsar } from '../test/support/pulsar.ts';
+import {
+  avroCases,
+  batchPayloads,
+  jsonCases,
+  lyingEntries,
+  protobufCases,
+  runEntryCase,
+  runValueCase,
+} from '../test/support/fuzz-values.ts';
 
 const { values } = parseArgs({
   options: { cases: { type: 'string', default: '1000000' }, seed: { type: 'string' } },
@@ -34,8 +43,9 @@ const { values } = parseArgs({
 const total = Number(values.cases);
 const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
 
-await ensurePulsar();
-const corpus = await captureCorpus();
+const corpus = loadFixtures().map((f) => f.bytes);
+/** A case holding the event loop longer than this is a stall. */
+const stallMs = 100;
 process.stderr.write(
   `fuzz: corpus of ${corpus.length} captured streams, ${corpus.reduce((n, s) => n + s.length, 0)} bytes; seed ${seed}\n`,
 );
@@ -77,6 +87,14 @@ const targets: Target[] = [
       outcome(() => decodeStream(mutateUnderChecksums(corpus[i] as Buffer, mutate)), typedName),
   },
   {
+    name: 'entries whose counts and sizes lie',
+    arbitrary: lyingEntries(batchPayloads(corpus)),
+    run: runEntryCase,
+  },
+  { name: 'AVRO values, random schemas', arbitrary: avroCases, run: runValueCase },
+  { name: 'JSON values, random schemas', arbitrary: jsonCases, run: runValueCase },
+  { name: 'PROTOBUF_NATIVE values, random schemas', arbitrary: protobufCases, run: runValueCase },
+  {
     name: 'ReadStreamRequest fields',
     arbitrary: wireRequest,
     run: (wire) => outcome(() => toReadRequest(wire as ReadStreamRequest__Output), invalidArgument),
@@ -98,17 +116,35 @@ const targets: Target[] = [
   },
 ];
 
-const rows: { target: string; cases: number; outcomes: Record<string, number>; seconds: number }[] =
-  [];
+const rows: {
+  target: string;
+  cases: number;
+  outcomes: Record<string, number>;
+  seconds: number;
+  slowestMs: number;
+}[] = [];
 let crashes = 0;
+let stalls = 0;
+let slowest = { ms: 0, target: '' };
+let maxHeap = 0;
 const perTarget = Math.ceil(total / targets.length);
 for (const [index, target] of targets.entries()) {
   const outcomes: Record<string, number> = {};
+  let slowestMs = 0;
   const started = performance.now();
   let done = 0;
   const result = fc.check(
     fc.property(target.arbitrary, (value) => {
+      const start = performance.now();
       const name = target.run(value);
+      const ms = performance.now() - start;
+      if (ms > slowestMs) slowestMs = ms;
+      if (ms > slowest.ms) slowest = { ms, target: target.name };
+      if (ms > stallMs) {
+        stalls++;
+        process.stderr.write(`fuzz: STALL in ${target.name}: ${ms.toFixed(0)} ms\n`);
+      }
+      if (done % 100 === 0) maxHeap = Math.max(maxHeap, process.memoryUsage().heapUsed);
       outcomes[name] = (outcomes[name] ?? 0) + 1;
       if (++done % 50_000 === 0)
         process.stderr.write(`fuzz: ${target.name}: ${done}/${perTarget}\n`);
@@ -127,6 +163,7 @@ for (const [index, target] of targets.entries()) {
     cases: done,
     outcomes,
     seconds: (performance.now() - started) / 1000,
+    slowestMs,
   });
 }
 
@@ -144,10 +181,28 @@ for (const r of rows)
     ]),
   );
 const cases = rows.reduce((n, r) => n + r.cases, 0);
-console.log(`${cases} cases, ${crashes} crashes (seed ${seed})`);
+const heapMiB = maxHeap / 2 ** 20;
+console.log(
+  `${cases} cases, ${crashes} crashes, ${stalls} stalls over ${stallMs} ms (seed ${seed}); slowest case ${slowest.ms.toFixed(1)} ms (${slowest.target}); largest heap ${heapMiB.toFixed(0)} MiB`,
+);
 await mkdir(new URL('results/', import.meta.url), { recursive: true });
 await writeFile(
   new URL('results/fuzz.json', import.meta.url),
-  `${JSON.stringify({ date: new Date().toISOString(), seed, cases, crashes, targets: rows }, null, 2)}\n`,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      command: `node bench/fuzz.ts --cases ${total} --seed ${seed}`,
+      seed,
+      cases,
+      crashes,
+      stalls,
+      slowestCaseMs: slowest.ms,
+      slowestTarget: slowest.target,
+      maxHeapMiB: Math.round(heapMiB),
+      targets: rows,
+    },
+    null,
+    2,
+  )}\n`,
 );
-process.exitCode = crashes ? 1 : 0;
+process.exitCode = crashes || stalls ? 1 : 0;

@@ -6,15 +6,29 @@
  */
 import type { BytesColumn, Int64Column } from './columns.ts';
 
+/**
+ * Array and map items one payload may hold in all, whatever their width: 8 per payload byte
+ * (one Arrow validity byte per byte read) and 1024 more. Items of a zero-width type (`null`,
+ * an empty record, `fixed` of size 0) take no bytes, so the bytes left cannot bound their
+ * count: without this, a 5-byte `array<null>` payload declaring 2^53 − 1 items kept the
+ * event loop busy for hours.
+ */
+export function maxItems(payloadLength: number): number {
+  return 1024 + 8 * payloadLength;
+}
+
 /** A payload being read; the position moves past each value read. */
 export class AvroTap {
   buf: Buffer = Buffer.alloc(0);
   pos = 0;
+  /** Array and map items the payload may still hold (see `maxItems`). */
+  private itemsLeft = 0;
 
   /** Starts reading `payload`. */
   reset(payload: Buffer): void {
     this.buf = payload;
     this.pos = 0;
+    this.itemsLeft = maxItems(payload.length);
   }
 
   /** Throws unless every byte was read, and no more. */
@@ -123,17 +137,132 @@ export class AvroTap {
   }
 
   /**
-   * Reads an array's or map's blocks: `each` is called once per item. A block with a
-   * negative count also gives its size in bytes, which `each` reads past anyway.
+   * Reads an array's or map's blocks: `each` is called once per item, each item taking at
+   * least `width` bytes. A block's count is checked before any item is read: against the
+   * bytes left (`width` each) and the items the payload may still hold, so a count no
+   * payload of this size can carry fails at once instead of looping or allocating for it.
+   * A block with a negative count also gives its size in bytes, which must fit too.
    */
-  blocks(each: () => void): void {
+  blocks(each: () => void, width: number): void {
     for (let count = this.long(); count !== 0; count = this.long()) {
       if (count < 0) {
         count = -count;
-        this.long();
+        const size = this.long();
+        if (!(size >= 0 && size <= this.buf.length - this.pos))
+          throw new Error(`a block of ${size} bytes runs past the payload`);
       }
-      if (this.pos > this.buf.length) throw new Error('truncated payload');
+      const left = this.buf.length - this.pos;
+      if (left < 0) throw new Error('truncated payload');
+      if (count * width > left) {
+        throw new Error(
+          `a block of ${count} items of at least ${width} bytes each, with ${left} bytes left`,
+        );
+      }
+      if (count > this.itemsLeft) {
+        throw new Error(
+          `${count} more array or map items than a ${this.buf.length}-byte payload may hold (${maxItems(this.buf.length)})`,
+        );
+      }
+      this.itemsLeft -= count;
       for (let i = 0; i < count; i++) each();
     }
   }
+}
+
+/** Moves past one value of a schema; `width` is the fewest bytes such a value takes. */
+interface Skip {
+  width: number;
+  skip(tap: AvroTap): void;
+}
+
+const fixedWidth = (width: number): Skip => ({ width, skip: (tap) => tap.skip(width) });
+const varintSkip: Skip = { width: 1, skip: (tap) => tap.long() };
+const lengthPrefixedSkip: Skip = { width: 1, skip: (tap) => tap.bytes() };
+const primitiveSkips: Record<string, Skip> = {
+  null: { width: 0, skip() {} },
+  boolean: fixedWidth(1),
+  int: varintSkip,
+  long: varintSkip,
+  float: fixedWidth(4),
+  double: fixedWidth(8),
+  bytes: lengthPrefixedSkip,
+  string: lengthPrefixedSkip,
+};
+
+/**
+ * A reader that moves past one value of any Avro schema (unions of any branches, recursive
+ * named types), with the same bounds on block counts as the column readers: payloads written
+ * with another schema version go through it before avsc decodes them, since avsc trusts block
+ * counts. Throws on a schema it cannot read.
+ */
+export function avroSkipper(schema: unknown): (tap: AvroTap) => void {
+  const named = new Map<string, Skip>();
+  const compile = (s: unknown, namespace: string | undefined): Skip => {
+    if (typeof s === 'string') {
+      const primitive = primitiveSkips[s];
+      if (primitive) return primitive;
+      const ref = named.get(s) ?? (namespace ? named.get(`${namespace}.${s}`) : undefined);
+      if (!ref) throw new Error(`unknown Avro type ${JSON.stringify(s)}`);
+      return ref;
+    }
+    if (Array.isArray(s)) {
+      const branches = s.map((b) => compile(b, namespace));
+      return {
+        width: 1,
+        skip(tap) {
+          const branch = branches[tap.long()];
+          if (!branch) throw new Error('union branch out of range');
+          branch.skip(tap);
+        },
+      };
+    }
+    if (s === null || typeof s !== 'object') throw new Error('not an Avro schema');
+    const o = s as { [key: string]: unknown };
+    const type = o.type;
+    if (type === 'record' || type === 'error' || type === 'enum' || type === 'fixed') {
+      const name = String(o.name);
+      const space = name.includes('.')
+        ? name.slice(0, name.lastIndexOf('.'))
+        : typeof o.namespace === 'string'
+          ? o.namespace
+          : namespace;
+      const full = name.includes('.') || !space ? name : `${space}.${name}`;
+      // Registered before its fields: a field may name the record itself (a linked list).
+      const self: Skip = { width: 0, skip() {} };
+      named.set(full, self);
+      named.set(name.slice(name.lastIndexOf('.') + 1), self);
+      let compiled: Skip;
+      if (type === 'enum') compiled = varintSkip;
+      else if (type === 'fixed') compiled = fixedWidth(Number(o.size));
+      else {
+        const fields = (o.fields as { type: unknown }[]).map((f) => compile(f.type, space));
+        compiled = {
+          width: fields.reduce((sum, f) => sum + f.width, 0),
+          skip(tap) {
+            for (const f of fields) f.skip(tap);
+          },
+        };
+      }
+      // A recursive reference made before this point sees width 0: a lower bound still.
+      Object.assign(self, compiled);
+      return self;
+    }
+    if (type === 'array') {
+      const items = compile(o.items, namespace);
+      return { width: 1, skip: (tap) => tap.blocks(() => items.skip(tap), items.width) };
+    }
+    if (type === 'map') {
+      const values = compile(o.values, namespace);
+      return {
+        width: 1,
+        skip: (tap) =>
+          tap.blocks(() => {
+            tap.bytes();
+            values.skip(tap);
+          }, 1 + values.width),
+      };
+    }
+    return compile(type, namespace);
+  };
+  return compile(schema, undefined).skip;
 }

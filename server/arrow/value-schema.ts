@@ -9,7 +9,7 @@ import * as arrow from 'apache-arrow';
 import avro from 'avsc';
 import type { SchemaInfo } from '../pulsar/protocol/commands.ts';
 import type { Message } from '../pulsar/reader.ts';
-import { AvroTap } from './avro-tap.ts';
+import { AvroTap, avroSkipper } from './avro-tap.ts';
 import {
   BoolColumn,
   BytesColumn,
@@ -226,10 +226,14 @@ interface Slot {
 interface Mapped {
   type: arrow.DataType;
   nullable: boolean;
+  /** Field metadata the type needs (an extension type's name). */
+  metadata?: Map<string, string>;
   /** A writer for this type's column. */
   slot(tally: Tally): Slot;
   /** AVRO: reads past a value of this type. */
   skip(tap: AvroTap): void;
+  /** AVRO: the fewest bytes a value of this type takes (0 for `null`, an empty record). */
+  width: number;
 }
 
 function recordSchema(info: SchemaInfo): ValueSchema {
@@ -255,7 +259,7 @@ function recordSchema(info: SchemaInfo): ValueSchema {
     name: f.name,
     mapped: mapAvro(f.type, named),
   }));
-  const arrowFields = fields.map((f) => new arrow.Field(f.name, f.mapped.type, f.mapped.nullable));
+  const arrowFields = fields.map((f) => fieldOf(f.name, f.mapped));
   if (isJson) {
     return {
       typeName: 'JSON',
@@ -273,13 +277,20 @@ function recordSchema(info: SchemaInfo): ValueSchema {
     translatorFor(writer) {
       if (writer.type !== PulsarSchemaType.AVRO) return undefined;
       try {
-        const writerType = avroType(JSON.parse(writer.data.toString('utf8')) as avro.Schema);
+        const writerSchema: unknown = JSON.parse(writer.data.toString('utf8'));
+        const writerType = avroType(writerSchema);
         if (writerType.equals(type)) return sameSchema;
         const resolver = type.createResolver(writerType);
+        // avsc trusts block counts: the payload is read past once with Seam's bounds first.
+        const skip = avroSkipper(writerSchema);
+        const tap = new AvroTap();
         // Rare (messages of an older schema version): decoded with avsc's resolution,
         // then encoded as this schema for the stream's own reader.
         return (payload) => {
           try {
+            tap.reset(payload);
+            skip(tap);
+            tap.finish();
             return type.toBuffer(type.fromBuffer(payload, resolver));
           } catch (error) {
             throw new ValueDecodeError(
@@ -371,6 +382,7 @@ function jsonWriter(
   }));
   return {
     append(payload) {
+      checkJsonDepth(payload);
       let record: Record<string, unknown>;
       try {
         record = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
@@ -397,15 +409,74 @@ function jsonWriter(
   };
 }
 
+/**
+ * Deepest JSON nesting read. Far deeper than any record schema Seam maps; JSON.parse takes
+ * 10–20 times longer per byte on deeply nested input (measured: 5 MB of `{"a":` nesting,
+ * 1 M levels, took 280 ms; 10 MB of `[` nesting 2.1 s), so deeper payloads are refused.
+ */
+export const maxJsonDepth = 256;
+
+const openBracket = 0x5b;
+const openBrace = 0x7b;
+
+/** Throws ValueDecodeError when `payload` nests arrays and objects deeper than `maxJsonDepth`. */
+function checkJsonDepth(payload: Buffer): void {
+  // Nesting needs as many opening brackets: most payloads have too few to look further.
+  let opening = 0;
+  for (const bracket of [openBracket, openBrace]) {
+    for (let at = payload.indexOf(bracket); at >= 0; at = payload.indexOf(bracket, at + 1)) {
+      if (++opening > maxJsonDepth) break;
+    }
+  }
+  if (opening <= maxJsonDepth) return;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < payload.length; i++) {
+    const byte = payload[i] as number;
+    if (inString) {
+      if (byte === 0x5c)
+        i++; // a backslash escapes the next byte
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === openBracket || byte === openBrace) {
+      if (++depth > maxJsonDepth)
+        throw new ValueDecodeError(`message nests JSON deeper than ${maxJsonDepth} levels`);
+    } else if (byte === 0x5d || byte === 0x7d) depth--;
+  }
+}
+
+/** A JSON object's fields; throws for anything else (an array, a string, a number). */
+function jsonObject(v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new Error(`expected a JSON object, not ${JSON.stringify(v)?.slice(0, 40)}`);
+  return v as Record<string, unknown>;
+}
+
 /** `put` for a column: null and absent values are null cells, others go to `put`. */
 function orNull(column: Column, put: (value: unknown) => void): (value: unknown) => void {
   return (value) => (value === null || value === undefined ? column.appendNull() : put(value));
+}
+
+/**
+ * The records being mapped (mapping is synchronous): a reference to one of them is a
+ * recursive type, which would otherwise recurse until the stack overflows.
+ */
+const recordsBeingMapped = new Set<AvroSchema>();
+
+/** The Arrow field of a mapped type, with the metadata its type needs. */
+function fieldOf(name: string, mapped: Mapped): arrow.Field {
+  return new arrow.Field(name, mapped.type, mapped.nullable, mapped.metadata);
 }
 
 /** Maps an Avro schema to Arrow. `named` collects named types for later references. */
 function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>): Mapped {
   if (typeof schema === 'string') {
     const ref = named.get(schema);
+    if (ref && recordsBeingMapped.has(ref)) {
+      throw new UnsupportedSchemaError(
+        `Avro type ${schema} contains itself: recursive types have no Arrow type`,
+      );
+    }
     if (ref) return mapAvro(ref, named);
     return mapPrimitive(schema, undefined);
   }
@@ -415,7 +486,12 @@ function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>): Mapped {
   if (typeof schema.name === 'string') named.set(schema.name, schema);
   switch (type) {
     case 'record':
-      return mapRecord(schema, named);
+      recordsBeingMapped.add(schema);
+      try {
+        return mapRecord(schema, named);
+      } finally {
+        recordsBeingMapped.delete(schema);
+      }
     case 'array':
       return mapArray(mapAvro(schema.items as AvroSchema, named));
     case 'map':
@@ -424,7 +500,8 @@ function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>): Mapped {
       return mapEnum(schema.symbols as string[]);
     case 'fixed': {
       const size = schema.size as number;
-      if (logical === 'decimal') return decimal(schema, (tap) => tap.skip(size));
+      if (logical === 'decimal') return decimal(schema, (tap) => tap.skip(size), size);
+      if (logical === 'uuid' && size === 16) return uuid('fixed');
       const fixedType = new arrow.FixedSizeBinary(size);
       return {
         type: fixedType,
@@ -444,6 +521,7 @@ function mapAvro(schema: AvroSchema, named: Map<string, AvroSchema>): Mapped {
           };
         },
         skip: (tap) => tap.skip(size),
+        width: size,
       };
     }
     default:
@@ -476,6 +554,7 @@ function mapEnum(symbols: string[]): Mapped {
       };
     },
     skip: (tap) => tap.long(),
+    width: 1,
   };
 }
 
@@ -508,6 +587,7 @@ function mapUnion(schema: AvroSchema[], named: Map<string, AvroSchema>): Mapped 
     skip: (tap) => {
       if (branch(tap)) inner.skip(tap);
     },
+    width: 1,
   };
 }
 
@@ -516,9 +596,7 @@ function mapRecord(schema: { [key: string]: unknown }, named: Map<string, AvroSc
     name: f.name,
     mapped: mapAvro(f.type, named),
   }));
-  const type = new arrow.Struct(
-    fields.map((f) => new arrow.Field(f.name, f.mapped.type, f.mapped.nullable)),
-  );
+  const type = new arrow.Struct(fields.map((f) => fieldOf(f.name, f.mapped)));
   return {
     type,
     nullable: false,
@@ -536,7 +614,7 @@ function mapRecord(schema: { [key: string]: unknown }, named: Map<string, AvroSc
           column.close();
         },
         put: orNull(column, (v) => {
-          const record = v as Record<string, unknown>;
+          const record = jsonObject(v);
           for (const child of children) child.slot.put(record[child.name]);
           column.close();
         }),
@@ -545,11 +623,12 @@ function mapRecord(schema: { [key: string]: unknown }, named: Map<string, AvroSc
     skip(tap) {
       for (const f of fields) f.mapped.skip(tap);
     },
+    width: fields.reduce((sum, f) => sum + f.mapped.width, 0),
   };
 }
 
 function mapArray(items: Mapped): Mapped {
-  const type = new arrow.List(new arrow.Field('item', items.type, items.nullable));
+  const type = new arrow.List(fieldOf('item', items));
   return {
     type,
     nullable: false,
@@ -562,7 +641,7 @@ function mapArray(items: Mapped): Mapped {
         column,
         read(from) {
           tap = from;
-          from.blocks(each);
+          from.blocks(each, items.width);
           column.close();
         },
         put: orNull(column, (v) => {
@@ -572,14 +651,15 @@ function mapArray(items: Mapped): Mapped {
         }),
       };
     },
-    skip: (tap) => tap.blocks(() => items.skip(tap)),
+    skip: (tap) => tap.blocks(() => items.skip(tap), items.width),
+    width: 1,
   };
 }
 
 function mapMap(values: Mapped): Mapped {
   const entries = new arrow.Struct([
     new arrow.Field('key', new arrow.Utf8(), false),
-    new arrow.Field('value', values.type, values.nullable),
+    fieldOf('value', values),
   ]);
   const type = new arrow.Map_(new arrow.Field('entries', entries, false));
   return {
@@ -600,11 +680,11 @@ function mapMap(values: Mapped): Mapped {
         column,
         read(from) {
           tap = from;
-          from.blocks(each);
+          from.blocks(each, 1 + values.width);
           column.close();
         },
         put: orNull(column, (v) => {
-          for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+          for (const [k, x] of Object.entries(jsonObject(v))) {
             keys.appendString(k);
             value.put(x);
             entry.close();
@@ -617,7 +697,91 @@ function mapMap(values: Mapped): Mapped {
       tap.blocks(() => {
         tap.bytes();
         values.skip(tap);
-      }),
+      }, 1 + values.width),
+    width: 1,
+  };
+}
+
+/**
+ * Arrow's canonical UUID extension type: 16 bytes (RFC 4122 order) in a fixed_size_binary
+ * column whose field says `ARROW:extension:name = arrow.uuid`; pyarrow, Arrow Java and
+ * DuckDB read it as a UUID. (pulsar-spark, which has no UUID type in Spark, gives a string.)
+ */
+const uuidMetadata = new Map([
+  ['ARROW:extension:name', 'arrow.uuid'],
+  ['ARROW:extension:metadata', ''],
+]);
+
+/** Hex digit values by character code; -1 for other characters. */
+const hexDigits = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  hexDigits[i.toString(16).charCodeAt(0)] = i;
+  hexDigits[i.toString(16).toUpperCase().charCodeAt(0)] = i;
+}
+
+/** Where the canonical form's dashes are: 8-4-4-4-12 hex digits. */
+const uuidDashes = [8, 13, 18, 23];
+
+/** The 16 bytes parsed by `uuidBytes`, reused. */
+const parsedUuid = new Uint8Array(16);
+
+/**
+ * Parses a UUID's canonical text (`source[start, end)`, any case) into `parsedUuid`;
+ * false when it is not 8-4-4-4-12 hex digits.
+ */
+function uuidBytes(source: Uint8Array, start: number, end: number): boolean {
+  if (end - start !== 36) return false;
+  let out = 0;
+  for (let i = start; i < end; ) {
+    if (uuidDashes.includes(i - start)) {
+      if (source[i++] !== 0x2d) return false;
+      continue;
+    }
+    const high = hexDigits[source[i] as number] ?? -1;
+    const low = hexDigits[source[i + 1] as number] ?? -1;
+    if (high < 0 || low < 0) return false;
+    parsedUuid[out++] = (high << 4) | low;
+    i += 2;
+  }
+  return true;
+}
+
+const invalidUuid = (text: string) =>
+  new Error(`${JSON.stringify(text.slice(0, 40))} is not a UUID (8-4-4-4-12 hex digits)`);
+
+/**
+ * A UUID column, from an Avro `string` (its canonical text, parsed: text that is no UUID
+ * fails the message) or a `fixed` of 16 bytes (taken as they are).
+ */
+function uuid(base: 'string' | 'fixed'): Mapped {
+  const type = new arrow.FixedSizeBinary(16);
+  const text = base === 'string';
+  return {
+    type,
+    nullable: false,
+    metadata: uuidMetadata,
+    slot(tally) {
+      const column = new FixedBytesColumn(type, 16, tally);
+      return {
+        column,
+        read: text
+          ? (tap) => {
+              const start = tap.bytes();
+              if (!uuidBytes(tap.buf, start, tap.pos))
+                throw invalidUuid(tap.buf.toString('utf8', start, Math.min(tap.pos, start + 40)));
+              column.append(parsedUuid, 0);
+            }
+          : (tap) => column.append(tap.buf, tap.skip(16)),
+        // JSON (Jackson writes a java.util.UUID as its text).
+        put: orNull(column, (v) => {
+          const value = Buffer.from(String(v), 'utf8');
+          if (!uuidBytes(value, 0, value.length)) throw invalidUuid(String(v));
+          column.append(parsedUuid, 0);
+        }),
+      };
+    },
+    skip: text ? (tap) => tap.bytes() : (tap) => tap.skip(16),
+    width: text ? 1 : 16,
   };
 }
 
@@ -665,6 +829,7 @@ function varint(type: arrow.DataType, wide: boolean, json: (v: unknown) => numbe
       };
     },
     skip: (tap) => tap.long(),
+    width: 1,
   };
 }
 
@@ -682,6 +847,7 @@ function numeric(type: arrow.DataType, size: number, read: (tap: AvroTap) => num
       };
     },
     skip: (tap) => tap.skip(size),
+    width: size,
   };
 }
 
@@ -709,6 +875,7 @@ function lengthPrefixed(type: arrow.DataType): Mapped {
       };
     },
     skip: (tap) => tap.bytes(),
+    width: 1,
   };
 }
 
@@ -737,9 +904,9 @@ function mapPrimitive(type: string, schema: { [key: string]: unknown } | undefin
     case 'time-micros':
       return varint(new arrow.TimeMicrosecond(), true, integer);
     case 'decimal':
-      return decimal(schema as { [key: string]: unknown }, (tap) => tap.bytes());
+      return decimal(schema as { [key: string]: unknown }, (tap) => tap.bytes(), 1);
     case 'uuid':
-      return lengthPrefixed(new arrow.Utf8());
+      return uuid('string');
     default:
       break;
   }
@@ -753,6 +920,7 @@ function mapPrimitive(type: string, schema: { [key: string]: unknown } | undefin
           return { column, read: () => column.append(), put: () => column.append() };
         },
         skip() {},
+        width: 0,
       };
     case 'boolean':
       return {
@@ -767,6 +935,7 @@ function mapPrimitive(type: string, schema: { [key: string]: unknown } | undefin
           };
         },
         skip: (tap) => tap.skip(1),
+        width: 1,
       };
     case 'int':
       return varint(new arrow.Int32(), false, Number);
@@ -796,7 +965,11 @@ function integer(v: unknown): number {
  * Avro decimal → Arrow Decimal128: big-endian two's complement unscaled bytes (from
  * `bytes`, or a `fixed` that `read` moves past), a number in JSON.
  */
-function decimal(schema: { [key: string]: unknown }, read: (tap: AvroTap) => number): Mapped {
+function decimal(
+  schema: { [key: string]: unknown },
+  read: (tap: AvroTap) => number,
+  width: number,
+): Mapped {
   const precision = schema.precision as number;
   const scale = (schema.scale as number | undefined) ?? 0;
   if (precision > 38)
@@ -821,5 +994,6 @@ function decimal(schema: { [key: string]: unknown }, read: (tap: AvroTap) => num
     skip: (tap) => {
       read(tap);
     },
+    width,
   };
 }

@@ -1,6 +1,13 @@
 /** A validated read request, as the core takes it, and the batching defaults. */
 import type { MessageId } from '../pulsar/message-id.ts';
 
+/**
+ * Latest publish time a request or token may name: the end of year 9999, the last instant
+ * of a protobuf Timestamp (ms). Pulsar's publish times are ms since the epoch in a uint64:
+ * a time past this (seconds = 9e18 made an 11-byte varint in SEEK) names no message.
+ */
+export const maxPublishTimeMs = 253_402_300_799_999;
+
 /** Where the stream starts. */
 export type Start =
   | { kind: 'earliest' }

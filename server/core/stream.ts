@@ -271,7 +271,7 @@ class Stream {
         return all({ kind: 'at', id: start.id });
       }
       case 'resumeToken': {
-        const positions = decodeResumeToken(this.topic, start.token);
+        const positions = decodeResumeToken(this.topic, start.token, partitions.length);
         const known = [...positions.keys()].sort((a, b) => a - b).join(',');
         if (known !== partitions.join(',')) {
           throw new SeamError(

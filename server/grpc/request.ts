@@ -4,8 +4,10 @@ import {
   type BatchLimits,
   batchLimitCeilings,
   defaultBatchLimits,
+  maxPublishTimeMs,
   type ReadRequest,
 } from '../core/request.ts';
+import { maxTokenBytes, maxTokenPositions } from '../core/resume-token.ts';
 import { MessageId } from '../pulsar/message-id.ts';
 import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRequest.ts';
 
@@ -22,6 +24,18 @@ function millis(t: Timestamp | null | undefined, what: string): number {
     throw new SeamError('INVALID_ARGUMENT', `${what} is not a valid timestamp or duration`);
   }
   return seconds * 1000 + Math.floor(nanos / 1e6);
+}
+
+/** Milliseconds since the epoch of a publish time: 1970-01-01 up to the end of 9999. */
+function publishTime(t: Timestamp | null | undefined, what: string): number {
+  const ms = millis(t, what);
+  if (!(ms >= 0 && ms <= maxPublishTimeMs)) {
+    throw new SeamError(
+      'INVALID_ARGUMENT',
+      `${what} (${t?.seconds ?? 0} s) is outside 1970-01-01T00:00:00Z..9999-12-31T23:59:59.999Z: Pulsar publish times are milliseconds since the epoch`,
+    );
+  }
+  return ms;
 }
 
 /** Longest topic or column name accepted. */
@@ -86,7 +100,7 @@ export function toReadRequest(wire: ReadStreamRequest__Output): ReadRequest {
     case 'start_publish_time':
       request.start = {
         kind: 'publishTime',
-        ms: millis(wire.start_publish_time, 'start_publish_time'),
+        ms: publishTime(wire.start_publish_time, 'start_publish_time'),
       };
       break;
     case 'message_id':
@@ -95,6 +109,13 @@ export function toReadRequest(wire: ReadStreamRequest__Output): ReadRequest {
     case 'resume_token':
       if (!wire.resume_token?.length)
         throw new SeamError('INVALID_ARGUMENT', 'resume_token is empty');
+      // The partition count is known only once the topic is looked up: the largest token
+      // any topic can have, here; the topic's own bound when the token is decoded.
+      if (wire.resume_token.length > maxTokenBytes(maxTokenPositions))
+        throw new SeamError(
+          'INVALID_ARGUMENT',
+          `resume_token of ${wire.resume_token.length} bytes is larger than any Seam token`,
+        );
       request.start = { kind: 'resumeToken', token: Buffer.from(wire.resume_token) };
       break;
     default:
@@ -105,7 +126,10 @@ export function toReadRequest(wire: ReadStreamRequest__Output): ReadRequest {
       request.end = { kind: 'atOpen' };
       break;
     case 'end_publish_time':
-      request.end = { kind: 'publishTime', ms: millis(wire.end_publish_time, 'end_publish_time') };
+      request.end = {
+        kind: 'publishTime',
+        ms: publishTime(wire.end_publish_time, 'end_publish_time'),
+      };
       break;
     default:
       break;

@@ -1,12 +1,12 @@
 /**
  * Fuzzing Seam's Pulsar decoder: real byte streams that brokers sent Seam's connections
- * (entries written by the official producer), and mutations of them. Decoding must
- * either succeed or fail with one of the protocol's typed errors; anything else is a crash.
- * Shared by test/fuzz-*.test.ts (a bounded slice) and bench/fuzz.ts (a million cases).
+ * (entries written by the official producer, committed in test/fixtures/), and mutations of
+ * them. Decoding must either succeed or fail with one of the protocol's typed errors;
+ * anything else is a crash. Shared by the fuzz tests (a bounded slice) and bench/fuzz.ts
+ * (a million cases).
  */
 import fc from 'fast-check';
 import { apiType } from '../../server/api.ts';
-import { PulsarClient } from '../../server/pulsar/client.ts';
 import { InvalidMessageIdError } from '../../server/pulsar/message-id.ts';
 import { crc32c } from '../../server/pulsar/protocol/checksum.ts';
 import { decodeCommand } from '../../server/pulsar/protocol/commands.ts';
@@ -14,8 +14,6 @@ import { DecompressionError } from '../../server/pulsar/protocol/compression.ts'
 import { decodeEntry } from '../../server/pulsar/protocol/entry.ts';
 import { FrameDecoder, FrameError } from '../../server/pulsar/protocol/frame.ts';
 import { ProtoDecodeError } from '../../server/pulsar/protocol/wire.ts';
-import { Reader } from '../../server/pulsar/reader.ts';
-import { freshTopic, type ProduceOptions, produce, pulsar } from './pulsar.ts';
 
 /** The errors a decoder may throw on bad bytes. */
 export const typedErrors = [
@@ -63,46 +61,6 @@ export function decodeStream(bytes: Buffer, chunkSizes: number[] = [bytes.length
     pos += size;
   }
   return out;
-}
-
-/** Entry layouts the corpus covers: codecs, batching, keys and properties, chunks. */
-const corpusLayouts: [string, ProduceOptions][] = [
-  ['batched-lz4', { count: 40, keys: 5, batchMaxMessages: 10, compression: 'LZ4', size: 30 }],
-  ['batched-zstd', { count: 30, batchMaxMessages: 10, compression: 'ZSTD', size: 30 }],
-  ['batched-zlib', { count: 30, batchMaxMessages: 10, compression: 'ZLIB', size: 30 }],
-  ['batched-snappy', { count: 30, batchMaxMessages: 10, compression: 'SNAPPY', size: 30 }],
-  ['unbatched', { count: 20, batching: false, keys: 3, size: 50 }],
-];
-
-/**
- * Real broker → Seam byte streams, one per layout: each layout is produced by the official
- * client and read by Seam's reader while the bytes its connection receives are recorded.
- */
-export async function captureCorpus(): Promise<Buffer[]> {
-  const streams: Buffer[] = [];
-  const push = FrameDecoder.prototype.push;
-  for (const [label, options] of corpusLayouts) {
-    const topic = freshTopic(`fuzz-${label}`);
-    await produce(topic, options);
-    const chunks: Buffer[] = [];
-    // A tap on what the connection's decoder is fed: exactly the bytes from the broker.
-    FrameDecoder.prototype.push = function tapped(this: FrameDecoder, chunk: Buffer) {
-      chunks.push(Buffer.from(chunk));
-      return push.call(this, chunk);
-    };
-    const client = new PulsarClient({ serviceUrl: pulsar.serviceUrl });
-    try {
-      const reader = await Reader.open(client, { topic });
-      let received = 0;
-      while (received < (options.count ?? 0)) received += (await reader.receive()).length;
-      await reader.close();
-    } finally {
-      FrameDecoder.prototype.push = push;
-      await client.close();
-    }
-    streams.push(Buffer.concat(chunks));
-  }
-  return streams;
 }
 
 /** Extreme values for u32 length fields. */

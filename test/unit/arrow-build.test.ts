@@ -224,6 +224,9 @@ function builderValue(type: arrow.DataType, value: unknown): unknown {
     return words;
   }
   if (arrow.DataType.isDate(type)) return Number(value) * 86_400_000;
+  // A uuid: its text as the 16 bytes it stands for.
+  if (arrow.DataType.isFixedSizeBinary(type) && typeof value === 'string')
+    return Buffer.from(value.replaceAll('-', ''), 'hex');
   // 64-bit storage takes bigints (JSON numbers are not).
   if (typeof value === 'number' && type.ArrayType === BigInt64Array) return BigInt(value);
   return value;
@@ -354,7 +357,7 @@ test('the rich schema maps to the Arrow types Seam documents', (t) => {
       'day:Date32<DAY>',
       'tod:Time32<MILLISECOND>',
       'tod_us:Time64<MICROSECOND>',
-      'uid:Utf8',
+      'uid:FixedSizeBinary[16]',
       'kind:Dictionary<Int32, Utf8>',
       'maybe_kind?:Dictionary<Int32, Utf8>',
       'tags:List<Utf8>',

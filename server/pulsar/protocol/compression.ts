@@ -25,6 +25,16 @@ const names = ['NONE', 'LZ4', 'ZLIB', 'ZSTD', 'SNAPPY'];
  */
 export const maxUncompressedBytes = 256 * 1024 * 1024;
 
+/**
+ * Most output bytes per input byte of the codecs that allocate the declared size up front:
+ * an LZ4 block's lengths grow by 255 per extra byte (measured: 255.0 on 16 MB of zeros), a
+ * Snappy copy gives at most 64 bytes for 3 (measured: 21.3).
+ */
+const maxExpansion: Partial<Record<number, number>> = {
+  [CompressionType.LZ4]: 256,
+  [CompressionType.SNAPPY]: 24,
+};
+
 /** A payload that does not decompress to the size its metadata declares. */
 export class DecompressionError extends Error {
   override name = 'DecompressionError';
@@ -36,6 +46,14 @@ export function decompress(type: number, data: Buffer, uncompressedSize: number)
   if (uncompressedSize > maxUncompressedBytes) {
     throw new DecompressionError(
       `metadata declares ${uncompressedSize} uncompressed bytes, over Seam's limit of ${maxUncompressedBytes}`,
+    );
+  }
+  // LZ4 and Snappy allocate the declared size before decoding: it must be one the codec
+  // can reach from these bytes (an LZ4 entry of 1,000 bytes declaring 256 MiB took 860 ms).
+  const maxRatio = maxExpansion[type];
+  if (maxRatio !== undefined && uncompressedSize > maxRatio * data.length + 64) {
+    throw new DecompressionError(
+      `metadata declares ${uncompressedSize} uncompressed bytes, more than ${names[type]} can expand ${data.length} bytes to`,
     );
   }
   // Decoders never produce more than the declared size (+1 to notice a longer payload).

@@ -3,7 +3,22 @@
  * `SingleMessageMetadata` (one per message inside a batch) and `BrokerEntryMetadata`.
  */
 import { readKeyValue } from './commands.ts';
-import { ProtoReader } from './wire.ts';
+import { maxUncompressedBytes } from './compression.ts';
+import { ProtoDecodeError, ProtoReader } from './wire.ts';
+
+/** Largest int32 (Pulsar's counts and sizes are int32 fields). */
+const maxInt32 = 0x7fffffff;
+
+/**
+ * Throws unless `value` is an integer in `min..max`: count and size fields the broker
+ * passes on from producers are checked here, so no arithmetic downstream sees a negative
+ * or absurd one (a negative `num_messages_in_batch` once pushed a shared permit count to
+ * 3.4e10).
+ */
+function checkRange(what: string, value: number, min: number, max: number): void {
+  if (!(Number.isSafeInteger(value) && value >= min && value <= max))
+    throw new ProtoDecodeError(`${what} ${value} is outside ${min}..${max}`);
+}
 
 /** `MessageMetadata`, the fields a reader uses. */
 export interface MessageMetadata {
@@ -128,7 +143,25 @@ export function decodeMessageMetadata(buf: Buffer): MessageMetadata {
         r.skip();
     }
   }
+  checkMessageMetadata(m);
   return m;
+}
+
+function checkMessageMetadata(m: MessageMetadata): void {
+  // Its real bound (bytes a message) is checked with the entry's size (entry.ts).
+  checkRange('num_messages_in_batch', m.numMessagesInBatch, 0, maxInt32);
+  checkRange('uncompressed_size', m.uncompressedSize, 0, maxUncompressedBytes);
+  checkRange('num_chunks_from_msg', m.numChunksFromMsg, 0, maxInt32);
+  if (m.numChunksFromMsg > 1) {
+    // Every chunk carries at least one byte of the message.
+    checkRange(
+      'total_chunk_msg_size',
+      m.totalChunkMsgSize,
+      m.numChunksFromMsg,
+      maxUncompressedBytes,
+    );
+    checkRange('chunk_id', m.chunkId, 0, m.numChunksFromMsg - 1);
+  }
 }
 
 /** `SingleMessageMetadata`: one message inside a batch. */
@@ -179,7 +212,7 @@ export function decodeSingleMessageMetadata(
         m.partitionKey = r.string();
         break;
       case 3:
-        m.payloadSize = r.varint();
+        m.payloadSize = r.int();
         break;
       case 4:
         m.compactedOut = r.bool();
@@ -203,6 +236,7 @@ export function decodeSingleMessageMetadata(
         r.skip();
     }
   }
+  checkRange('payload_size', m.payloadSize, 0, maxInt32);
   return m;
 }
 
@@ -221,5 +255,6 @@ export function decodeBrokerEntryMetadata(buf: Buffer): BrokerEntryMetadata {
     else if (f === 2) m.index = r.varint();
     else r.skip();
   }
+  if (m.index !== undefined) checkRange('broker entry index', m.index, 0, Number.MAX_SAFE_INTEGER);
   return m;
 }

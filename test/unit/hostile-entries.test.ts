@@ -1,0 +1,152 @@
+/**
+ * Entries whose counts and sizes lie: every count and size field from the broker is checked
+ * when the metadata is decoded, and a batch's count against its bytes, before anything is
+ * decompressed or allocated per message. Typed errors only (FrameError, ProtoDecodeError,
+ * DecompressionError). No broker: entries built field by field.
+ */
+import { zstdCompressSync } from 'node:zlib';
+import test from 'ava';
+import { compressSync as lz4Compress } from 'lz4-napi';
+import { compressSync as snappyCompress } from 'snappy';
+import {
+  CompressionType,
+  DecompressionError,
+  maxUncompressedBytes,
+} from '../../server/pulsar/protocol/compression.ts';
+import { decodeEntry, minBatchMessageBytes } from '../../server/pulsar/protocol/entry.ts';
+import { FrameError } from '../../server/pulsar/protocol/frame.ts';
+import { ProtoDecodeError } from '../../server/pulsar/protocol/wire.ts';
+import { batch, entry, MetadataField as F } from '../support/entries.ts';
+
+test('a ZSTD entry of a few hundred bytes declaring 1 M batched messages fails before splitting', (t) => {
+  // 1 M messages of 4 bytes (a size of 0, no metadata): 4 MB that ZSTD packs into ~165 bytes.
+  const unpacked = Buffer.alloc(4_000_000);
+  const bomb = entry(
+    {
+      [F.compression]: CompressionType.ZSTD,
+      [F.uncompressedSize]: unpacked.length,
+      [F.numMessagesInBatch]: 1_000_000,
+    },
+    zstdCompressSync(unpacked),
+  );
+  const started = performance.now();
+  const heap = process.memoryUsage().heapUsed;
+  t.throws(() => decodeEntry(bomb), {
+    instanceOf: FrameError,
+    message: /a batch of 1000000 messages cannot fit in 4000000 bytes/,
+  });
+  t.log(
+    `${bomb.length}-byte entry failed in ${(performance.now() - started).toFixed(1)} ms, heap +${((process.memoryUsage().heapUsed - heap) / 2 ** 20).toFixed(1)} MiB`,
+  );
+  // Uncompressed, the bytes present bound the count the same way.
+  const plain = batch([Buffer.from('a'), Buffer.from('b')]);
+  t.is(
+    (decodeEntry(entry({ [F.numMessagesInBatch]: 2 }, plain)) as { messages: unknown[] }).messages
+      .length,
+    2,
+  );
+  const most = Math.floor(plain.length / minBatchMessageBytes);
+  t.throws(() => decodeEntry(entry({ [F.numMessagesInBatch]: most + 1 }, plain)), {
+    instanceOf: FrameError,
+    message: /cannot fit/,
+  });
+});
+
+test("a caller may cap a batch's messages before it is decompressed or split", (t) => {
+  const values = Array.from({ length: 10 }, (_, i) => Buffer.from([i]));
+  const ten = entry({ [F.numMessagesInBatch]: 10 }, batch(values));
+  t.is((decodeEntry(ten, { maxBatchMessages: 10 }) as { messages: unknown[] }).messages.length, 10);
+  t.throws(() => decodeEntry(ten, { maxBatchMessages: 9 }), {
+    instanceOf: FrameError,
+    message: /a batch of 10 messages is over the limit of 9/,
+  });
+});
+
+test('negative and absurd counts and sizes in MessageMetadata fail typed, before any arithmetic', (t) => {
+  const cases: [string, Record<number, number | bigint>, RegExp][] = [
+    [
+      'negative batch count',
+      { [F.numMessagesInBatch]: -5 },
+      /num_messages_in_batch -5 is outside 0\.\./,
+    ],
+    [
+      'batch count past int32',
+      { [F.numMessagesInBatch]: 2n ** 40n },
+      /num_messages_in_batch 1099511627776/,
+    ],
+    [
+      'uncompressed size past the limit',
+      { [F.uncompressedSize]: maxUncompressedBytes + 1 },
+      /uncompressed_size/,
+    ],
+    ['negative chunk count', { [F.numChunksFromMsg]: -2 }, /num_chunks_from_msg -2/],
+    [
+      'chunk id past the chunk count',
+      { [F.numChunksFromMsg]: 3, [F.totalChunkMsgSize]: 100, [F.chunkId]: 3 },
+      /chunk_id 3 is outside 0\.\.2/,
+    ],
+    [
+      'negative chunk id',
+      { [F.numChunksFromMsg]: 3, [F.totalChunkMsgSize]: 100, [F.chunkId]: -1 },
+      /chunk_id -1/,
+    ],
+    [
+      'total chunk size under the chunk count',
+      { [F.numChunksFromMsg]: 3, [F.totalChunkMsgSize]: 2, [F.chunkId]: 0 },
+      /total_chunk_msg_size 2 is outside 3\.\./,
+    ],
+    [
+      'negative total chunk size',
+      { [F.numChunksFromMsg]: 3, [F.totalChunkMsgSize]: -100, [F.chunkId]: 0 },
+      /total_chunk_msg_size -100/,
+    ],
+  ];
+  for (const [label, fields, message] of cases) {
+    t.throws(
+      () => decodeEntry(entry(fields, Buffer.alloc(10))),
+      { instanceOf: ProtoDecodeError, message },
+      label,
+    );
+  }
+  // A consistent chunk still decodes as a chunk.
+  const chunk = decodeEntry(
+    entry({ [F.numChunksFromMsg]: 3, [F.totalChunkMsgSize]: 30, [F.chunkId]: 2 }, Buffer.alloc(10)),
+  );
+  t.is(chunk.kind, 'chunk');
+});
+
+test('a negative payload_size inside a batch, or a negative broker index, fails typed', (t) => {
+  const payload = batch([Buffer.from('x')], () => ({ 3: -1 }));
+  t.throws(() => decodeEntry(entry({ [F.numMessagesInBatch]: 1 }, payload)), {
+    instanceOf: ProtoDecodeError,
+    message: /payload_size -1 is outside 0\.\./,
+  });
+  const indexed = entry({}, Buffer.from('x'), { brokerIndex: -1n });
+  t.throws(() => decodeEntry(indexed), {
+    instanceOf: ProtoDecodeError,
+    message: /broker entry index/,
+  });
+  t.is(decodeEntry(entry({}, Buffer.from('x'), { brokerIndex: 41n })).brokerIndex, 41);
+});
+
+test('LZ4 and Snappy sizes their bytes cannot expand to fail before the codec allocates them', (t) => {
+  const data = Buffer.alloc(1000, 7);
+  const lz4 = lz4Compress(data).subarray(4); // Pulsar's LZ4: the raw block, no size prefix
+  const snappy = snappyCompress(data) as Buffer;
+  for (const [codec, bytes] of [
+    [CompressionType.LZ4, lz4],
+    [CompressionType.SNAPPY, snappy],
+  ] as const) {
+    const good = decodeEntry(entry({ [F.compression]: codec, [F.uncompressedSize]: 1000 }, bytes));
+    t.deepEqual((good as { messages: { payload: Buffer }[] }).messages[0]?.payload, data);
+    const started = performance.now();
+    t.throws(
+      () =>
+        decodeEntry(entry({ [F.compression]: codec, [F.uncompressedSize]: 256 * 2 ** 20 }, bytes)),
+      { instanceOf: DecompressionError, message: /more than (LZ4|SNAPPY) can expand/ },
+    );
+    t.log(
+      `codec ${codec}: 256 MiB declared for ${bytes.length} bytes failed in ${(performance.now() - started).toFixed(1)} ms`,
+    );
+  }
+});
