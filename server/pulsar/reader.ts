@@ -21,7 +21,7 @@ import {
   type Incoming,
 } from './protocol/commands.ts';
 import { DecompressionError, decompress } from './protocol/compression.ts';
-import { decodeEntry } from './protocol/entry.ts';
+import { decodeEntry, type EntryMessage } from './protocol/entry.ts';
 import type { MessageMetadata } from './protocol/metadata.ts';
 import { parseTopicName } from './topic-name.ts';
 
@@ -110,6 +110,20 @@ interface StartFilter {
   inclusive: boolean;
 }
 
+/**
+ * An entry decoded and not yet wholly queued: its messages become `Message`s only as the
+ * queue has room, so a batch of many small messages never costs more than the reader's
+ * byte budget at once.
+ */
+interface OpenEntry {
+  id: MessageId;
+  metadata: MessageMetadata;
+  broker: BrokerStamp;
+  messages: EntryMessage[];
+  /** The next message to queue. */
+  next: number;
+}
+
 interface ChunkAssembly {
   parts: Buffer[];
   received: number;
@@ -168,6 +182,11 @@ export class Reader {
   private queue: Message[] = [];
   /** Their bytes (`messageBytes`). */
   queuedBytes = 0;
+  /** Entries received whose messages are not all queued yet (or chunked messages), in order. */
+  private openEntries: (OpenEntry | Message)[] = [];
+  /** What the messages of `openEntries` not queued yet will cost (`messageBytes`), and how many. */
+  private unqueuedBytes = 0;
+  private unqueuedMessages = 0;
   /** The most bytes queued at once: for tests. */
   queuedBytesHighWater = 0;
   /** Bytes an entry brought, recent entries weighing most; undefined before the first. */
@@ -283,6 +302,7 @@ export class Reader {
     if (this.handOffMemory) this.held = Math.max(0, this.held - this.queuedBytes);
     this.queue = [];
     this.queuedBytes = 0;
+    this.fill();
     this.settle();
     this.grant();
     return messages;
@@ -343,6 +363,7 @@ export class Reader {
     this.consumerId = 0;
     this.queue = [];
     this.queuedBytes = 0;
+    this.dropOpenEntries();
     this.chunks.clear();
     let seekFor: { messageId: MessageId } | { publishTime: number } = target;
     if ('messageId' in target) {
@@ -378,6 +399,7 @@ export class Reader {
     openReaders.delete(this);
     this.queue = [];
     this.queuedBytes = 0;
+    this.dropOpenEntries();
     this.brokerPermits = 0;
     this.settle();
     this.waiter?.reject(new PulsarError('ConnectionClosed', `reader of ${this.topic} is closed`));
@@ -483,23 +505,20 @@ export class Reader {
     if (consumerId !== this.consumerId || this.closed) return;
     try {
       const before = this.queue.length;
-      const bytesBefore = this.queuedBytes;
-      this.decodeEntry(command.messageId, entry);
+      const bytes = this.decodeEntry(command.messageId, entry);
       // The broker counts permits in messages, a batch's all of them, and may go below
       // zero; what it sent past them is paid back by the next FLOW.
       this.brokerPermits -= this.entryMessageCount;
       this.entriesSeen++;
-      const added = this.queue.length - before;
-      const bytes = Math.max(this.queuedBytes - bytesBefore, entry.length);
+      this.fill();
+      const cost = Math.max(bytes, entry.length);
       this.entryBytes =
-        this.entryBytes === undefined ? bytes : Math.max(bytes, (this.entryBytes + bytes) / 2);
-      if (this.queuedBytes > this.queuedBytesHighWater)
-        this.queuedBytesHighWater = this.queuedBytes;
+        this.entryBytes === undefined ? cost : Math.max(cost, (this.entryBytes + cost) / 2);
       this.settle();
       // Messages dropped here (before the start, compacted out, markers, partial chunks)
       // leave room at once, so the broker keeps sending.
       this.grant();
-      if (added > 0 && this.waiter) {
+      if (this.queue.length > before && this.waiter) {
         const waiter = this.waiter;
         this.waiter = undefined;
         waiter.resolve();
@@ -520,56 +539,123 @@ export class Reader {
   /** Messages the last decoded entry counted for flow control. */
   private entryMessageCount = 0;
 
-  private decodeEntry(id: MessageId, entry: Buffer): void {
+  /**
+   * Decodes an entry; its messages wait in `openEntries` until `fill` queues them. Returns
+   * what its messages will cost (`messageBytes`), counted before any of them is made.
+   */
+  private decodeEntry(id: MessageId, entry: Buffer): number {
     const decoded = decodeEntry(entry);
     const { metadata, brokerTimestamp, brokerIndex } = decoded;
     this.entryMessageCount = metadata.numMessagesInBatch;
     switch (decoded.kind) {
       case 'marker':
-        return;
+        return 0;
       case 'encrypted':
         throw new PulsarError(
           'UnreadableMessage',
           `entry ${id.ledgerId}:${id.entryId} of ${this.topic} is encrypted; Seam cannot decrypt messages`,
           { retriable: false },
         );
-      case 'chunk':
-        this.addChunk(id, metadata, decoded.chunk, { brokerTimestamp, brokerIndex });
-        return;
+      case 'chunk': {
+        const whole = this.addChunk(id, metadata, decoded.chunk, { brokerTimestamp, brokerIndex });
+        if (!whole) return 0;
+        // Behind the entries still open, to keep the order.
+        this.openEntries.push(whole);
+        this.unqueuedBytes += messageBytes(whole);
+        this.unqueuedMessages++;
+        return messageBytes(whole);
+      }
     }
+    const { messages } = decoded;
     const count = metadata.isBatch ? metadata.numMessagesInBatch : 0;
-    for (const { batchIndex, single, payload } of decoded.messages) {
-      if (single?.compactedOut) continue;
-      const messageId = new MessageId(id.ledgerId, id.entryId, batchIndex, this.partition, count);
-      if (!this.passesStart(messageId)) continue;
-      if (!single) {
-        this.push(
-          unbatchedMessage(this.topic, messageId, metadata, payload, {
-            brokerTimestamp,
-            brokerIndex,
-          }),
-        );
+    // The start filter applies in arrival order (a chunked message behind may pass it).
+    let first = 0;
+    while (
+      this.startFilter &&
+      first < messages.length &&
+      !this.passesStart(this.idOf(id, messages[first] as EntryMessage, count))
+    )
+      first++;
+    let bytes = 0;
+    for (let i = first; i < messages.length; i++)
+      bytes += (messages[i] as EntryMessage).payload.length + messageOverheadBytes;
+    if (first === messages.length) return 0;
+    this.openEntries.push({
+      id,
+      metadata,
+      broker: { brokerTimestamp, brokerIndex },
+      messages,
+      next: first,
+    });
+    this.unqueuedBytes += bytes;
+    this.unqueuedMessages += messages.length - first;
+    return bytes;
+  }
+
+  private idOf(entry: MessageId, m: EntryMessage, count: number): MessageId {
+    return new MessageId(entry.ledgerId, entry.entryId, m.batchIndex, this.partition, count);
+  }
+
+  /**
+   * Queues the open entries' messages while the queue is under `receiverQueueBytes` (and
+   * at least one, so the reader always moves): the rest wait, counted, for `receive`.
+   */
+  private fill(): void {
+    while (this.queue.length === 0 || this.queuedBytes < this.receiverQueueBytes) {
+      const open = this.openEntries[0];
+      if (!open) break;
+      if (!('messages' in open)) {
+        // A chunked message, reassembled (its first chunk passed the start filter).
+        this.openEntries.shift();
+        this.unqueuedBytes -= messageBytes(open);
+        this.unqueuedMessages--;
+        this.push(open);
         continue;
       }
-      this.push({
-        topic: this.topic,
-        messageId,
-        payload,
-        key: single.partitionKey,
-        keyIsBase64: single.partitionKeyB64Encoded,
-        orderingKey: single.orderingKey,
-        properties: single.properties,
-        publishTime: metadata.publishTime,
-        eventTime: single.eventTime || undefined,
-        schemaVersion: metadata.schemaVersion,
-        producerName: metadata.producerName,
-        sequenceId: single.sequenceId ?? metadata.sequenceId + batchIndex,
-        nullValue: single.nullValue,
-        brokerTimestamp,
-        // The entry's index is its last message's.
-        brokerIndex: brokerIndex === undefined ? undefined : brokerIndex - (count - 1) + batchIndex,
-      });
+      const m = open.messages[open.next++] as EntryMessage;
+      if (open.next >= open.messages.length) this.openEntries.shift();
+      this.unqueuedBytes -= m.payload.length + messageOverheadBytes;
+      this.unqueuedMessages--;
+      const message = this.entryMessage(open, m);
+      if (message) this.push(message);
     }
+    if (this.queuedBytes > this.queuedBytesHighWater) this.queuedBytesHighWater = this.queuedBytes;
+  }
+
+  /** The message `m` of `open`, or undefined when it is compacted out. */
+  private entryMessage(open: OpenEntry, m: EntryMessage): Message | undefined {
+    const { id, metadata, broker } = open;
+    const { batchIndex, single, payload } = m;
+    if (single?.compactedOut) return undefined;
+    const count = metadata.isBatch ? metadata.numMessagesInBatch : 0;
+    const messageId = this.idOf(id, m, count);
+    if (!single) return unbatchedMessage(this.topic, messageId, metadata, payload, broker);
+    const { brokerTimestamp, brokerIndex } = broker;
+    return {
+      topic: this.topic,
+      messageId,
+      payload,
+      key: single.partitionKey,
+      keyIsBase64: single.partitionKeyB64Encoded,
+      orderingKey: single.orderingKey,
+      properties: single.properties,
+      publishTime: metadata.publishTime,
+      eventTime: single.eventTime || undefined,
+      schemaVersion: metadata.schemaVersion,
+      producerName: metadata.producerName,
+      sequenceId: single.sequenceId ?? metadata.sequenceId + batchIndex,
+      nullValue: single.nullValue,
+      brokerTimestamp,
+      // The entry's index is its last message's.
+      brokerIndex: brokerIndex === undefined ? undefined : brokerIndex - (count - 1) + batchIndex,
+    };
+  }
+
+  /** Forgets the entries not queued yet: a new consumer sends them again. */
+  private dropOpenEntries(): void {
+    this.openEntries = [];
+    this.unqueuedBytes = 0;
+    this.unqueuedMessages = 0;
   }
 
   /**
@@ -582,22 +668,22 @@ export class Reader {
     metadata: MessageMetadata,
     chunk: Buffer,
     broker: BrokerStamp,
-  ): void {
+  ): Message | undefined {
     const uuid = metadata.uuid ?? '';
     const chunkId = new MessageId(id.ledgerId, id.entryId, -1, this.partition);
     if (metadata.chunkId === 0) {
-      if (!this.passesStart(chunkId)) return;
+      if (!this.passesStart(chunkId)) return undefined;
       this.chunks.set(uuid, { parts: [], received: 0, firstChunk: chunkId });
     }
     const assembly = this.chunks.get(uuid);
     if (!assembly || assembly.received !== metadata.chunkId) {
       this.chunks.delete(uuid);
-      return;
+      return undefined;
     }
     // Chunk payloads are views into socket buffers: keep copies only until assembled.
     assembly.parts.push(Buffer.from(chunk));
     assembly.received++;
-    if (assembly.received < metadata.numChunksFromMsg) return;
+    if (assembly.received < metadata.numChunksFromMsg) return undefined;
     this.chunks.delete(uuid);
     const size = assembly.parts.reduce((total, part) => total + part.length, 0);
     if (size !== metadata.totalChunkMsgSize) {
@@ -617,7 +703,7 @@ export class Reader {
       0,
       assembly.firstChunk,
     );
-    this.push(unbatchedMessage(this.topic, messageId, metadata, payload, broker));
+    return unbatchedMessage(this.topic, messageId, metadata, payload, broker);
   }
 
   private passesStart(id: MessageId): boolean {
@@ -657,8 +743,10 @@ export class Reader {
     // Before the first entry, its size is unknown: one permit finds it out.
     const perPermit = this.entryBytes ?? this.receiverQueueBytes;
     const inFlight = this.permitsInFlight;
-    const byMessages = this.receiverQueueSize - this.queue.length - inFlight;
-    const byBytes = Math.floor((this.receiverQueueBytes - this.queuedBytes) / perPermit) - inFlight;
+    const queued = this.queue.length + this.unqueuedMessages;
+    const queuedBytes = this.queuedBytes + this.unqueuedBytes;
+    const byMessages = this.receiverQueueSize - queued - inFlight;
+    const byBytes = Math.floor((this.receiverQueueBytes - queuedBytes) / perPermit) - inFlight;
     // The broker reads an entry per permit, of whatever size: sized from a few (small)
     // entries, a large window could bring a burst of large ones. So the window grows with
     // the entries seen, doubling, as the size estimate firms up (measured without it: a
@@ -670,7 +758,7 @@ export class Reader {
       Math.min(this.receiverQueueSize, Math.floor(this.receiverQueueBytes / perPermit), slowStart),
     );
     if (this.memory) permits = Math.min(permits, Math.floor(this.memory.free / perPermit));
-    const idle = this.queue.length === 0 && inFlight === 0;
+    const idle = queued === 0 && inFlight === 0;
     if (idle) permits = Math.max(1, permits);
     if (permits < Math.max(1, window >> 1) && !idle) {
       // Too little room: wait for the stream to take messages, or for the gateway's
@@ -693,7 +781,9 @@ export class Reader {
   private settle(): void {
     if (!this.memory) return;
     const perPermit = this.entryBytes ?? 0;
-    const target = this.closed ? 0 : this.queuedBytes + this.permitsInFlight * perPermit;
+    const target = this.closed
+      ? 0
+      : this.queuedBytes + this.unqueuedBytes + this.permitsInFlight * perPermit;
     const change = target - this.held;
     // Set first: a release wakes readers waiting for memory, this one among them.
     this.held = target;
@@ -715,6 +805,8 @@ export class Reader {
   private lost(consumerId: number): void {
     if (consumerId !== this.consumerId || this.closed || this.reconnecting !== undefined) return;
     this.connection = undefined;
+    // Resubscribed right after the last message queued, the broker sends the rest again.
+    this.dropOpenEntries();
     this.chunks.clear();
     this.reconnecting = this.reconnect().finally(() => {
       this.reconnecting = undefined;
