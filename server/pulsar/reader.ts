@@ -20,7 +20,7 @@ import {
   encodeSubscribe,
   type Incoming,
 } from './protocol/commands.ts';
-import { DecompressionError, decompress } from './protocol/compression.ts';
+import { DecompressionError, decompress, maxUncompressedBytes } from './protocol/compression.ts';
 import { decodeEntry, type EntryMessage } from './protocol/entry.ts';
 import type { MessageMetadata } from './protocol/metadata.ts';
 import { parseTopicName } from './topic-name.ts';
@@ -86,6 +86,18 @@ export interface ReaderOptions {
   handOffMemory?: boolean;
   /** Seen by the broker as the consumer name. */
   name?: string;
+  /**
+   * Chunked messages the reader assembles at once (interleaved by several producers);
+   * one more ends the reader with an error, never a silent drop. Default 10, as Java's
+   * `maxPendingChunkedMessage`.
+   */
+  maxPendingChunkedMessages?: number;
+  /**
+   * An incomplete chunked message is dropped once the topic's clock (broker timestamps, else
+   * publish times) is this far past its first chunk, ms; default 60 s, as Java's
+   * `expireTimeOfIncompleteChunkedMessage`. A chunk of it arriving later is an error.
+   */
+  chunkedMessageExpiryMs?: number;
 }
 
 const defaultReceiverQueueSize = 1000;
@@ -122,12 +134,6 @@ interface OpenEntry {
   messages: EntryMessage[];
   /** The next message to queue. */
   next: number;
-}
-
-interface ChunkAssembly {
-  parts: Buffer[];
-  received: number;
-  firstChunk: MessageId;
 }
 
 /** Readers open in this process, for `readerStats()`. */
@@ -210,7 +216,7 @@ export class Reader {
   /** Where to resubscribe: the start until a message is queued, then right after it. */
   private resumeFrom: StartFilter | undefined;
   private startFilter: StartFilter | undefined;
-  private readonly chunks = new Map<string, ChunkAssembly>();
+  private readonly chunks: ChunkedMessages;
   private reconnecting: Promise<void> | undefined;
   /** `earliest` or `latest` when the reader started from one and has queued nothing yet. */
   private readonly sentinelStart: MessageId | undefined;
@@ -234,6 +240,10 @@ export class Reader {
     this.receiverQueueBytes = options.receiverQueueBytes ?? defaultReceiverQueueBytes;
     this.memory = options.memory;
     this.handOffMemory = options.handOffMemory ?? false;
+    this.chunks = new ChunkedMessages(this.topic, {
+      maxPending: options.maxPendingChunkedMessages ?? defaultMaxPendingChunkedMessages,
+      expiryMs: options.chunkedMessageExpiryMs ?? defaultChunkedMessageExpiryMs,
+    });
     const start = options.start ?? MessageId.earliest;
     this.resumeFrom = start.isSentinel
       ? undefined
@@ -547,6 +557,8 @@ export class Reader {
     const decoded = decodeEntry(entry);
     const { metadata, brokerTimestamp, brokerIndex } = decoded;
     this.entryMessageCount = metadata.numMessagesInBatch;
+    const time = brokerTimestamp ?? metadata.publishTime;
+    this.chunks.observe(metadata.producerName, metadata.uuid, time);
     switch (decoded.kind) {
       case 'marker':
         return 0;
@@ -557,8 +569,27 @@ export class Reader {
           { retriable: false },
         );
       case 'chunk': {
-        const whole = this.addChunk(id, metadata, decoded.chunk, { brokerTimestamp, brokerIndex });
-        if (!whole) return 0;
+        const chunkId = new MessageId(id.ledgerId, id.entryId, -1, this.partition);
+        const first = metadata.chunkId === 0 && this.passesStart(chunkId);
+        const assembled = this.chunks.add(chunkId, metadata, decoded.chunk, time, first);
+        if (!assembled) return 0;
+        const payload = decompress(
+          metadata.compression,
+          assembled.whole,
+          metadata.uncompressedSize,
+        );
+        const messageId = new MessageId(
+          id.ledgerId,
+          id.entryId,
+          -1,
+          this.partition,
+          0,
+          assembled.firstChunk,
+        );
+        const whole = unbatchedMessage(this.topic, messageId, metadata, payload, {
+          brokerTimestamp,
+          brokerIndex,
+        });
         // Behind the entries still open, to keep the order.
         this.openEntries.push(whole);
         this.unqueuedBytes += messageBytes(whole);
@@ -658,54 +689,6 @@ export class Reader {
     this.unqueuedMessages = 0;
   }
 
-  /**
-   * Collects the chunks of a message larger than the broker's limit. Chunks arrive in
-   * order (possibly interleaved with other producers' messages); a message whose first
-   * chunk is before the start, or lost, is dropped whole.
-   */
-  private addChunk(
-    id: MessageId,
-    metadata: MessageMetadata,
-    chunk: Buffer,
-    broker: BrokerStamp,
-  ): Message | undefined {
-    const uuid = metadata.uuid ?? '';
-    const chunkId = new MessageId(id.ledgerId, id.entryId, -1, this.partition);
-    if (metadata.chunkId === 0) {
-      if (!this.passesStart(chunkId)) return undefined;
-      this.chunks.set(uuid, { parts: [], received: 0, firstChunk: chunkId });
-    }
-    const assembly = this.chunks.get(uuid);
-    if (!assembly || assembly.received !== metadata.chunkId) {
-      this.chunks.delete(uuid);
-      return undefined;
-    }
-    // Chunk payloads are views into socket buffers: keep copies only until assembled.
-    assembly.parts.push(Buffer.from(chunk));
-    assembly.received++;
-    if (assembly.received < metadata.numChunksFromMsg) return undefined;
-    this.chunks.delete(uuid);
-    const size = assembly.parts.reduce((total, part) => total + part.length, 0);
-    if (size !== metadata.totalChunkMsgSize) {
-      throw new PulsarError(
-        'ProtocolError',
-        `chunked message ${uuid} of ${this.topic}: chunks hold ${size} bytes, metadata says ${metadata.totalChunkMsgSize}`,
-        { retriable: false },
-      );
-    }
-    const whole = Buffer.concat(assembly.parts, size);
-    const payload = decompress(metadata.compression, whole, metadata.uncompressedSize);
-    const messageId = new MessageId(
-      id.ledgerId,
-      id.entryId,
-      -1,
-      this.partition,
-      0,
-      assembly.firstChunk,
-    );
-    return unbatchedMessage(this.topic, messageId, metadata, payload, broker);
-  }
-
   private passesStart(id: MessageId): boolean {
     const filter = this.startFilter;
     if (!filter) return true;
@@ -744,7 +727,7 @@ export class Reader {
     const perPermit = this.entryBytes ?? this.receiverQueueBytes;
     const inFlight = this.permitsInFlight;
     const queued = this.queue.length + this.unqueuedMessages;
-    const queuedBytes = this.queuedBytes + this.unqueuedBytes;
+    const queuedBytes = this.queuedBytes + this.unqueuedBytes + this.chunks.bytes;
     const byMessages = this.receiverQueueSize - queued - inFlight;
     const byBytes = Math.floor((this.receiverQueueBytes - queuedBytes) / perPermit) - inFlight;
     // The broker reads an entry per permit, of whatever size: sized from a few (small)
@@ -783,7 +766,10 @@ export class Reader {
     const perPermit = this.entryBytes ?? 0;
     const target = this.closed
       ? 0
-      : this.queuedBytes + this.unqueuedBytes + this.permitsInFlight * perPermit;
+      : this.queuedBytes +
+        this.unqueuedBytes +
+        this.chunks.bytes +
+        this.permitsInFlight * perPermit;
     const change = target - this.held;
     // Set first: a release wakes readers waiting for memory, this one among them.
     this.held = target;
@@ -870,4 +856,174 @@ function unbatchedMessage(
     nullValue: metadata.nullValue,
     ...broker,
   };
+}
+
+/** Chunked messages a reader assembles at once, by default (Java's `maxPendingChunkedMessage`). */
+export const defaultMaxPendingChunkedMessages = 10;
+/**
+ * How far the topic's clock may move past an incomplete chunked message's first chunk
+ * before it is dropped, by default: 60 s, as Java's `expireTimeOfIncompleteChunkedMessage`.
+ */
+export const defaultChunkedMessageExpiryMs = 60_000;
+/** Chunked messages dropped incomplete that are remembered, to notice their late chunks. */
+const droppedRemembered = 1000;
+
+interface ChunkAssembly {
+  parts: Buffer[];
+  received: number;
+  bytes: number;
+  firstChunk: MessageId;
+  producer: string;
+  /** The topic's clock at the first chunk. */
+  startedAt: number;
+}
+
+/** A chunked message's chunks, joined, and the id of its first chunk. */
+interface AssembledChunks {
+  whole: Buffer;
+  firstChunk: MessageId;
+}
+
+/**
+ * Assembles chunked messages (messages larger than the broker's limit, sent as several
+ * entries, possibly interleaved with other producers' entries). Bounded, as the Java
+ * client: at most `maxPending` at once, each dropped when its producer moves on to another
+ * message or when the topic's clock passes `expiryMs` after its first chunk — such a message
+ * was never completely written. A drop is never silent in effect: a chunk of a dropped
+ * message that arrives after all ends the reader with an error, as does one chunked message
+ * too many, a missing chunk, or chunks that overrun their declared size. The bytes held are
+ * in `bytes`, for the reader's memory budget.
+ */
+class ChunkedMessages {
+  /** Bytes of the chunks held. */
+  bytes = 0;
+  private readonly pending = new Map<string, ChunkAssembly>();
+  /** Why each recently dropped message was dropped, by uuid (insertion order: oldest first). */
+  private readonly dropped = new Map<string, string>();
+  private readonly topic: string;
+  private readonly limits: { maxPending: number; expiryMs: number };
+
+  constructor(topic: string, limits: { maxPending: number; expiryMs: number }) {
+    this.topic = topic;
+    this.limits = limits;
+  }
+
+  /**
+   * Sees each entry before it is decoded further: drops the messages its producer left
+   * incomplete (it sent something else) and those expired at `time` (the topic's clock).
+   */
+  observe(producer: string, uuid: string | undefined, time: number): void {
+    if (this.pending.size === 0) return;
+    for (const [key, assembly] of this.pending) {
+      if (assembly.producer === producer && key !== uuid) {
+        this.drop(key, `its producer ${producer} sent another message before its last chunk`);
+      } else if (time - assembly.startedAt > this.limits.expiryMs) {
+        this.drop(key, `it was incomplete ${this.limits.expiryMs} ms after its first chunk`);
+      }
+    }
+  }
+
+  /**
+   * Adds a chunk (at `id`); returns the message's chunks joined once the last one is in.
+   * `first`: the chunk starts a message at or after the reader's start.
+   */
+  add(
+    id: MessageId,
+    metadata: MessageMetadata,
+    chunk: Buffer,
+    time: number,
+    first: boolean,
+  ): AssembledChunks | undefined {
+    const uuid = metadata.uuid ?? '';
+    const where = `chunked message ${uuid} of ${this.topic} (chunk ${metadata.chunkId} at ${id.ledgerId}:${id.entryId})`;
+    if (metadata.chunkId === 0) {
+      // The producer sent it again (after a reconnect): start over.
+      this.remove(uuid);
+      if (!first) return undefined;
+      if (metadata.totalChunkMsgSize > maxUncompressedBytes) {
+        throw unreadable(
+          `${where} declares ${metadata.totalChunkMsgSize} bytes, over Seam's limit of ${maxUncompressedBytes}`,
+        );
+      }
+      if (this.pending.size >= this.limits.maxPending) {
+        throw unreadable(
+          `${where}: more than ${this.limits.maxPending} chunked messages are incomplete at once (producers interleave them); Seam assembles at most ${this.limits.maxPending} per partition`,
+        );
+      }
+      this.dropped.delete(uuid);
+      this.pending.set(uuid, {
+        parts: [],
+        received: 0,
+        bytes: 0,
+        firstChunk: id,
+        producer: metadata.producerName,
+        startedAt: time,
+      });
+    }
+    const assembly = this.pending.get(uuid);
+    if (!assembly) {
+      const reason = this.dropped.get(uuid);
+      if (reason !== undefined) {
+        throw unreadable(`${where} arrived after Seam dropped the message incomplete: ${reason}`);
+      }
+      // Its first chunk was before the start: not the reader's.
+      return undefined;
+    }
+    // A chunk sent twice (a producer's resend): the first copy stands.
+    if (metadata.chunkId < assembly.received) return undefined;
+    if (metadata.chunkId > assembly.received) {
+      throw unreadable(`${where}: chunk ${assembly.received} is missing`);
+    }
+    // Chunk payloads are views into socket buffers: keep copies only until assembled.
+    assembly.parts.push(Buffer.from(chunk));
+    assembly.received++;
+    assembly.bytes += chunk.length;
+    this.bytes += chunk.length;
+    if (assembly.bytes > metadata.totalChunkMsgSize) {
+      throw new PulsarError(
+        'ProtocolError',
+        `${where}: chunks hold more than the ${metadata.totalChunkMsgSize} bytes the metadata declares`,
+        { retriable: false },
+      );
+    }
+    if (assembly.received < metadata.numChunksFromMsg) return undefined;
+    this.remove(uuid);
+    if (assembly.bytes !== metadata.totalChunkMsgSize) {
+      throw new PulsarError(
+        'ProtocolError',
+        `${where}: chunks hold ${assembly.bytes} bytes, metadata says ${metadata.totalChunkMsgSize}`,
+        { retriable: false },
+      );
+    }
+    return {
+      whole: Buffer.concat(assembly.parts, assembly.bytes),
+      firstChunk: assembly.firstChunk,
+    };
+  }
+
+  /** Forgets every incomplete message (a new consumer sends their chunks again). */
+  clear(): void {
+    this.pending.clear();
+    this.bytes = 0;
+  }
+
+  private remove(uuid: string): void {
+    const assembly = this.pending.get(uuid);
+    if (!assembly) return;
+    this.pending.delete(uuid);
+    this.bytes -= assembly.bytes;
+  }
+
+  private drop(uuid: string, reason: string): void {
+    this.remove(uuid);
+    this.dropped.set(uuid, reason);
+    if (this.dropped.size > droppedRemembered) {
+      const oldest = this.dropped.keys().next().value;
+      if (oldest !== undefined) this.dropped.delete(oldest);
+    }
+  }
+}
+
+function unreadable(message: string): PulsarError {
+  return new PulsarError('UnreadableMessage', message, { retriable: false });
 }
