@@ -57,9 +57,15 @@ export interface ConnectionOptions {
   keepAliveIntervalMs?: number;
 }
 
+/**
+ * How long an operation (a request, or an open with its lookups and connects retried while
+ * Pulsar is unavailable) may take, by default: 30 s, as the official clients.
+ */
+export const defaultOperationTimeoutMs = 30_000;
+
 const defaults = {
   connectTimeoutMs: 10_000, // 10 s
-  operationTimeoutMs: 30_000, // 30 s, as the official clients
+  operationTimeoutMs: defaultOperationTimeoutMs,
   keepAliveIntervalMs: 30_000, // 30 s, as the official clients
 };
 

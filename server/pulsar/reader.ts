@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Span, trace } from '@opentelemetry/api';
 import type { MemoryPool } from '../memory-pool.ts';
-import type { PulsarClient } from './client.ts';
+import type { OperationOptions, PulsarClient } from './client.ts';
 import { expect } from './client.ts';
 import type { Connection, ConsumerHandler } from './connection.ts';
 import { PulsarError } from './errors.ts';
@@ -86,6 +86,11 @@ export interface ReaderOptions {
   handOffMemory?: boolean;
   /** Seen by the broker as the consumer name. */
   name?: string;
+  /**
+   * Gives up opening (the caller's call was cancelled or expired). Until then, and within
+   * the client's operation timeout, the open retries while Pulsar is unavailable.
+   */
+  signal?: AbortSignal | undefined;
   /**
    * Chunked messages the reader assembles at once (interleaved by several producers);
    * one more ends the reader with an error, never a silent drop. Default 10, as Java's
@@ -265,11 +270,16 @@ export class Reader {
     const reader = new Reader(client, options);
     openReaders.add(reader);
     try {
-      if (options.startPublishTime === undefined) {
-        await reader.subscribe();
-      } else {
+      // Retried while Pulsar is unavailable (a broker restarting), within the deadline.
+      const retry = { signal: options.signal, deadline: client.deadline() };
+      const flow = options.startPublishTime === undefined;
+      await client.retrying(
+        `subscribe to ${reader.topic}`,
+        () => reader.subscribe(flow, retry),
+        retry,
+      );
+      if (options.startPublishTime !== undefined) {
         // Position the cursor before asking for messages, so none from the start arrive.
-        await reader.subscribe(false);
         await reader.seek({ publishTime: options.startPublishTime });
       }
     } catch (error) {
@@ -436,8 +446,8 @@ export class Reader {
     return this.connection;
   }
 
-  private async subscribe(flow = true): Promise<void> {
-    const { connection } = await this.client.lookup(this.topic);
+  private async subscribe(flow = true, options?: OperationOptions): Promise<void> {
+    const { connection } = await this.client.lookup(this.topic, options);
     const consumerId = connection.newConsumerId();
     // The broker may close the consumer (another unload) before SUBSCRIBE is answered;
     // then this attempt failed, whatever the answer says.
