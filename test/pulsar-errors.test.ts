@@ -6,7 +6,6 @@
 import net from 'node:net';
 import test from 'ava';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
-import { PulsarClient } from '../server/pulsar/client.ts';
 import { Connection } from '../server/pulsar/connection.ts';
 import type { PulsarError } from '../server/pulsar/errors.ts';
 import { CommandType } from '../server/pulsar/protocol/commands.ts';
@@ -91,16 +90,6 @@ test('a peer that never answers CONNECT times out', async (t) => {
     for (const s of sockets) s.destroy();
     peer.close();
   }
-});
-
-test('nothing listening: ConnectionClosed, retriable', async (t) => {
-  const peer = await fakeBroker(() => {});
-  peer.close();
-  const lonely = new PulsarClient({ serviceUrl: peer.url });
-  const error = await t.throwsAsync(lonely.partitions('x'));
-  t.is((error as { kind?: string }).kind, 'ConnectionClosed');
-  t.true((error as { retriable?: boolean }).retriable);
-  await lonely.close();
 });
 
 /** A CONNECTED frame, as a broker answers CONNECT. */

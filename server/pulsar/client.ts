@@ -230,13 +230,20 @@ export class PulsarClient {
       );
       const r = expect(response, 'LOOKUP_RESPONSE');
       if (r.response === 2) throw serverError(r.error, `lookup of ${topic}`, r.message);
-      const brokerUrl = this.options.serviceUrl.startsWith('pulsar+ssl:')
-        ? r.brokerServiceUrlTls
-        : r.brokerServiceUrl;
+      const secure = this.options.serviceUrl.startsWith('pulsar+ssl:');
+      const brokerUrl = secure ? r.brokerServiceUrlTls : r.brokerServiceUrl;
       if (!brokerUrl) {
         throw new PulsarError(
           'MetadataError',
           `lookup of ${topic} answered without a broker URL for this scheme`,
+        );
+      }
+      if (secure && !brokerUrl.startsWith('pulsar+ssl://')) {
+        // A lookup answer must never move a TLS client onto plain text.
+        throw new PulsarError(
+          'MetadataError',
+          `lookup of ${topic} redirected to a broker without TLS while the service URL uses pulsar+ssl://; Seam never downgrades TLS`,
+          { retriable: false, broker: brokerUrl },
         );
       }
       // Through a proxy, every connection goes to the service URL and names the broker.

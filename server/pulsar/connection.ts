@@ -139,7 +139,10 @@ export class Connection {
           this.close(
             new PulsarError(
               'Timeout',
-              `no answer to CONNECT from ${this.url} within ${timeoutMs} ms`,
+              `no answer to CONNECT from the broker within ${timeoutMs} ms`,
+              {
+                broker: this.url,
+              },
             ),
           ),
         timeoutMs,
@@ -151,14 +154,20 @@ export class Connection {
       // A certificate the client does not trust stays untrusted: retrying cannot help.
       const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(error.code ?? '');
       this.close(
-        new PulsarError('ConnectionClosed', `connection to ${this.url} failed: ${error.message}`, {
-          cause: error,
-          retriable: !untrusted,
-        }),
+        // The code, not Node's message: that names the broker's address.
+        new PulsarError(
+          'ConnectionClosed',
+          `connection to the broker failed: ${untrusted ? error.message : (error.code ?? error.message)}`,
+          { cause: error, retriable: !untrusted, broker: this.url },
+        ),
       );
     });
     this.socket.on('close', () =>
-      this.close(new PulsarError('ConnectionClosed', `connection to ${this.url} closed`)),
+      this.close(
+        new PulsarError('ConnectionClosed', 'connection to the broker closed', {
+          broker: this.url,
+        }),
+      ),
     );
     this.socket.once(secure ? 'secureConnect' : 'connect', () => {
       void this.sendConnect();
@@ -240,7 +249,9 @@ export class Connection {
       const timer = setTimeout(() => {
         this.pending.delete(requestId);
         reject(
-          new PulsarError('Timeout', `${what}: no answer from ${this.url} within ${timeoutMs} ms`),
+          new PulsarError('Timeout', `${what}: no answer from the broker within ${timeoutMs} ms`, {
+            broker: this.url,
+          }),
         );
       }, timeoutMs);
       this.pending.set(requestId, { resolve, reject, timer, what });
@@ -250,7 +261,9 @@ export class Connection {
 
   /** Closes the connection; pending requests and consumers fail with `error`. */
   close(
-    error = new PulsarError('ConnectionClosed', `connection to ${this.url} closed by Seam`),
+    error = new PulsarError('ConnectionClosed', 'connection to the broker closed by Seam', {
+      broker: this.url,
+    }),
   ): void {
     if (this.closedWith) return;
     this.closedWith = error;
@@ -282,10 +295,8 @@ export class Connection {
       this.close(
         new PulsarError(
           'ProtocolError',
-          `unreadable data from ${this.url}: ${(error as Error).message}`,
-          {
-            cause: error,
-          },
+          `unreadable data from the broker: ${(error as Error).message}`,
+          { cause: error, broker: this.url },
         ),
       );
     }
@@ -320,7 +331,7 @@ export class Connection {
       case 'ERROR':
         if (this.handshake) {
           // An ERROR before CONNECTED is the broker refusing the handshake.
-          this.close(serverError(command.error, `connecting to ${this.url}`, command.message));
+          this.close(serverError(command.error, 'connecting to the broker', command.message));
           return;
         }
         this.settle(command);
@@ -369,7 +380,9 @@ export class Connection {
     }
     if (this.awaitingPong) {
       this.close(
-        new PulsarError('Timeout', `${this.url} stopped answering (no PONG to a keepalive PING)`),
+        new PulsarError('Timeout', 'the broker stopped answering (no PONG to a keepalive PING)', {
+          broker: this.url,
+        }),
       );
       return;
     }
@@ -389,7 +402,8 @@ export class Connection {
       if (!auth)
         throw new PulsarError(
           'AuthenticationError',
-          `${this.url} challenged credentials Seam does not have`,
+          'the broker challenged credentials Seam does not have',
+          { broker: this.url },
         );
       this.socket.write(encodeAuthResponse(clientVersion, auth));
     } catch (error) {

@@ -45,15 +45,21 @@ export class PulsarError extends Error {
   readonly kind: PulsarErrorKind;
   /** Whether the same operation may succeed later (after a reconnect or a lookup). */
   readonly retriable: boolean;
+  /**
+   * The broker's URL, for the gateway's logs. Kept out of `message`, which callers see:
+   * internal addresses are not theirs to know.
+   */
+  readonly broker: string | undefined;
 
   constructor(
     kind: PulsarErrorKind,
     message: string,
-    options?: { cause?: unknown; retriable?: boolean },
+    options?: { cause?: unknown; retriable?: boolean; broker?: string | undefined },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.kind = kind;
     this.retriable = options?.retriable ?? retriableKinds.has(kind);
+    this.broker = options?.broker;
   }
 
   /** Wraps anything thrown into a PulsarError, keeping PulsarErrors as they are. */

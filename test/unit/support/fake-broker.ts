@@ -5,6 +5,7 @@
  * built with the protocol's own writer, field by field from PulsarApi.proto.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { MessageId, writeMessageIdData } from '../../../server/pulsar/message-id.ts';
 import { crc32c } from '../../../server/pulsar/protocol/checksum.ts';
 import { CommandType } from '../../../server/pulsar/protocol/commands.ts';
@@ -157,6 +158,8 @@ export interface FakeBroker {
 /** Options: how lookups answer (default: "connect here"). */
 export interface FakeBrokerOptions {
   lookup?: (self: string) => { brokerServiceUrl?: string; brokerServiceUrlTls?: string };
+  /** Serve TLS with this certificate and key (the URL is then `pulsar+ssl://`). */
+  tls?: { cert: Buffer; key: Buffer };
   /** Answers to SUBSCRIBE: default SUCCESS. */
   onSubscribe?: (command: ClientCommand, socket: net.Socket) => boolean;
 }
@@ -169,7 +172,7 @@ export async function startFakeBroker(options: FakeBrokerOptions = {}): Promise<
   let subscribeWaiter: ((id: number) => void) | undefined;
   let permits = 0;
   let url = '';
-  const server = net.createServer((socket) => {
+  const serve = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
@@ -181,7 +184,8 @@ export async function startFakeBroker(options: FakeBrokerOptions = {}): Promise<
         answer(socket, command);
       }
     });
-  });
+  };
+  const server = options.tls ? tls.createServer(options.tls, serve) : net.createServer(serve);
   const success = (requestId: number) =>
     brokerCommand(CommandType.SUCCESS, (w) => w.uint(1, requestId));
   function answer(socket: net.Socket, c: ClientCommand): void {
@@ -235,7 +239,7 @@ export async function startFakeBroker(options: FakeBrokerOptions = {}): Promise<
   }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
-  url = `pulsar://127.0.0.1:${port}`;
+  url = `${options.tls ? 'pulsar+ssl' : 'pulsar'}://127.0.0.1:${port}`;
   return {
     url,
     commands,
