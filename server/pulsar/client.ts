@@ -12,9 +12,8 @@ import {
   type ConnectionOptions,
   defaultOperationTimeoutMs,
   type OriginalCaller,
-  serverError,
 } from './connection.ts';
-import { PulsarError } from './errors.ts';
+import { PulsarError, serverErrorOf } from './errors.ts';
 import {
   encodeGetSchema,
   encodeLookup,
@@ -212,7 +211,8 @@ export class PulsarClient {
       encodePartitionedMetadata(topic, id),
     );
     const r = expect(response, 'PARTITIONED_METADATA_RESPONSE');
-    if (r.failed) throw serverError(r.error, `partition metadata of ${topic}`, r.message);
+    if (r.failed)
+      throw PulsarError.fromServer(r.error, `partition metadata of ${topic}`, r.message);
     return r.partitions;
   }
 
@@ -229,7 +229,7 @@ export class PulsarClient {
         encodeLookup(topic, id, authoritative),
       );
       const r = expect(response, 'LOOKUP_RESPONSE');
-      if (r.response === 2) throw serverError(r.error, `lookup of ${topic}`, r.message);
+      if (r.response === 2) throw PulsarError.fromServer(r.error, `lookup of ${topic}`, r.message);
       const secure = this.options.serviceUrl.startsWith('pulsar+ssl:');
       const brokerUrl = secure ? r.brokerServiceUrlTls : r.brokerServiceUrl;
       if (!brokerUrl) {
@@ -287,8 +287,8 @@ export class PulsarClient {
     const r = expect(response, 'GET_SCHEMA_RESPONSE');
     if (r.error !== undefined) {
       // TopicNotFound here means "no schema" (the broker's answer for schemaless topics).
-      if (r.error === 11) return undefined;
-      throw serverError(r.error, `schema of ${topic}`, r.message);
+      if (serverErrorOf(r.error).name === 'TopicNotFound') return undefined;
+      throw PulsarError.fromServer(r.error, `schema of ${topic}`, r.message);
     }
     if (!r.schema) return undefined;
     return { schema: r.schema, version: r.schemaVersion ?? Buffer.alloc(0) };

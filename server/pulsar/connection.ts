@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { PulsarError, type PulsarErrorKind } from './errors.ts';
+import { PulsarError } from './errors.ts';
 import {
   type AuthFields,
   decodeCommand,
@@ -16,7 +16,6 @@ import {
   encodePong,
   type Incoming,
   type Response,
-  serverErrorNames,
 } from './protocol/commands.ts';
 import { FrameDecoder } from './protocol/frame.ts';
 
@@ -331,7 +330,9 @@ export class Connection {
       case 'ERROR':
         if (this.handshake) {
           // An ERROR before CONNECTED is the broker refusing the handshake.
-          this.close(serverError(command.error, 'connecting to the broker', command.message));
+          this.close(
+            PulsarError.fromServer(command.error, 'connecting to the broker', command.message),
+          );
           return;
         }
         this.settle(command);
@@ -352,7 +353,7 @@ export class Connection {
     this.pending.delete(response.requestId);
     clearTimeout(pending.timer);
     if (response.type === 'ERROR') {
-      pending.reject(serverError(response.error, pending.what, response.message));
+      pending.reject(PulsarError.fromServer(response.error, pending.what, response.message));
     } else {
       pending.resolve(response);
     }
@@ -414,28 +415,6 @@ export class Connection {
 
 async function credentialsOf(auth: AuthProvider): Promise<AuthFields> {
   return { method: auth.method, data: await auth.authData() };
-}
-
-/** Turns a `ServerError` code and the broker's message into a PulsarError named after it. */
-export function serverError(code: number, what: string, serverMessage: string): PulsarError {
-  const name = serverErrorNames[code] ?? 'UnknownError';
-  const known: readonly string[] = [
-    'TopicNotFound',
-    'InvalidTopicName',
-    'AuthenticationError',
-    'AuthorizationError',
-    'ServiceNotReady',
-    'TooManyRequests',
-    'MetadataError',
-    'PersistenceError',
-    'ConsumerBusy',
-    'NotAllowedError',
-  ];
-  const kind = (known.includes(name) ? name : 'UnknownError') as PulsarErrorKind;
-  return new PulsarError(
-    kind,
-    serverMessage ? `${what}: ${name}: ${serverMessage}` : `${what}: ${name}`,
-  );
 }
 
 /** Host, port and TLS of a `pulsar://` or `pulsar+ssl://` URL. */

@@ -41,51 +41,6 @@ export const CommandType = {
 /** The protocol version Seam speaks: v21 (Pulsar 3.x/4.x). */
 export const protocolVersion = 21;
 
-/** `ServerError` names by code, for messages. */
-export const serverErrorNames = [
-  'UnknownError',
-  'MetadataError',
-  'PersistenceError',
-  'AuthenticationError',
-  'AuthorizationError',
-  'ConsumerBusy',
-  'ServiceNotReady',
-  'ProducerBlockedQuotaExceededError',
-  'ProducerBlockedQuotaExceededException',
-  'ChecksumError',
-  'UnsupportedVersionError',
-  'TopicNotFound',
-  'SubscriptionNotFound',
-  'ConsumerNotFound',
-  'TooManyRequests',
-  'TopicTerminatedError',
-  'ProducerBusy',
-  'InvalidTopicName',
-  'IncompatibleSchema',
-  'ConsumerAssignError',
-  'TransactionCoordinatorNotFound',
-  'InvalidTxnStatus',
-  'NotAllowedError',
-  'TransactionConflict',
-  'TransactionNotFound',
-  'ProducerFenced',
-] as const;
-
-/** `ServerError` codes Seam reacts to. */
-export const ServerError = {
-  UnknownError: 0,
-  MetadataError: 1,
-  PersistenceError: 2,
-  AuthenticationError: 3,
-  AuthorizationError: 4,
-  ConsumerBusy: 5,
-  ServiceNotReady: 6,
-  TooManyRequests: 14,
-  TopicNotFound: 11,
-  InvalidTopicName: 17,
-  NotAllowedError: 22,
-} as const;
-
 /** `Schema` as the broker returns it. */
 export interface SchemaInfo {
   name: string;
