@@ -11,6 +11,12 @@ import type { OperationOptions, PulsarClient } from './client.ts';
 import { expect } from './client.ts';
 import type { Connection, ConsumerHandler } from './connection.ts';
 import { PulsarError } from './errors.ts';
+import {
+  defaultReceiverQueueBytes,
+  defaultReceiverQueueSize,
+  MemoryHold,
+  permitsToGrant,
+} from './flow-control.ts';
 import { compareMessageIds, MessageId } from './message-id.ts';
 import {
   encodeCloseConsumer,
@@ -105,9 +111,6 @@ export interface ReaderOptions {
   chunkedMessageExpiryMs?: number;
 }
 
-const defaultReceiverQueueSize = 1000;
-/** Bytes a reader may hold queued and prefetched, by default (8 MiB). */
-export const defaultReceiverQueueBytes = 8 * 1024 * 1024;
 /**
  * What a received message costs beyond its payload, bytes: the JS objects that carry it
  * (message, id, payload view, properties). Measured in a heap snapshot of a gateway reading
@@ -187,7 +190,6 @@ export class Reader {
   private readonly consumerName: string;
   private readonly receiverQueueSize: number;
   private readonly receiverQueueBytes: number;
-  private readonly memory: MemoryPool | undefined;
   private readonly handOffMemory: boolean;
   /** Decoded messages, in order, not yet handed out. */
   private queue: Message[] = [];
@@ -205,9 +207,7 @@ export class Reader {
   /** Entries received since the reader opened: permits grow with them (a slow start). */
   private entriesSeen = 0;
   /** Bytes held from `memory`: what is queued plus what the permits in flight may bring. */
-  private held = 0;
-  /** Unregisters the wait for memory to grant permits with. */
-  private waitingForMemory: (() => void) | undefined;
+  private readonly hold: MemoryHold;
   private waiter: { resolve(): void; reject(error: PulsarError): void } | undefined;
   private failure: PulsarError | undefined;
   private closed = false;
@@ -243,7 +243,7 @@ export class Reader {
     this.consumerName = options.name ?? this.subscription;
     this.receiverQueueSize = options.receiverQueueSize ?? defaultReceiverQueueSize;
     this.receiverQueueBytes = options.receiverQueueBytes ?? defaultReceiverQueueBytes;
-    this.memory = options.memory;
+    this.hold = new MemoryHold(options.memory);
     this.handOffMemory = options.handOffMemory ?? false;
     this.chunks = new ChunkedMessages(this.topic, {
       maxPending: options.maxPendingChunkedMessages ?? defaultMaxPendingChunkedMessages,
@@ -319,7 +319,7 @@ export class Reader {
     }
     const messages = this.queue;
     // Handed off, their bytes stay taken, now the caller's; else they are released here.
-    if (this.handOffMemory) this.held = Math.max(0, this.held - this.queuedBytes);
+    if (this.handOffMemory) this.hold.handOff(this.queuedBytes);
     this.queue = [];
     this.queuedBytes = 0;
     this.fill();
@@ -721,80 +721,45 @@ export class Reader {
     this.resumeFrom = { id: message.messageId, inclusive: false };
   }
 
-  /**
-   * Grants the broker permits while the queue and what the permits in flight may bring
-   * stay under `receiverQueueSize` messages and `receiverQueueBytes` bytes, and under what
-   * the gateway's memory has free; in chunks of at least half the window, as the official
-   * clients refill. A permit may bring a whole entry (a batch of many messages: the broker
-   * reads an entry per permit), so bytes are counted per entry. A reader with nothing
-   * queued and nothing asked for always gets one permit: it never stalls.
-   */
+  /** Grants the broker the permits `permitsToGrant` allows (see flow-control.ts). */
   private grant(): void {
     const connection = this.connection;
     // No consumer: lost (a resubscription grants anew) or detached by a seek.
     if (!connection || connection.closed || this.closed || this.consumerId === 0) return;
-    // Before the first entry, its size is unknown: one permit finds it out.
-    const perPermit = this.entryBytes ?? this.receiverQueueBytes;
     const inFlight = this.permitsInFlight;
-    const queued = this.queue.length + this.unqueuedMessages;
-    const queuedBytes = this.queuedBytes + this.unqueuedBytes + this.chunks.bytes;
-    const byMessages = this.receiverQueueSize - queued - inFlight;
-    const byBytes = Math.floor((this.receiverQueueBytes - queuedBytes) / perPermit) - inFlight;
-    // The broker reads an entry per permit, of whatever size: sized from a few (small)
-    // entries, a large window could bring a burst of large ones. So the window grows with
-    // the entries seen, doubling, as the size estimate firms up (measured without it: a
-    // reader's permits, sized from a small first entry, held 1000 entries of 515 KB).
-    const slowStart = Math.max(1, 2 * this.entriesSeen);
-    let permits = Math.min(byMessages, byBytes, slowStart);
-    const window = Math.max(
-      1,
-      Math.min(this.receiverQueueSize, Math.floor(this.receiverQueueBytes / perPermit), slowStart),
-    );
-    if (this.memory) permits = Math.min(permits, Math.floor(this.memory.free / perPermit));
-    const idle = queued === 0 && inFlight === 0;
-    if (idle) permits = Math.max(1, permits);
-    if (permits < Math.max(1, window >> 1) && !idle) {
-      // Too little room: wait for the stream to take messages, or for the gateway's
-      // memory to be released by other streams.
-      if (this.memory && byMessages > 0 && byBytes > 0) this.waitForMemory();
+    const { permits, waitForMemory } = permitsToGrant({
+      receiverQueueSize: this.receiverQueueSize,
+      receiverQueueBytes: this.receiverQueueBytes,
+      queuedMessages: this.queue.length + this.unqueuedMessages,
+      queuedBytes: this.queuedBytes + this.unqueuedBytes + this.chunks.bytes,
+      permitsInFlight: inFlight,
+      entryBytes: this.entryBytes,
+      entriesSeen: this.entriesSeen,
+      memoryFree: this.hold.free,
+    });
+    if (permits === 0) {
+      if (waitForMemory) this.hold.waitForRelease(() => this.grant());
       return;
     }
-    this.stopWaitingForMemory();
+    this.hold.stopWaiting();
     // Pays back what the broker sent past the permits, then grants the new ones.
     connection.send(encodeFlow(this.consumerId, permits - Math.min(0, this.brokerPermits)));
     this.brokerPermits = inFlight + permits;
     this.settle();
   }
 
-  /**
-   * Holds from the gateway's memory what the queue and the permits in flight may take
-   * (taken even past the budget: the messages are here or asked for already; `grant`
-   * keeps asking within it).
-   */
+  /** Holds from the gateway's memory what is queued and what the permits in flight may bring. */
   private settle(): void {
-    if (!this.memory) return;
     const perPermit = this.entryBytes ?? 0;
-    const target = this.closed
-      ? 0
-      : this.queuedBytes +
-        this.unqueuedBytes +
-        this.chunks.bytes +
-        this.permitsInFlight * perPermit;
-    const change = target - this.held;
-    // Set first: a release wakes readers waiting for memory, this one among them.
-    this.held = target;
-    if (change > 0) this.memory.force(change);
-    else this.memory.release(-change);
-    if (this.closed) this.stopWaitingForMemory();
-  }
-
-  private waitForMemory(): void {
-    this.waitingForMemory ??= this.memory?.onRelease(() => this.grant());
-  }
-
-  private stopWaitingForMemory(): void {
-    this.waitingForMemory?.();
-    this.waitingForMemory = undefined;
+    this.hold.set(
+      this.closed
+        ? 0
+        : this.queuedBytes +
+            this.unqueuedBytes +
+            this.chunks.bytes +
+            this.permitsInFlight * perPermit,
+    );
+    if (this.closed) this.hold.stopWaiting();
   }
 
   /** The consumer is gone (closed by the broker, or its connection lost): resubscribe. */
