@@ -9,7 +9,7 @@ import { defaultHistoryBudgetBytes, defaultHistoryParallelism } from './core/seg
 import type { StreamDeps } from './core/stream.ts';
 import type { GatewayOptions } from './grpc/server.ts';
 import { defaultMemoryBudgetBytes, MemoryPool } from './memory-pool.ts';
-import { defaultReceiverQueueBytes } from './pulsar/reader.ts';
+import { defaultReceiverQueueBytes } from './pulsar/flow-control.ts';
 import { loadTokenKey } from './security/jwt.ts';
 import { logLevels } from './telemetry/log.ts';
 

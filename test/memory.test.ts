@@ -9,8 +9,9 @@ import { defaultBatchLimits } from '../server/core/request.ts';
 import { readStream, type StreamDeps } from '../server/core/stream.ts';
 import { MemoryPool } from '../server/memory-pool.ts';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
+import { messageOverheadBytes } from '../server/pulsar/flow-control.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
-import { messageOverheadBytes, Reader, readerStats } from '../server/pulsar/reader.ts';
+import { Reader, readerStats } from '../server/pulsar/reader.ts';
 import { startGateway } from './support/gateway.ts';
 import { pausedStream } from './support/gateway-process.ts';
 import {

@@ -1,17 +1,9 @@
 /**
- * Bad input and bad peers: each ends in a typed PulsarError that says what happened, and
- * the process goes on. The broker cases use the real standalone; the misbehaving servers
- * are plain TCP servers on free ports.
+ * Bad input against the real standalone: each ends in a typed PulsarError that says what
+ * happened, and the process goes on. (Misbehaving peers: test/unit/pulsar-errors.test.ts.)
  */
-import net from 'node:net';
 import test from 'ava';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
-import { PulsarClient } from '../server/pulsar/client.ts';
-import { Connection } from '../server/pulsar/connection.ts';
-import type { PulsarError } from '../server/pulsar/errors.ts';
-import { CommandType } from '../server/pulsar/protocol/commands.ts';
-import { encodeFrame } from '../server/pulsar/protocol/frame.ts';
-import { ProtoWriter } from '../server/pulsar/protocol/wire.ts';
 import { Reader } from '../server/pulsar/reader.ts';
 import { adminGet, ensurePulsar, freshTopic, produce, pulsar } from './support/pulsar.ts';
 import { testClient } from './support/seam-reader.ts';
@@ -56,76 +48,4 @@ test('the admin client lists ledgers with entries, sizes and close times', async
   t.true(ledgers.slice(0, 2).every((l) => typeof l.closedAt === 'number' && l.closedAt > 1.7e12));
   const last = await admin.lastMessageId(topic);
   t.deepEqual([last.ledgerId, last.entryId], [ledgers[2]?.ledgerId, 299]);
-});
-
-/** A TCP server on a free loopback port that treats each socket with `behave`. */
-async function fakeBroker(
-  behave: (socket: net.Socket) => void,
-): Promise<{ url: string; close(): void }> {
-  const server = net.createServer(behave);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return { url: `pulsar://127.0.0.1:${port}`, close: () => server.close() };
-}
-
-test('a peer that sends garbage gets a ProtocolError, not a crash', async (t) => {
-  const peer = await fakeBroker((socket) =>
-    socket.end(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n')),
-  );
-  try {
-    const error = await t.throwsAsync(Connection.connect({ url: peer.url }));
-    t.is((error as { kind?: string }).kind, 'ProtocolError');
-    t.regex(error?.message ?? '', /not a Pulsar frame/);
-  } finally {
-    peer.close();
-  }
-});
-
-test('a peer that never answers CONNECT times out', async (t) => {
-  const sockets: net.Socket[] = [];
-  const peer = await fakeBroker((socket) => sockets.push(socket));
-  try {
-    const error = await t.throwsAsync(Connection.connect({ url: peer.url, connectTimeoutMs: 300 }));
-    t.is((error as { kind?: string }).kind, 'Timeout');
-  } finally {
-    for (const s of sockets) s.destroy();
-    peer.close();
-  }
-});
-
-test('nothing listening: ConnectionClosed, retriable', async (t) => {
-  const peer = await fakeBroker(() => {});
-  peer.close();
-  const lonely = new PulsarClient({ serviceUrl: peer.url });
-  const error = await t.throwsAsync(lonely.partitions('x'));
-  t.is((error as { kind?: string }).kind, 'ConnectionClosed');
-  t.true((error as { retriable?: boolean }).retriable);
-  await lonely.close();
-});
-
-/** A CONNECTED frame, as a broker answers CONNECT. */
-function connectedFrame(): Buffer {
-  const command = new ProtoWriter()
-    .uint(1, CommandType.CONNECTED)
-    .message(CommandType.CONNECTED, (w) => w.string(1, 'fake-broker').uint(2, 21))
-    .finish();
-  return encodeFrame(command);
-}
-
-test('a broker that stops answering is detected by keepalive and closed with Timeout', async (t) => {
-  const sockets: net.Socket[] = [];
-  const peer = await fakeBroker((socket) => {
-    sockets.push(socket);
-    socket.once('data', () => socket.write(connectedFrame()));
-  });
-  try {
-    const connection = await Connection.connect({ url: peer.url, keepAliveIntervalMs: 100 });
-    t.is(connection.serverVersion, 'fake-broker');
-    const closed = await new Promise<PulsarError>((resolve) => connection.onClose(resolve));
-    t.is(closed.kind, 'Timeout');
-    t.regex(closed.message, /stopped answering/);
-  } finally {
-    for (const s of sockets) s.destroy();
-    peer.close();
-  }
 });

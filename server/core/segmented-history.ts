@@ -13,8 +13,9 @@
 import type { MemoryPool } from '../memory-pool.ts';
 import type { PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
+import { defaultReceiverQueueBytes } from '../pulsar/flow-control.ts';
 import { MessageId } from '../pulsar/message-id.ts';
-import { defaultReceiverQueueBytes, type Message, messageBytes, Reader } from '../pulsar/reader.ts';
+import { type Message, messageBytes, Reader } from '../pulsar/reader.ts';
 import { firstWhere, type PublishTimes, type Segment, segmentEntries } from '../pulsar/segments.ts';
 import { SeamError } from './errors.ts';
 

@@ -10,10 +10,10 @@ import {
   type AuthProvider,
   Connection,
   type ConnectionOptions,
+  defaultOperationTimeoutMs,
   type OriginalCaller,
-  serverError,
 } from './connection.ts';
-import { PulsarError } from './errors.ts';
+import { PulsarError, serverErrorOf } from './errors.ts';
 import {
   encodeGetSchema,
   encodeLookup,
@@ -29,6 +29,11 @@ export interface PulsarClientOptions {
   tls?: tls.ConnectionOptions;
   auth?: AuthProvider;
   connectTimeoutMs?: number;
+  /**
+   * How long a request waits for its answer, and how long an operation (a lookup, a
+   * partition count, a schema, a reader's open) retries while Pulsar is unavailable (a
+   * broker restarting): default 30 s, as the official clients.
+   */
   operationTimeoutMs?: number;
   keepAliveIntervalMs?: number;
   /**
@@ -52,6 +57,17 @@ export interface TopicOwner {
 }
 
 const maxLookupRedirects = 20;
+
+/** How an operation may be bounded beyond the client's operation timeout. */
+export interface OperationOptions {
+  /** Stops retrying (the caller gave up: a cancelled or expired call). */
+  signal?: AbortSignal | undefined;
+  /** When to stop retrying, ms since the epoch; default: the operation timeout from now. */
+  deadline?: number | undefined;
+}
+
+/** Waits between attempts of an operation while Pulsar is unavailable, ms. */
+const retryBackoff = { initialMs: 100, maxMs: 2_000 };
 
 /** What a client and its views for callers share. */
 interface Shared {
@@ -156,19 +172,76 @@ export class PulsarClient {
     return this.connection(this.options.serviceUrl);
   }
 
+  /** The deadline of an operation starting now, unless `options` sets one. */
+  deadline(options?: OperationOptions): number {
+    return (
+      options?.deadline ??
+      Date.now() + (this.options.operationTimeoutMs ?? defaultOperationTimeoutMs)
+    );
+  }
+
+  /**
+   * Runs `attempt` until it succeeds, fails for good, `options.signal` aborts, or the
+   * deadline passes, waiting longer between attempts each time: as the official clients
+   * retry lookups and connects within their operation timeout, so an operation started
+   * while a broker restarts waits for it instead of failing at once.
+   */
+  async retrying<T>(
+    what: string,
+    attempt: () => Promise<T>,
+    options?: OperationOptions,
+  ): Promise<T> {
+    const deadline = this.deadline(options);
+    const signal = options?.signal;
+    let delay = retryBackoff.initialMs;
+    for (;;) {
+      throwIfAborted(what, signal);
+      try {
+        return await attempt();
+      } catch (failure) {
+        if (!(failure instanceof PulsarError) || !failure.retriable || this.shared.closed) {
+          throw failure;
+        }
+        const left = deadline - Date.now();
+        if (left <= delay) {
+          throw new PulsarError(
+            failure.kind,
+            `${what}: Pulsar did not answer within the operation timeout: ${failure.message}`,
+            { cause: failure, retriable: true },
+          );
+        }
+      }
+      await sleep(delay, signal);
+      delay = Math.min(delay * 2, retryBackoff.maxMs);
+    }
+  }
+
   /** Number of partitions of `topic`; 0 for a non-partitioned topic. */
-  async partitions(topic: string): Promise<number> {
+  partitions(topic: string, options?: OperationOptions): Promise<number> {
+    return this.retrying(
+      `partition metadata of ${topic}`,
+      () => this.partitionsOnce(topic),
+      options,
+    );
+  }
+
+  private async partitionsOnce(topic: string): Promise<number> {
     const connection = await this.serviceConnection();
     const response = await connection.request(`partition metadata of ${topic}`, (id) =>
       encodePartitionedMetadata(topic, id),
     );
     const r = expect(response, 'PARTITIONED_METADATA_RESPONSE');
-    if (r.failed) throw serverError(r.error, `partition metadata of ${topic}`, r.message);
+    if (r.failed)
+      throw PulsarError.fromServer(r.error, `partition metadata of ${topic}`, r.message);
     return r.partitions;
   }
 
   /** Finds the broker that owns `topic` (one partition or a non-partitioned topic). */
-  async lookup(topic: string): Promise<TopicOwner> {
+  lookup(topic: string, options?: OperationOptions): Promise<TopicOwner> {
+    return this.retrying(`lookup of ${topic}`, () => this.lookupOnce(topic), options);
+  }
+
+  private async lookupOnce(topic: string): Promise<TopicOwner> {
     let connection = await this.serviceConnection();
     let authoritative = false;
     for (let hop = 0; hop < maxLookupRedirects; hop++) {
@@ -176,14 +249,21 @@ export class PulsarClient {
         encodeLookup(topic, id, authoritative),
       );
       const r = expect(response, 'LOOKUP_RESPONSE');
-      if (r.response === 2) throw serverError(r.error, `lookup of ${topic}`, r.message);
-      const brokerUrl = this.options.serviceUrl.startsWith('pulsar+ssl:')
-        ? r.brokerServiceUrlTls
-        : r.brokerServiceUrl;
+      if (r.response === 2) throw PulsarError.fromServer(r.error, `lookup of ${topic}`, r.message);
+      const secure = this.options.serviceUrl.startsWith('pulsar+ssl:');
+      const brokerUrl = secure ? r.brokerServiceUrlTls : r.brokerServiceUrl;
       if (!brokerUrl) {
         throw new PulsarError(
           'MetadataError',
           `lookup of ${topic} answered without a broker URL for this scheme`,
+        );
+      }
+      if (secure && !brokerUrl.startsWith('pulsar+ssl://')) {
+        // A lookup answer must never move a TLS client onto plain text.
+        throw new PulsarError(
+          'MetadataError',
+          `lookup of ${topic} redirected to a broker without TLS while the service URL uses pulsar+ssl://; Seam never downgrades TLS`,
+          { retriable: false, broker: brokerUrl },
         );
       }
       // Through a proxy, every connection goes to the service URL and names the broker.
@@ -202,19 +282,33 @@ export class PulsarClient {
   }
 
   /** The topic's schema (latest, or the given version); undefined when it has none. */
-  async schema(
+  schema(
     topic: string,
     version?: Buffer,
+    options?: OperationOptions,
   ): Promise<{ schema: SchemaInfo; version: Buffer } | undefined> {
-    const { connection } = await this.lookup(topic);
+    const deadline = this.deadline(options);
+    return this.retrying(
+      `schema of ${topic}`,
+      () => this.schemaOnce(topic, version, { ...options, deadline }),
+      { ...options, deadline },
+    );
+  }
+
+  private async schemaOnce(
+    topic: string,
+    version: Buffer | undefined,
+    options: OperationOptions,
+  ): Promise<{ schema: SchemaInfo; version: Buffer } | undefined> {
+    const { connection } = await this.lookup(topic, options);
     const response = await connection.request(`schema of ${topic}`, (id) =>
       encodeGetSchema(topic, id, version),
     );
     const r = expect(response, 'GET_SCHEMA_RESPONSE');
     if (r.error !== undefined) {
       // TopicNotFound here means "no schema" (the broker's answer for schemaless topics).
-      if (r.error === 11) return undefined;
-      throw serverError(r.error, `schema of ${topic}`, r.message);
+      if (serverErrorOf(r.error).name === 'TopicNotFound') return undefined;
+      throw PulsarError.fromServer(r.error, `schema of ${topic}`, r.message);
     }
     if (!r.schema) return undefined;
     return { schema: r.schema, version: r.schemaVersion ?? Buffer.alloc(0) };
@@ -291,6 +385,27 @@ export function callerCredentials(principal: string, token?: string): CallerCred
     poolKey: `${JSON.stringify(principal)}:${digest}`,
     ...(token ? { auth: tokenAuth(token) } : {}),
   };
+}
+
+function throwIfAborted(what: string, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new PulsarError('Aborted', `${what}: the caller gave up`, { cause: signal.reason });
+  }
+}
+
+/** Resolves after `ms`, or rejects (Aborted) when `signal` aborts first. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new PulsarError('Aborted', 'the caller gave up', { cause: signal?.reason }));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Narrows a response to the expected type, or fails as a protocol error. */

@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { PulsarError, type PulsarErrorKind } from './errors.ts';
+import { PulsarError } from './errors.ts';
 import {
   type AuthFields,
   decodeCommand,
@@ -16,7 +16,6 @@ import {
   encodePong,
   type Incoming,
   type Response,
-  serverErrorNames,
 } from './protocol/commands.ts';
 import { FrameDecoder } from './protocol/frame.ts';
 
@@ -57,9 +56,15 @@ export interface ConnectionOptions {
   keepAliveIntervalMs?: number;
 }
 
+/**
+ * How long an operation (a request, or an open with its lookups and connects retried while
+ * Pulsar is unavailable) may take, by default: 30 s, as the official clients.
+ */
+export const defaultOperationTimeoutMs = 30_000;
+
 const defaults = {
   connectTimeoutMs: 10_000, // 10 s
-  operationTimeoutMs: 30_000, // 30 s, as the official clients
+  operationTimeoutMs: defaultOperationTimeoutMs,
   keepAliveIntervalMs: 30_000, // 30 s, as the official clients
 };
 
@@ -133,7 +138,10 @@ export class Connection {
           this.close(
             new PulsarError(
               'Timeout',
-              `no answer to CONNECT from ${this.url} within ${timeoutMs} ms`,
+              `no answer to CONNECT from the broker within ${timeoutMs} ms`,
+              {
+                broker: this.url,
+              },
             ),
           ),
         timeoutMs,
@@ -145,14 +153,20 @@ export class Connection {
       // A certificate the client does not trust stays untrusted: retrying cannot help.
       const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(error.code ?? '');
       this.close(
-        new PulsarError('ConnectionClosed', `connection to ${this.url} failed: ${error.message}`, {
-          cause: error,
-          retriable: !untrusted,
-        }),
+        // The code, not Node's message: that names the broker's address.
+        new PulsarError(
+          'ConnectionClosed',
+          `connection to the broker failed: ${untrusted ? error.message : (error.code ?? error.message)}`,
+          { cause: error, retriable: !untrusted, broker: this.url },
+        ),
       );
     });
     this.socket.on('close', () =>
-      this.close(new PulsarError('ConnectionClosed', `connection to ${this.url} closed`)),
+      this.close(
+        new PulsarError('ConnectionClosed', 'connection to the broker closed', {
+          broker: this.url,
+        }),
+      ),
     );
     this.socket.once(secure ? 'secureConnect' : 'connect', () => {
       void this.sendConnect();
@@ -234,7 +248,9 @@ export class Connection {
       const timer = setTimeout(() => {
         this.pending.delete(requestId);
         reject(
-          new PulsarError('Timeout', `${what}: no answer from ${this.url} within ${timeoutMs} ms`),
+          new PulsarError('Timeout', `${what}: no answer from the broker within ${timeoutMs} ms`, {
+            broker: this.url,
+          }),
         );
       }, timeoutMs);
       this.pending.set(requestId, { resolve, reject, timer, what });
@@ -244,7 +260,9 @@ export class Connection {
 
   /** Closes the connection; pending requests and consumers fail with `error`. */
   close(
-    error = new PulsarError('ConnectionClosed', `connection to ${this.url} closed by Seam`),
+    error = new PulsarError('ConnectionClosed', 'connection to the broker closed by Seam', {
+      broker: this.url,
+    }),
   ): void {
     if (this.closedWith) return;
     this.closedWith = error;
@@ -276,10 +294,8 @@ export class Connection {
       this.close(
         new PulsarError(
           'ProtocolError',
-          `unreadable data from ${this.url}: ${(error as Error).message}`,
-          {
-            cause: error,
-          },
+          `unreadable data from the broker: ${(error as Error).message}`,
+          { cause: error, broker: this.url },
         ),
       );
     }
@@ -314,7 +330,9 @@ export class Connection {
       case 'ERROR':
         if (this.handshake) {
           // An ERROR before CONNECTED is the broker refusing the handshake.
-          this.close(serverError(command.error, `connecting to ${this.url}`, command.message));
+          this.close(
+            PulsarError.fromServer(command.error, 'connecting to the broker', command.message),
+          );
           return;
         }
         this.settle(command);
@@ -335,7 +353,7 @@ export class Connection {
     this.pending.delete(response.requestId);
     clearTimeout(pending.timer);
     if (response.type === 'ERROR') {
-      pending.reject(serverError(response.error, pending.what, response.message));
+      pending.reject(PulsarError.fromServer(response.error, pending.what, response.message));
     } else {
       pending.resolve(response);
     }
@@ -363,7 +381,9 @@ export class Connection {
     }
     if (this.awaitingPong) {
       this.close(
-        new PulsarError('Timeout', `${this.url} stopped answering (no PONG to a keepalive PING)`),
+        new PulsarError('Timeout', 'the broker stopped answering (no PONG to a keepalive PING)', {
+          broker: this.url,
+        }),
       );
       return;
     }
@@ -383,7 +403,8 @@ export class Connection {
       if (!auth)
         throw new PulsarError(
           'AuthenticationError',
-          `${this.url} challenged credentials Seam does not have`,
+          'the broker challenged credentials Seam does not have',
+          { broker: this.url },
         );
       this.socket.write(encodeAuthResponse(clientVersion, auth));
     } catch (error) {
@@ -394,28 +415,6 @@ export class Connection {
 
 async function credentialsOf(auth: AuthProvider): Promise<AuthFields> {
   return { method: auth.method, data: await auth.authData() };
-}
-
-/** Turns a `ServerError` code and the broker's message into a PulsarError named after it. */
-export function serverError(code: number, what: string, serverMessage: string): PulsarError {
-  const name = serverErrorNames[code] ?? 'UnknownError';
-  const known: readonly string[] = [
-    'TopicNotFound',
-    'InvalidTopicName',
-    'AuthenticationError',
-    'AuthorizationError',
-    'ServiceNotReady',
-    'TooManyRequests',
-    'MetadataError',
-    'PersistenceError',
-    'ConsumerBusy',
-    'NotAllowedError',
-  ];
-  const kind = (known.includes(name) ? name : 'UnknownError') as PulsarErrorKind;
-  return new PulsarError(
-    kind,
-    serverMessage ? `${what}: ${name}: ${serverMessage}` : `${what}: ${name}`,
-  );
 }
 
 /** Host, port and TLS of a `pulsar://` or `pulsar+ssl://` URL. */

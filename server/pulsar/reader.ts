@@ -7,11 +7,24 @@
 import { randomBytes } from 'node:crypto';
 import { type Span, trace } from '@opentelemetry/api';
 import type { MemoryPool } from '../memory-pool.ts';
-import type { PulsarClient } from './client.ts';
+import type { OperationOptions, PulsarClient } from './client.ts';
 import { expect } from './client.ts';
 import type { Connection, ConsumerHandler } from './connection.ts';
+import {
+  defaultChunkedMessageExpiryMs,
+  defaultMaxPendingChunkedMessages,
+  EntryAssembler,
+  type StartFilter,
+} from './entry-assembler.ts';
 import { PulsarError } from './errors.ts';
-import { compareMessageIds, MessageId } from './message-id.ts';
+import {
+  defaultReceiverQueueBytes,
+  defaultReceiverQueueSize,
+  MemoryHold,
+  messageOverheadBytes,
+  permitsToGrant,
+} from './flow-control.ts';
+import { MessageId } from './message-id.ts';
 import {
   encodeCloseConsumer,
   encodeFlow,
@@ -20,9 +33,7 @@ import {
   encodeSubscribe,
   type Incoming,
 } from './protocol/commands.ts';
-import { DecompressionError, decompress } from './protocol/compression.ts';
-import { decodeEntry } from './protocol/entry.ts';
-import type { MessageMetadata } from './protocol/metadata.ts';
+import { DecompressionError } from './protocol/compression.ts';
 import { parseTopicName } from './topic-name.ts';
 
 /** One message as Pulsar stored it. */
@@ -56,9 +67,6 @@ export interface Message {
   brokerIndex: number | undefined;
 }
 
-/** What the broker stamped on an entry (or on one of its messages). */
-type BrokerStamp = Pick<Message, 'brokerTimestamp' | 'brokerIndex'>;
-
 /** Where to start and how much to prefetch. */
 export interface ReaderOptions {
   /** A partition's or a non-partitioned topic's full name. */
@@ -86,35 +94,30 @@ export interface ReaderOptions {
   handOffMemory?: boolean;
   /** Seen by the broker as the consumer name. */
   name?: string;
+  /**
+   * Gives up opening (the caller's call was cancelled or expired). Until then, and within
+   * the client's operation timeout, the open retries while Pulsar is unavailable.
+   */
+  signal?: AbortSignal | undefined;
+  /**
+   * Chunked messages the reader assembles at once (interleaved by several producers);
+   * one more ends the reader with an error, never a silent drop. Default 10, as Java's
+   * `maxPendingChunkedMessage`.
+   */
+  maxPendingChunkedMessages?: number;
+  /**
+   * An incomplete chunked message is dropped once the topic's clock (broker timestamps, else
+   * publish times) is this far past its first chunk, ms; default 60 s, as Java's
+   * `expireTimeOfIncompleteChunkedMessage`. A chunk of it arriving later is an error.
+   */
+  chunkedMessageExpiryMs?: number;
 }
 
-const defaultReceiverQueueSize = 1000;
-/** Bytes a reader may hold queued and prefetched, by default (8 MiB). */
-export const defaultReceiverQueueBytes = 8 * 1024 * 1024;
-/**
- * What a received message costs beyond its payload, bytes: the JS objects that carry it
- * (message, id, payload view, properties). Measured in a heap snapshot of a gateway reading
- * small AVRO records: ~400 B a message.
- */
-export const messageOverheadBytes = 400;
-
-/** The memory a received message holds, as readers and buffers count it. */
+/** The memory a received message holds, as readers and buffers count it (see flow-control.ts). */
 export function messageBytes(message: Message): number {
   return message.payload.length + messageOverheadBytes;
 }
 const reconnectBackoff = { initialMs: 100, maxMs: 30_000 };
-
-/** The position messages must be after (or at, when inclusive) to be returned. */
-interface StartFilter {
-  id: MessageId;
-  inclusive: boolean;
-}
-
-interface ChunkAssembly {
-  parts: Buffer[];
-  received: number;
-  firstChunk: MessageId;
-}
 
 /** Readers open in this process, for `readerStats()`. */
 const openReaders = new Set<Reader>();
@@ -162,12 +165,13 @@ export class Reader {
   private readonly consumerName: string;
   private readonly receiverQueueSize: number;
   private readonly receiverQueueBytes: number;
-  private readonly memory: MemoryPool | undefined;
   private readonly handOffMemory: boolean;
   /** Decoded messages, in order, not yet handed out. */
   private queue: Message[] = [];
   /** Their bytes (`messageBytes`). */
   queuedBytes = 0;
+  /** Decodes entries into messages, made as the queue has room. */
+  private readonly assembler: EntryAssembler;
   /** The most bytes queued at once: for tests. */
   queuedBytesHighWater = 0;
   /** Bytes an entry brought, recent entries weighing most; undefined before the first. */
@@ -175,9 +179,7 @@ export class Reader {
   /** Entries received since the reader opened: permits grow with them (a slow start). */
   private entriesSeen = 0;
   /** Bytes held from `memory`: what is queued plus what the permits in flight may bring. */
-  private held = 0;
-  /** Unregisters the wait for memory to grant permits with. */
-  private waitingForMemory: (() => void) | undefined;
+  private readonly hold: MemoryHold;
   private waiter: { resolve(): void; reject(error: PulsarError): void } | undefined;
   private failure: PulsarError | undefined;
   private closed = false;
@@ -190,8 +192,6 @@ export class Reader {
   private consumerId = 0;
   /** Where to resubscribe: the start until a message is queued, then right after it. */
   private resumeFrom: StartFilter | undefined;
-  private startFilter: StartFilter | undefined;
-  private readonly chunks = new Map<string, ChunkAssembly>();
   private reconnecting: Promise<void> | undefined;
   /** `earliest` or `latest` when the reader started from one and has queued nothing yet. */
   private readonly sentinelStart: MessageId | undefined;
@@ -213,8 +213,12 @@ export class Reader {
     this.consumerName = options.name ?? this.subscription;
     this.receiverQueueSize = options.receiverQueueSize ?? defaultReceiverQueueSize;
     this.receiverQueueBytes = options.receiverQueueBytes ?? defaultReceiverQueueBytes;
-    this.memory = options.memory;
+    this.hold = new MemoryHold(options.memory);
     this.handOffMemory = options.handOffMemory ?? false;
+    this.assembler = new EntryAssembler(this.topic, this.partition, {
+      maxPending: options.maxPendingChunkedMessages ?? defaultMaxPendingChunkedMessages,
+      expiryMs: options.chunkedMessageExpiryMs ?? defaultChunkedMessageExpiryMs,
+    });
     const start = options.start ?? MessageId.earliest;
     this.resumeFrom = start.isSentinel
       ? undefined
@@ -236,11 +240,16 @@ export class Reader {
     const reader = new Reader(client, options);
     openReaders.add(reader);
     try {
-      if (options.startPublishTime === undefined) {
-        await reader.subscribe();
-      } else {
+      // Retried while Pulsar is unavailable (a broker restarting), within the deadline.
+      const retry = { signal: options.signal, deadline: client.deadline() };
+      const flow = options.startPublishTime === undefined;
+      await client.retrying(
+        `subscribe to ${reader.topic}`,
+        () => reader.subscribe(flow, retry),
+        retry,
+      );
+      if (options.startPublishTime !== undefined) {
         // Position the cursor before asking for messages, so none from the start arrive.
-        await reader.subscribe(false);
         await reader.seek({ publishTime: options.startPublishTime });
       }
     } catch (error) {
@@ -280,9 +289,10 @@ export class Reader {
     }
     const messages = this.queue;
     // Handed off, their bytes stay taken, now the caller's; else they are released here.
-    if (this.handOffMemory) this.held = Math.max(0, this.held - this.queuedBytes);
+    if (this.handOffMemory) this.hold.handOff(this.queuedBytes);
     this.queue = [];
     this.queuedBytes = 0;
+    this.fill();
     this.settle();
     this.grant();
     return messages;
@@ -343,7 +353,7 @@ export class Reader {
     this.consumerId = 0;
     this.queue = [];
     this.queuedBytes = 0;
-    this.chunks.clear();
+    this.assembler.clear();
     let seekFor: { messageId: MessageId } | { publishTime: number } = target;
     if ('messageId' in target) {
       const id =
@@ -378,6 +388,7 @@ export class Reader {
     openReaders.delete(this);
     this.queue = [];
     this.queuedBytes = 0;
+    this.assembler.clear();
     this.brokerPermits = 0;
     this.settle();
     this.waiter?.reject(new PulsarError('ConnectionClosed', `reader of ${this.topic} is closed`));
@@ -404,8 +415,8 @@ export class Reader {
     return this.connection;
   }
 
-  private async subscribe(flow = true): Promise<void> {
-    const { connection } = await this.client.lookup(this.topic);
+  private async subscribe(flow = true, options?: OperationOptions): Promise<void> {
+    const { connection } = await this.client.lookup(this.topic, options);
     const consumerId = connection.newConsumerId();
     // The broker may close the consumer (another unload) before SUBSCRIBE is answered;
     // then this attempt failed, whatever the answer says.
@@ -446,7 +457,7 @@ export class Reader {
     }
     this.connection = connection;
     this.consumerId = consumerId;
-    this.startFilter = filter;
+    this.assembler.startFilter = filter;
     if (this.closed) {
       await this.close();
       return;
@@ -483,23 +494,20 @@ export class Reader {
     if (consumerId !== this.consumerId || this.closed) return;
     try {
       const before = this.queue.length;
-      const bytesBefore = this.queuedBytes;
-      this.decodeEntry(command.messageId, entry);
+      const { permitsUsed, bytes } = this.assembler.add(command.messageId, entry);
       // The broker counts permits in messages, a batch's all of them, and may go below
       // zero; what it sent past them is paid back by the next FLOW.
-      this.brokerPermits -= this.entryMessageCount;
+      this.brokerPermits -= permitsUsed;
       this.entriesSeen++;
-      const added = this.queue.length - before;
-      const bytes = Math.max(this.queuedBytes - bytesBefore, entry.length);
+      this.fill();
+      const cost = Math.max(bytes, entry.length);
       this.entryBytes =
-        this.entryBytes === undefined ? bytes : Math.max(bytes, (this.entryBytes + bytes) / 2);
-      if (this.queuedBytes > this.queuedBytesHighWater)
-        this.queuedBytesHighWater = this.queuedBytes;
+        this.entryBytes === undefined ? cost : Math.max(cost, (this.entryBytes + cost) / 2);
       this.settle();
       // Messages dropped here (before the start, compacted out, markers, partial chunks)
       // leave room at once, so the broker keeps sending.
       this.grant();
-      if (added > 0 && this.waiter) {
+      if (this.queue.length > before && this.waiter) {
         const waiter = this.waiter;
         this.waiter = undefined;
         waiter.resolve();
@@ -517,123 +525,19 @@ export class Reader {
     }
   }
 
-  /** Messages the last decoded entry counted for flow control. */
-  private entryMessageCount = 0;
-
-  private decodeEntry(id: MessageId, entry: Buffer): void {
-    const decoded = decodeEntry(entry);
-    const { metadata, brokerTimestamp, brokerIndex } = decoded;
-    this.entryMessageCount = metadata.numMessagesInBatch;
-    switch (decoded.kind) {
-      case 'marker':
-        return;
-      case 'encrypted':
-        throw new PulsarError(
-          'UnreadableMessage',
-          `entry ${id.ledgerId}:${id.entryId} of ${this.topic} is encrypted; Seam cannot decrypt messages`,
-          { retriable: false },
-        );
-      case 'chunk':
-        this.addChunk(id, metadata, decoded.chunk, { brokerTimestamp, brokerIndex });
-        return;
-    }
-    const count = metadata.isBatch ? metadata.numMessagesInBatch : 0;
-    for (const { batchIndex, single, payload } of decoded.messages) {
-      if (single?.compactedOut) continue;
-      const messageId = new MessageId(id.ledgerId, id.entryId, batchIndex, this.partition, count);
-      if (!this.passesStart(messageId)) continue;
-      if (!single) {
-        this.push(
-          unbatchedMessage(this.topic, messageId, metadata, payload, {
-            brokerTimestamp,
-            brokerIndex,
-          }),
-        );
-        continue;
-      }
-      this.push({
-        topic: this.topic,
-        messageId,
-        payload,
-        key: single.partitionKey,
-        keyIsBase64: single.partitionKeyB64Encoded,
-        orderingKey: single.orderingKey,
-        properties: single.properties,
-        publishTime: metadata.publishTime,
-        eventTime: single.eventTime || undefined,
-        schemaVersion: metadata.schemaVersion,
-        producerName: metadata.producerName,
-        sequenceId: single.sequenceId ?? metadata.sequenceId + batchIndex,
-        nullValue: single.nullValue,
-        brokerTimestamp,
-        // The entry's index is its last message's.
-        brokerIndex: brokerIndex === undefined ? undefined : brokerIndex - (count - 1) + batchIndex,
-      });
-    }
-  }
-
   /**
-   * Collects the chunks of a message larger than the broker's limit. Chunks arrive in
-   * order (possibly interleaved with other producers' messages); a message whose first
-   * chunk is before the start, or lost, is dropped whole.
+   * Queues the assembler's messages while the queue is under `receiverQueueBytes` (and at
+   * least one, so the reader always moves): the rest wait, counted, for `receive`.
    */
-  private addChunk(
-    id: MessageId,
-    metadata: MessageMetadata,
-    chunk: Buffer,
-    broker: BrokerStamp,
-  ): void {
-    const uuid = metadata.uuid ?? '';
-    const chunkId = new MessageId(id.ledgerId, id.entryId, -1, this.partition);
-    if (metadata.chunkId === 0) {
-      if (!this.passesStart(chunkId)) return;
-      this.chunks.set(uuid, { parts: [], received: 0, firstChunk: chunkId });
+  private fill(): void {
+    while (
+      this.assembler.hasMessages &&
+      (this.queue.length === 0 || this.queuedBytes < this.receiverQueueBytes)
+    ) {
+      const message = this.assembler.next();
+      if (message) this.push(message);
     }
-    const assembly = this.chunks.get(uuid);
-    if (!assembly || assembly.received !== metadata.chunkId) {
-      this.chunks.delete(uuid);
-      return;
-    }
-    // Chunk payloads are views into socket buffers: keep copies only until assembled.
-    assembly.parts.push(Buffer.from(chunk));
-    assembly.received++;
-    if (assembly.received < metadata.numChunksFromMsg) return;
-    this.chunks.delete(uuid);
-    const size = assembly.parts.reduce((total, part) => total + part.length, 0);
-    if (size !== metadata.totalChunkMsgSize) {
-      throw new PulsarError(
-        'ProtocolError',
-        `chunked message ${uuid} of ${this.topic}: chunks hold ${size} bytes, metadata says ${metadata.totalChunkMsgSize}`,
-        { retriable: false },
-      );
-    }
-    const whole = Buffer.concat(assembly.parts, size);
-    const payload = decompress(metadata.compression, whole, metadata.uncompressedSize);
-    const messageId = new MessageId(
-      id.ledgerId,
-      id.entryId,
-      -1,
-      this.partition,
-      0,
-      assembly.firstChunk,
-    );
-    this.push(unbatchedMessage(this.topic, messageId, metadata, payload, broker));
-  }
-
-  private passesStart(id: MessageId): boolean {
-    const filter = this.startFilter;
-    if (!filter) return true;
-    // An unbatched message at the start entry is the start message, whatever batch index
-    // the start id carries (Go ids give unbatched messages batch index 0).
-    const order =
-      id.batchIndex < 0 && id.ledgerId === filter.id.ledgerId && id.entryId === filter.id.entryId
-        ? 0
-        : compareMessageIds(id, filter.id);
-    if (order > 0 || (order === 0 && filter.inclusive)) {
-      this.startFilter = undefined;
-      return true;
-    }
-    return false;
+    if (this.queuedBytes > this.queuedBytesHighWater) this.queuedBytesHighWater = this.queuedBytes;
   }
 
   private push(message: Message): void {
@@ -642,80 +546,53 @@ export class Reader {
     this.resumeFrom = { id: message.messageId, inclusive: false };
   }
 
-  /**
-   * Grants the broker permits while the queue and what the permits in flight may bring
-   * stay under `receiverQueueSize` messages and `receiverQueueBytes` bytes, and under what
-   * the gateway's memory has free; in chunks of at least half the window, as the official
-   * clients refill. A permit may bring a whole entry (a batch of many messages: the broker
-   * reads an entry per permit), so bytes are counted per entry. A reader with nothing
-   * queued and nothing asked for always gets one permit: it never stalls.
-   */
+  /** Grants the broker the permits `permitsToGrant` allows (see flow-control.ts). */
   private grant(): void {
     const connection = this.connection;
     // No consumer: lost (a resubscription grants anew) or detached by a seek.
     if (!connection || connection.closed || this.closed || this.consumerId === 0) return;
-    // Before the first entry, its size is unknown: one permit finds it out.
-    const perPermit = this.entryBytes ?? this.receiverQueueBytes;
     const inFlight = this.permitsInFlight;
-    const byMessages = this.receiverQueueSize - this.queue.length - inFlight;
-    const byBytes = Math.floor((this.receiverQueueBytes - this.queuedBytes) / perPermit) - inFlight;
-    // The broker reads an entry per permit, of whatever size: sized from a few (small)
-    // entries, a large window could bring a burst of large ones. So the window grows with
-    // the entries seen, doubling, as the size estimate firms up (measured without it: a
-    // reader's permits, sized from a small first entry, held 1000 entries of 515 KB).
-    const slowStart = Math.max(1, 2 * this.entriesSeen);
-    let permits = Math.min(byMessages, byBytes, slowStart);
-    const window = Math.max(
-      1,
-      Math.min(this.receiverQueueSize, Math.floor(this.receiverQueueBytes / perPermit), slowStart),
-    );
-    if (this.memory) permits = Math.min(permits, Math.floor(this.memory.free / perPermit));
-    const idle = this.queue.length === 0 && inFlight === 0;
-    if (idle) permits = Math.max(1, permits);
-    if (permits < Math.max(1, window >> 1) && !idle) {
-      // Too little room: wait for the stream to take messages, or for the gateway's
-      // memory to be released by other streams.
-      if (this.memory && byMessages > 0 && byBytes > 0) this.waitForMemory();
+    const { permits, waitForMemory } = permitsToGrant({
+      receiverQueueSize: this.receiverQueueSize,
+      receiverQueueBytes: this.receiverQueueBytes,
+      queuedMessages: this.queue.length + this.assembler.unqueuedMessages,
+      queuedBytes: this.queuedBytes + this.assembler.unqueuedBytes + this.assembler.chunkBytes,
+      permitsInFlight: inFlight,
+      entryBytes: this.entryBytes,
+      entriesSeen: this.entriesSeen,
+      memoryFree: this.hold.free,
+    });
+    if (permits === 0) {
+      if (waitForMemory) this.hold.waitForRelease(() => this.grant());
       return;
     }
-    this.stopWaitingForMemory();
+    this.hold.stopWaiting();
     // Pays back what the broker sent past the permits, then grants the new ones.
     connection.send(encodeFlow(this.consumerId, permits - Math.min(0, this.brokerPermits)));
     this.brokerPermits = inFlight + permits;
     this.settle();
   }
 
-  /**
-   * Holds from the gateway's memory what the queue and the permits in flight may take
-   * (taken even past the budget: the messages are here or asked for already; `grant`
-   * keeps asking within it).
-   */
+  /** Holds from the gateway's memory what is queued and what the permits in flight may bring. */
   private settle(): void {
-    if (!this.memory) return;
     const perPermit = this.entryBytes ?? 0;
-    const target = this.closed ? 0 : this.queuedBytes + this.permitsInFlight * perPermit;
-    const change = target - this.held;
-    // Set first: a release wakes readers waiting for memory, this one among them.
-    this.held = target;
-    if (change > 0) this.memory.force(change);
-    else this.memory.release(-change);
-    if (this.closed) this.stopWaitingForMemory();
-  }
-
-  private waitForMemory(): void {
-    this.waitingForMemory ??= this.memory?.onRelease(() => this.grant());
-  }
-
-  private stopWaitingForMemory(): void {
-    this.waitingForMemory?.();
-    this.waitingForMemory = undefined;
+    this.hold.set(
+      this.closed
+        ? 0
+        : this.queuedBytes +
+            this.assembler.unqueuedBytes +
+            this.assembler.chunkBytes +
+            this.permitsInFlight * perPermit,
+    );
+    if (this.closed) this.hold.stopWaiting();
   }
 
   /** The consumer is gone (closed by the broker, or its connection lost): resubscribe. */
   private lost(consumerId: number): void {
     if (consumerId !== this.consumerId || this.closed || this.reconnecting !== undefined) return;
     this.connection = undefined;
-    this.chunks.clear();
+    // Resubscribed right after the last message queued, the broker sends the rest again.
+    this.assembler.clear();
     this.reconnecting = this.reconnect().finally(() => {
       this.reconnecting = undefined;
     });
@@ -752,30 +629,4 @@ export class Reader {
     this.waiter = undefined;
     void this.close();
   }
-}
-
-/** A message that is its entry's only one (unbatched, or a chunked message reassembled). */
-function unbatchedMessage(
-  topic: string,
-  messageId: MessageId,
-  metadata: MessageMetadata,
-  payload: Buffer,
-  broker: BrokerStamp,
-): Message {
-  return {
-    topic,
-    messageId,
-    payload,
-    key: metadata.partitionKey,
-    keyIsBase64: metadata.partitionKeyB64Encoded,
-    orderingKey: metadata.orderingKey,
-    properties: metadata.properties,
-    publishTime: metadata.publishTime,
-    eventTime: metadata.eventTime || undefined,
-    schemaVersion: metadata.schemaVersion,
-    producerName: metadata.producerName,
-    sequenceId: metadata.sequenceId,
-    nullValue: metadata.nullValue,
-    ...broker,
-  };
 }

@@ -38,53 +38,52 @@ export const CommandType = {
   TOPIC_MIGRATED: 68,
 } as const;
 
+/**
+ * Field numbers of the commands and messages decoded here, from PulsarApi.proto: decoders
+ * read fields by these names, never by bare numbers.
+ */
+const Field = {
+  BaseCommand: { type: 1 },
+  CommandMessage: { consumerId: 1, messageId: 2, redeliveryCount: 3 },
+  CommandConnected: { serverVersion: 1, protocolVersion: 2, maxMessageSize: 3 },
+  CommandError: { requestId: 1, error: 2, message: 3 },
+  CommandPartitionedTopicMetadataResponse: {
+    partitions: 1,
+    requestId: 2,
+    response: 3,
+    error: 4,
+    message: 5,
+  },
+  CommandLookupTopicResponse: {
+    brokerServiceUrl: 1,
+    brokerServiceUrlTls: 2,
+    response: 3,
+    requestId: 4,
+    authoritative: 5,
+    error: 6,
+    message: 7,
+    proxyThroughServiceUrl: 8,
+  },
+  CommandGetLastMessageIdResponse: {
+    lastMessageId: 1,
+    requestId: 2,
+    consumerMarkDeletePosition: 3,
+  },
+  CommandGetSchemaResponse: {
+    requestId: 1,
+    errorCode: 2,
+    errorMessage: 3,
+    schema: 4,
+    schemaVersion: 5,
+  },
+  CommandAuthChallenge: { challenge: 2 },
+  AuthData: { authMethodName: 1, authData: 2 },
+  Schema: { name: 1, schemaData: 3, type: 4, properties: 5 },
+  KeyValue: { key: 1, value: 2 },
+} as const;
+
 /** The protocol version Seam speaks: v21 (Pulsar 3.x/4.x). */
 export const protocolVersion = 21;
-
-/** `ServerError` names by code, for messages. */
-export const serverErrorNames = [
-  'UnknownError',
-  'MetadataError',
-  'PersistenceError',
-  'AuthenticationError',
-  'AuthorizationError',
-  'ConsumerBusy',
-  'ServiceNotReady',
-  'ProducerBlockedQuotaExceededError',
-  'ProducerBlockedQuotaExceededException',
-  'ChecksumError',
-  'UnsupportedVersionError',
-  'TopicNotFound',
-  'SubscriptionNotFound',
-  'ConsumerNotFound',
-  'TooManyRequests',
-  'TopicTerminatedError',
-  'ProducerBusy',
-  'InvalidTopicName',
-  'IncompatibleSchema',
-  'ConsumerAssignError',
-  'TransactionCoordinatorNotFound',
-  'InvalidTxnStatus',
-  'NotAllowedError',
-  'TransactionConflict',
-  'TransactionNotFound',
-  'ProducerFenced',
-] as const;
-
-/** `ServerError` codes Seam reacts to. */
-export const ServerError = {
-  UnknownError: 0,
-  MetadataError: 1,
-  PersistenceError: 2,
-  AuthenticationError: 3,
-  AuthorizationError: 4,
-  ConsumerBusy: 5,
-  ServiceNotReady: 6,
-  TooManyRequests: 14,
-  TopicNotFound: 11,
-  InvalidTopicName: 17,
-  NotAllowedError: 22,
-} as const;
 
 /** `Schema` as the broker returns it. */
 export interface SchemaInfo {
@@ -159,7 +158,7 @@ export function decodeCommand(buf: Buffer): Incoming {
   const r = new ProtoReader(buf);
   let type = 0;
   for (let field = r.next(); field !== 0; field = r.next()) {
-    if (field === 1) {
+    if (field === Field.BaseCommand.type) {
       type = r.varint();
       continue;
     }
@@ -184,9 +183,9 @@ function decodeSubCommand(field: number, r: ProtoReader): Incoming {
       let messageId = MessageId.earliest;
       let redeliveryCount = 0;
       for (let f = r.next(); f !== 0; f = r.next()) {
-        if (f === 1) consumerId = r.varint();
-        else if (f === 2) messageId = readMessageIdData(r.message());
-        else if (f === 3) redeliveryCount = r.varint();
+        if (f === Field.CommandMessage.consumerId) consumerId = r.varint();
+        else if (f === Field.CommandMessage.messageId) messageId = readMessageIdData(r.message());
+        else if (f === Field.CommandMessage.redeliveryCount) redeliveryCount = r.varint();
         else r.skip();
       }
       return { type: 'MESSAGE', consumerId, messageId, redeliveryCount };
@@ -196,9 +195,9 @@ function decodeSubCommand(field: number, r: ProtoReader): Incoming {
       let version = 0;
       let maxMessageSize = 0;
       for (let f = r.next(); f !== 0; f = r.next()) {
-        if (f === 1) serverVersion = r.string();
-        else if (f === 2) version = r.int();
-        else if (f === 3) maxMessageSize = r.int();
+        if (f === Field.CommandConnected.serverVersion) serverVersion = r.string();
+        else if (f === Field.CommandConnected.protocolVersion) version = r.int();
+        else if (f === Field.CommandConnected.maxMessageSize) maxMessageSize = r.int();
         else r.skip();
       }
       return { type: 'CONNECTED', serverVersion, protocolVersion: version, maxMessageSize };
@@ -212,9 +211,9 @@ function decodeSubCommand(field: number, r: ProtoReader): Incoming {
       let error = 0;
       let message = '';
       for (let f = r.next(); f !== 0; f = r.next()) {
-        if (f === 1) requestId = r.varint();
-        else if (f === 2) error = r.varint();
-        else if (f === 3) message = r.string();
+        if (f === Field.CommandError.requestId) requestId = r.varint();
+        else if (f === Field.CommandError.error) error = r.varint();
+        else if (f === Field.CommandError.message) message = r.string();
         else r.skip();
       }
       return { type: 'ERROR', requestId, error, message };
@@ -246,11 +245,13 @@ function decodeSubCommand(field: number, r: ProtoReader): Incoming {
       let error = 0;
       let message = '';
       for (let f = r.next(); f !== 0; f = r.next()) {
-        if (f === 1) partitions = r.varint();
-        else if (f === 2) requestId = r.varint();
-        else if (f === 3) failed = r.varint() === 1;
-        else if (f === 4) error = r.varint();
-        else if (f === 5) message = r.string();
+        if (f === Field.CommandPartitionedTopicMetadataResponse.partitions) partitions = r.varint();
+        else if (f === Field.CommandPartitionedTopicMetadataResponse.requestId)
+          requestId = r.varint();
+        else if (f === Field.CommandPartitionedTopicMetadataResponse.response)
+          failed = r.varint() === 1;
+        else if (f === Field.CommandPartitionedTopicMetadataResponse.error) error = r.varint();
+        else if (f === Field.CommandPartitionedTopicMetadataResponse.message) message = r.string();
         else r.skip();
       }
       return {
@@ -275,14 +276,17 @@ function decodeSubCommand(field: number, r: ProtoReader): Incoming {
         message: '',
       };
       for (let f = r.next(); f !== 0; f = r.next()) {
-        if (f === 1) out.brokerServiceUrl = r.string();
-        else if (f === 2) out.brokerServiceUrlTls = r.string();
-        else if (f === 3) out.response = r.varint();
-        else if (f === 4) out.requestId = r.varint();
-        else if (f === 5) out.authoritative = r.bool();
-        else if (f === 6) out.error = r.varint();
-        else if (f === 7) out.message = r.string();
-        else if (f === 8) out.proxyThroughServiceUrl = r.bool();
+        if (f === Field.CommandLookupTopicResponse.brokerServiceUrl)
+          out.brokerServiceUrl = r.string();
+        else if (f === Field.CommandLookupTopicResponse.brokerServiceUrlTls)
+          out.brokerServiceUrlTls = r.string();
+        else if (f === Field.CommandLookupTopicResponse.response) out.response = r.varint();
+        else if (f === Field.CommandLookupTopicResponse.requestId) out.requestId = r.varint();
+        else if (f === Field.CommandLookupTopicResponse.authoritative) out.authoritative = r.bool();
+        else if (f === Field.CommandLookupTopicResponse.error) out.error = r.varint();
+        else if (f === Field.CommandLookupTopicResponse.message) out.message = r.string();
+        else if (f === Field.CommandLookupTopicResponse.proxyThroughServiceUrl)
+          out.proxyThroughServiceUrl = r.bool();
         else r.skip();
       }
       return out;
@@ -292,9 +296,11 @@ function decodeSubCommand(field: number, r: ProtoReader): Incoming {
       let requestId = 0;
       let markDeletePosition: MessageId | undefined;
       for (let f = r.next(); f !== 0; f = r.next()) {
-        if (f === 1) lastMessageId = readMessageIdData(r.message());
-        else if (f === 2) requestId = r.varint();
-        else if (f === 3) markDeletePosition = readMessageIdData(r.message());
+        if (f === Field.CommandGetLastMessageIdResponse.lastMessageId)
+          lastMessageId = readMessageIdData(r.message());
+        else if (f === Field.CommandGetLastMessageIdResponse.requestId) requestId = r.varint();
+        else if (f === Field.CommandGetLastMessageIdResponse.consumerMarkDeletePosition)
+          markDeletePosition = readMessageIdData(r.message());
         else r.skip();
       }
       return { type: 'GET_LAST_MESSAGE_ID_RESPONSE', requestId, lastMessageId, markDeletePosition };
@@ -306,11 +312,11 @@ function decodeSubCommand(field: number, r: ProtoReader): Incoming {
       let schema: SchemaInfo | undefined;
       let schemaVersion: Buffer | undefined;
       for (let f = r.next(); f !== 0; f = r.next()) {
-        if (f === 1) requestId = r.varint();
-        else if (f === 2) error = r.varint();
-        else if (f === 3) message = r.string();
-        else if (f === 4) schema = readSchema(r.message());
-        else if (f === 5) schemaVersion = r.bytes();
+        if (f === Field.CommandGetSchemaResponse.requestId) requestId = r.varint();
+        else if (f === Field.CommandGetSchemaResponse.errorCode) error = r.varint();
+        else if (f === Field.CommandGetSchemaResponse.errorMessage) message = r.string();
+        else if (f === Field.CommandGetSchemaResponse.schema) schema = readSchema(r.message());
+        else if (f === Field.CommandGetSchemaResponse.schemaVersion) schemaVersion = r.bytes();
         else r.skip();
       }
       return { type: 'GET_SCHEMA_RESPONSE', requestId, error, message, schema, schemaVersion };
@@ -319,11 +325,11 @@ function decodeSubCommand(field: number, r: ProtoReader): Incoming {
       let authMethodName = '';
       let authData: Buffer = Buffer.alloc(0);
       for (let f = r.next(); f !== 0; f = r.next()) {
-        if (f === 2) {
+        if (f === Field.CommandAuthChallenge.challenge) {
           const challenge = r.message();
           for (let g = challenge.next(); g !== 0; g = challenge.next()) {
-            if (g === 1) authMethodName = challenge.string();
-            else if (g === 2) authData = challenge.bytes();
+            if (g === Field.AuthData.authMethodName) authMethodName = challenge.string();
+            else if (g === Field.AuthData.authData) authData = challenge.bytes();
             else challenge.skip();
           }
         } else r.skip();
@@ -355,10 +361,10 @@ function readIds<const N extends string>(
 function readSchema(r: ProtoReader): SchemaInfo {
   const schema: SchemaInfo = { name: '', type: 0, data: Buffer.alloc(0), properties: {} };
   for (let f = r.next(); f !== 0; f = r.next()) {
-    if (f === 1) schema.name = r.string();
-    else if (f === 3) schema.data = r.bytes();
-    else if (f === 4) schema.type = r.varint();
-    else if (f === 5) {
+    if (f === Field.Schema.name) schema.name = r.string();
+    else if (f === Field.Schema.schemaData) schema.data = r.bytes();
+    else if (f === Field.Schema.type) schema.type = r.varint();
+    else if (f === Field.Schema.properties) {
       const [key, value] = readKeyValue(r.message());
       schema.properties[key] = value;
     } else r.skip();
@@ -371,8 +377,8 @@ export function readKeyValue(r: ProtoReader): [string, string] {
   let key = '';
   let value = '';
   for (let f = r.next(); f !== 0; f = r.next()) {
-    if (f === 1) key = r.string();
-    else if (f === 2) value = r.string();
+    if (f === Field.KeyValue.key) key = r.string();
+    else if (f === Field.KeyValue.value) value = r.string();
     else r.skip();
   }
   return [key, value];
