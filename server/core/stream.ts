@@ -22,6 +22,7 @@ import {
   segmentEntries,
 } from '../pulsar/segments.ts';
 import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
+import { lostBefore, stalled, type Taken, taken } from './continuity.ts';
 import { SeamError } from './errors.ts';
 import type { ReadRequest } from './request.ts';
 import { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.ts';
@@ -115,11 +116,16 @@ interface Partition extends PartitionPlan {
   /** Where the partition continues: what the next resume token says. */
   position: Position;
   /**
-   * The entry of the last message taken from `pending` (a chunked message's last), or just
-   * before the start; undefined before the first message from earliest or a publish time.
-   * For `lostBefore`.
+   * The entry of the last message received (a chunked message's last), or just before the
+   * start; undefined before the first message from earliest or a publish time. For the
+   * continuity checks (continuity.ts).
    */
-  lastTaken: { ledgerId: number; entryId: number } | undefined;
+  last: Taken | undefined;
+  /** The first message received after a gap, and what was lost: the stream ends there. */
+  loss: { at: Message; reason: string } | undefined;
+  /** When the receive in flight was asked for, ms; and when the history was last checked. */
+  waitingSince: number;
+  checkedAt: number;
   /** Received messages; those from `next` on are not yet in a batch. */
   pending: Message[];
   next: number;
@@ -131,6 +137,11 @@ interface Partition extends PartitionPlan {
 
 /** Flush history when no partition has had new messages for this long, ms. */
 const historyIdleFlushMs = 50;
+/**
+ * A partition's history that waits this long with nothing arriving is checked for deleted
+ * ledgers, and again as often while it waits, ms: an admin call each time.
+ */
+const stallCheckMs = 2_000;
 
 /** Reads a topic as events. Throws SeamError; after the first batch, with a resume token. */
 export async function* readStream(
@@ -338,7 +349,10 @@ class Stream {
       entryBytes,
       boundary,
       position,
-      lastTaken: entryBefore(position),
+      last: entryBefore(position),
+      loss: undefined,
+      waitingSince: 0,
+      checkedAt: 0,
       pending: [],
       next: 0,
       inflight: undefined,
@@ -461,6 +475,11 @@ class Stream {
       } else if ((this.builder as BatchBuilder).rows > 0) {
         yield this.flush('history');
       }
+      const lost = await this.stalledLoss(active);
+      if (lost) {
+        if ((this.builder as BatchBuilder).rows > 0) yield this.flush('history');
+        throw lost;
+      }
     }
     yield* this.drain('history');
     if ((this.builder as BatchBuilder).rows > 0) yield this.flush('history');
@@ -528,6 +547,25 @@ class Stream {
     }
   }
 
+  /**
+   * DATA_LOSS for a partition whose history waited `stallCheckMs` with nothing arriving
+   * because the ledger it waits for was deleted (the broker moved its reader past the end).
+   */
+  private async stalledLoss(active: Partition[]): Promise<SeamError | undefined> {
+    const { admin } = this.deps;
+    if (!admin) return undefined;
+    const now = Date.now();
+    for (const p of active) {
+      if (p.loss || p.inflight === undefined || p.next < p.pending.length) continue;
+      if (now - Math.max(p.waitingSince, p.checkedAt) < stallCheckMs) continue;
+      p.checkedAt = now;
+      const plan = { segments: p.segments, fromPublishTime: p.position.kind === 'publishTime' };
+      const reason = await stalled(admin, p.topic, plan, p.last);
+      if (reason) return dataLoss(p.topic, reason);
+    }
+    return undefined;
+  }
+
   allFinished(): boolean {
     return this.partitions.every((p) => p.finished);
   }
@@ -541,12 +579,19 @@ class Stream {
     if (from.some((p) => p.next < p.pending.length)) return true;
     let arrived = false;
     const waits = from.map((p) => {
+      // After a gap, nothing more: the stream ends at it.
+      if (p.loss)
+        return Promise.resolve().then(() => {
+          arrived = true;
+        });
+      if (p.inflight === undefined) p.waitingSince = Date.now();
       p.inflight ??= p.reader.receive(this.signal).then(async (messages) => {
         await this.learnVersions(messages);
+        const received = this.checkContinuity(p, messages);
         p.inflight = undefined;
         // One by one: a receive can hand back the whole prefetch (receiver queue × batch
         // size, a million small messages), too many for spread arguments.
-        for (const m of messages) p.pending.push(m);
+        for (let i = 0; i < received; i++) p.pending.push(messages[i] as Message);
       });
       return p.inflight.then(() => {
         arrived = true;
@@ -565,6 +610,25 @@ class Stream {
   }
 
   /**
+   * Checks `messages` for a gap before each (continuity.ts); records the first gap in
+   * `p.loss`. Returns how many of them to keep: up to and including the one after the gap.
+   */
+  private checkContinuity(p: Partition, messages: Message[]): number {
+    const plan = { segments: p.segments, fromPublishTime: p.position.kind === 'publishTime' };
+    for (const [i, message] of messages.entries()) {
+      const previous = p.last;
+      p.last = taken(message);
+      const verdict = lostBefore(plan, previous, message);
+      const reason = verdict === 'confirm' ? undefined : verdict?.lost;
+      if (reason) {
+        p.loss = { at: message, reason };
+        return i + 1;
+      }
+    }
+    return messages.length;
+  }
+
+  /**
    * Moves pending messages of the phase into the builder, yielding full batches. In the
    * history phase only messages up to each boundary move; the rest wait for the tail.
    * Receives may append to `pending` while this is suspended at a yield.
@@ -576,13 +640,9 @@ class Stream {
     for (const p of this.partitions) {
       while (p.next < p.pending.length && !p.finished && !(phase === 'history' && p.historyDone)) {
         const message = p.pending[p.next] as Message;
-        const lost = lostBefore(p, message);
-        if (lost) {
+        if (p.loss?.at === message) {
           if (builder.rows > 0) yield this.flush(phase);
-          throw new SeamError(
-            'DATA_LOSS',
-            `${p.topic}: retention deleted messages before they could be read (${lost}). The rows sent are complete up to the resume token; start from earliest or a publish time to read what remains.`,
-          );
+          throw dataLoss(p.topic, p.loss.reason);
         }
         if (phase === 'history' && p.boundary && isAfter(message.messageId, p.boundary)) {
           p.historyDone = true;
@@ -758,38 +818,12 @@ class Stream {
   }
 }
 
-/**
- * What was lost between the message taken last and `message`, if anything; marks `message`
- * taken. Retention deletes whole ledgers, also under a reader, and the broker then moves
- * the reader on to the next ledger without a word. So where the planned history changes
- * ledger, the ledger left must have been read to its planned end and the one entered must
- * be the next planned one. (Within a ledger, entries may be skipped legitimately: the broker
- * filters markers out.) A chunked message counts from its first chunk.
- */
-function lostBefore(p: Partition, message: Message): string | undefined {
-  const previous = p.lastTaken;
-  const first = message.messageId.firstChunk ?? message.messageId;
-  p.lastTaken = message.messageId;
-  if (p.segments.length === 0) return undefined;
-  if (previous === undefined) {
-    // From earliest the first planned ledger comes first; a start by publish time begins
-    // wherever the broker's seek lands.
-    const planned = p.segments[0] as Segment;
-    return p.position.kind !== 'publishTime' && first.ledgerId > planned.ledgerId
-      ? `the first message read is in ledger ${first.ledgerId}, after ledger ${planned.ledgerId}`
-      : undefined;
-  }
-  if (first.ledgerId === previous.ledgerId) return undefined;
-  const at = p.segments.findIndex((s) => s.ledgerId === previous.ledgerId);
-  if (at < 0) return undefined; // a ledger after the history: the tail's
-  const left = p.segments[at] as Segment;
-  if (previous.entryId < left.lastEntry) {
-    return `ledger ${left.ledgerId} ended at entry ${previous.entryId}, not ${left.lastEntry}`;
-  }
-  const next = p.segments[at + 1];
-  return next && first.ledgerId > next.ledgerId
-    ? `ledger ${next.ledgerId} was skipped: the next message read is in ledger ${first.ledgerId}`
-    : undefined;
+/** The error a gap in a partition ends the stream with, after the rows before it. */
+function dataLoss(topic: string, reason: string): SeamError {
+  return new SeamError(
+    'DATA_LOSS',
+    `${topic}: messages were deleted (by retention, truncation or offload deletion) before they could be read: ${reason}. The rows sent are complete up to the resume token; start from earliest or a publish time to read what remains.`,
+  );
 }
 
 /** The entry just before a start at or after a message: where reading continues from. */

@@ -1,0 +1,107 @@
+/**
+ * Gaps in a partition's sequence of messages. Retention, truncation and offload deletion
+ * remove whole ledgers, also under a reader, and the broker then moves a non-durable
+ * reader on to the next ledger that exists without a word — or, when none is left, leaves
+ * it waiting for messages that will never come. So a stream checks, per partition, what
+ * its reader returns:
+ * - where the planned history changes ledger, the ledger left must have been read to its
+ *   planned end and the one entered must be the next planned one (`lostBefore`);
+ * - when the history has waited for a while with nothing arriving, the ledger it waits for
+ *   must still exist (`stalled`).
+ * Within a ledger, entries may be skipped legitimately (the broker filters markers out).
+ */
+import type { PulsarAdmin } from '../pulsar/admin.ts';
+import type { Message } from '../pulsar/reader.ts';
+import type { Segment } from '../pulsar/segments.ts';
+
+/** The entry of the message received last (a chunked message's last chunk). */
+export interface Taken {
+  ledgerId: number;
+  entryId: number;
+  /** The message's index in its partition, when the broker adds one. */
+  brokerIndex?: number | undefined;
+}
+
+/** What the admin API tells about ledgers: one call. */
+export type LedgerEntries = Pick<PulsarAdmin, 'ledgerEntries'>;
+
+/** The verdict on one message: fine, lost data before it, or a tail ledger change to confirm. */
+export type Verdict = undefined | { lost: string } | 'confirm';
+
+/** A partition's planned history, as the continuity checks see it. */
+export interface PlannedHistory {
+  /** The segments of history still to read, in order; empty without segment metadata. */
+  segments: readonly Segment[];
+  /** The start was a publish time: the first message is wherever the broker's seek lands. */
+  fromPublishTime: boolean;
+}
+
+/**
+ * What was lost between `previous` (the message received last, or the entry just before
+ * the start) and `message`, judged against the planned history. A chunked message counts
+ * from its first chunk. 'confirm' where the tail changes ledger (not checked yet).
+ */
+export function lostBefore(
+  plan: PlannedHistory,
+  previous: Taken | undefined,
+  message: Message,
+): Verdict {
+  const first = message.messageId.firstChunk ?? message.messageId;
+  const { segments } = plan;
+  if (previous === undefined) {
+    // From earliest the first planned ledger comes first; a start by publish time begins
+    // wherever the broker's seek lands.
+    const planned = segments[0];
+    return planned && !plan.fromPublishTime && first.ledgerId > planned.ledgerId
+      ? {
+          lost: `the first message read is in ledger ${first.ledgerId}, after ledger ${planned.ledgerId}`,
+        }
+      : undefined;
+  }
+  if (first.ledgerId === previous.ledgerId) return undefined;
+  const at = segments.findIndex((s) => s.ledgerId === previous.ledgerId);
+  if (at < 0) return 'confirm'; // a ledger after the history: the tail's
+  const left = segments[at] as Segment;
+  if (previous.entryId < left.lastEntry) {
+    return {
+      lost: `ledger ${left.ledgerId} ended at entry ${previous.entryId}, not ${left.lastEntry}`,
+    };
+  }
+  const next = segments[at + 1];
+  if (!next) return 'confirm'; // the last planned ledger may have grown since the open
+  return first.ledgerId > next.ledgerId
+    ? {
+        lost: `ledger ${next.ledgerId} was skipped: the next message read is in ledger ${first.ledgerId}`,
+      }
+    : undefined;
+}
+
+/**
+ * For a history that has waited with nothing arriving: the planned segment it waits for
+ * (the first with entries after `previous`), when its ledger no longer exists. The broker
+ * moved the reader past it, to where nothing is left: without this check the stream
+ * would wait for it for ever.
+ */
+export async function stalled(
+  admin: LedgerEntries,
+  topic: string,
+  plan: PlannedHistory,
+  previous: Taken | undefined,
+): Promise<string | undefined> {
+  const waited = plan.segments.find(
+    (s) =>
+      previous === undefined ||
+      s.ledgerId > previous.ledgerId ||
+      (s.ledgerId === previous.ledgerId && s.lastEntry > previous.entryId),
+  );
+  if (!waited) return undefined;
+  const ledgers = await admin.ledgerEntries(topic).catch(() => undefined);
+  if (!ledgers || ledgers.some((l) => l.ledgerId === waited.ledgerId)) return undefined;
+  return `ledger ${waited.ledgerId} was deleted before it was read${previous ? ` (the last entry read is ${previous.ledgerId}:${previous.entryId})` : ''}`;
+}
+
+/** The entry of a message, as the checks remember it. */
+export function taken(message: Message): Taken {
+  const { ledgerId, entryId } = message.messageId;
+  return { ledgerId, entryId, brokerIndex: message.brokerIndex };
+}
