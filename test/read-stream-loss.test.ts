@@ -170,3 +170,31 @@ for (const parallelism of [1, 4]) {
     checkLoss(t, outcome, official);
   });
 }
+
+test('a tail that lags past retention on ledgers written after the open: DATA_LOSS, not a gap', async (t) => {
+  // 10 messages at open (the history); 3010 more while the client is paused in the tail,
+  // which retention then deletes but for the open ledger's: the broker moves the tail's
+  // reader on to those without a word.
+  const topic = freshTopic('loss-tail');
+  const produced = await produce(topic, { count: 10, size: 200, batching: false });
+  const outcome = await readThrough(
+    topic,
+    { kind: 'follow' },
+    {
+      paused: true,
+      afterFirst: async () => {
+        produced.push(...(await produce(topic, { count: 3010, size: 200, batching: false })));
+        await trimAll(topic);
+      },
+    },
+  );
+  t.is(outcome.error?.code, 'DATA_LOSS', outcome.error?.message);
+  t.regex(outcome.error?.message ?? '', /deleted/);
+  const expected = produced.map((id) => `${topic}|${id.serialized_b64}`);
+  t.true(
+    outcome.rows.length >= 10 && outcome.rows.length < 1000,
+    `${outcome.rows.length} rows before the error`,
+  );
+  t.deepEqual(outcome.rows, expected.slice(0, outcome.rows.length), 'the rows sent are gapless');
+  t.log(`${outcome.rows.length} rows, then: ${outcome.error?.message}`);
+});

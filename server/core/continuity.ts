@@ -6,6 +6,9 @@
  * its reader returns:
  * - where the planned history changes ledger, the ledger left must have been read to its
  *   planned end and the one entered must be the next planned one (`lostBefore`);
+ * - where the tail changes ledger (or the history leaves its last planned ledger, which
+ *   may have grown since the open), the left ledger's last entry is confirmed: by the
+ *   broker's message index when both messages carry one, else by one admin call;
  * - when the history has waited for a while with nothing arriving, the ledger it waits for
  *   must still exist (`stalled`).
  * Within a ledger, entries may be skipped legitimately (the broker filters markers out).
@@ -39,7 +42,7 @@ export interface PlannedHistory {
 /**
  * What was lost between `previous` (the message received last, or the entry just before
  * the start) and `message`, judged against the planned history. A chunked message counts
- * from its first chunk. 'confirm' where the tail changes ledger (not checked yet).
+ * from its first chunk. 'confirm' where the tail changes ledger: see `confirmLedgerChange`.
  */
 export function lostBefore(
   plan: PlannedHistory,
@@ -73,6 +76,53 @@ export function lostBefore(
     ? {
         lost: `ledger ${next.ledgerId} was skipped: the next message read is in ledger ${first.ledgerId}`,
       }
+    : undefined;
+}
+
+/**
+ * Confirms a ledger change outside the planned history: the ledger left was read to its
+ * last entry and no ledger with entries lies between. With the broker's message index on
+ * both messages (AppendIndexMetadataInterceptor), consecutive indexes settle it without a
+ * call. Otherwise one admin call: when the ledger left is gone already, whether it held
+ * more cannot be told; that counts as a loss (as a resume token into a deleted ledger
+ * does), since a silent gap is the worse mistake. An admin call that fails confirms
+ * nothing and ends nothing.
+ */
+export async function confirmLedgerChange(
+  admin: LedgerEntries | undefined,
+  topic: string,
+  previous: Taken,
+  message: Message,
+): Promise<string | undefined> {
+  const next = message.messageId;
+  const first = next.firstChunk ?? next;
+  // A chunked message's index is its last chunk's: its first chunk's is unknown.
+  if (
+    previous.brokerIndex !== undefined &&
+    message.brokerIndex !== undefined &&
+    next.firstChunk === undefined &&
+    message.brokerIndex === previous.brokerIndex + 1
+  ) {
+    return undefined;
+  }
+  const ledgers = await admin?.ledgerEntries(topic).catch(() => undefined);
+  if (!ledgers) return undefined;
+  const left = ledgers.find((l) => l.ledgerId === previous.ledgerId);
+  if (!left) {
+    const missing =
+      previous.brokerIndex !== undefined && message.brokerIndex !== undefined
+        ? ` (by the broker's message index, ${message.brokerIndex - previous.brokerIndex - 1} messages or markers are missing)`
+        : ', if any';
+    return `ledger ${previous.ledgerId} was deleted after entry ${previous.entryId} was read: its entries after it${missing} are lost`;
+  }
+  if (previous.entryId < left.entries - 1) {
+    return `ledger ${left.ledgerId} ended at entry ${previous.entryId}, not ${left.entries - 1}`;
+  }
+  const skipped = ledgers.find(
+    (l) => l.ledgerId > previous.ledgerId && l.ledgerId < first.ledgerId && l.entries > 0,
+  );
+  return skipped
+    ? `ledger ${skipped.ledgerId} was skipped: the next message read is in ledger ${first.ledgerId}`
     : undefined;
 }
 

@@ -22,7 +22,7 @@ import {
   segmentEntries,
 } from '../pulsar/segments.ts';
 import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
-import { lostBefore, stalled, type Taken, taken } from './continuity.ts';
+import { confirmLedgerChange, lostBefore, stalled, type Taken, taken } from './continuity.ts';
 import { SeamError } from './errors.ts';
 import type { ReadRequest } from './request.ts';
 import { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.ts';
@@ -587,7 +587,7 @@ class Stream {
       if (p.inflight === undefined) p.waitingSince = Date.now();
       p.inflight ??= p.reader.receive(this.signal).then(async (messages) => {
         await this.learnVersions(messages);
-        const received = this.checkContinuity(p, messages);
+        const received = await this.checkContinuity(p, messages);
         p.inflight = undefined;
         // One by one: a receive can hand back the whole prefetch (receiver queue × batch
         // size, a million small messages), too many for spread arguments.
@@ -613,13 +613,18 @@ class Stream {
    * Checks `messages` for a gap before each (continuity.ts); records the first gap in
    * `p.loss`. Returns how many of them to keep: up to and including the one after the gap.
    */
-  private checkContinuity(p: Partition, messages: Message[]): number {
+  private async checkContinuity(p: Partition, messages: Message[]): Promise<number> {
     const plan = { segments: p.segments, fromPublishTime: p.position.kind === 'publishTime' };
     for (const [i, message] of messages.entries()) {
       const previous = p.last;
       p.last = taken(message);
       const verdict = lostBefore(plan, previous, message);
-      const reason = verdict === 'confirm' ? undefined : verdict?.lost;
+      const reason =
+        verdict === 'confirm' && previous
+          ? await confirmLedgerChange(this.deps.admin, p.topic, previous, message)
+          : verdict === 'confirm'
+            ? undefined
+            : verdict?.lost;
       if (reason) {
         p.loss = { at: message, reason };
         return i + 1;
