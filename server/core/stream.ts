@@ -142,6 +142,8 @@ const historyIdleFlushMs = 50;
  * ledgers, and again as often while it waits, ms: an admin call each time.
  */
 const stallCheckMs = 2_000;
+/** With the gateway's memory used up, batches go out from this size on, bytes (256 KiB). */
+const pressureFlushBytes = 256 * 1024;
 
 /** Reads a topic as events. Throws SeamError; after the first batch, with a resume token. */
 export async function* readStream(
@@ -193,6 +195,8 @@ class Stream {
   private batchStartedAt = 0;
   /** The resume token of the last batch, seam or heartbeat emitted. */
   lastToken: Buffer | undefined;
+  /** Bytes of the batch being built, counted in the gateway's memory. */
+  private batchHeld = 0;
 
   constructor(deps: StreamDeps, request: ReadRequest, signal: AbortSignal) {
     this.deps = deps;
@@ -689,7 +693,8 @@ class Stream {
           this.historyBytesRead += storedBytes(p, message);
           if (p.boundary && isBoundary(message.messageId, p.boundary)) p.historyDone = true;
         }
-        if (builder.rows >= maxRows || builder.bytes >= maxBytes) yield this.flush(phase);
+        if (builder.rows >= maxRows || builder.bytes >= maxBytes || this.memoryTight(builder))
+          yield this.flush(phase);
       }
       if (p.finished) {
         p.pending = [];
@@ -774,6 +779,7 @@ class Stream {
     const builder = this.builder as BatchBuilder;
     if (builder.rows === 0) this.batchStartedAt = Date.now();
     builder.append(message, decode);
+    this.holdBatch(builder.bytes);
     this.batchMessages.push({ message, translate: decode });
     this.batchPublishTimes.push(message.publishTime);
     this.lastPublishTime = message.publishTime;
@@ -787,11 +793,36 @@ class Stream {
     const builder = (this.schema as StreamSchema).builder();
     for (const { message, translate } of this.batchMessages) builder.append(message, translate);
     this.builder = builder;
+    this.holdBatch(builder.bytes);
     return builder.rows;
+  }
+
+  /**
+   * Counts the batch being built (`bytes`, as the builder estimates them) in the gateway's
+   * memory: up to `maxBytes` per stream, 64 streams per caller, it is no small part of it.
+   * Taken even past the budget, as the reader's minimum is: the rows are here already.
+   */
+  private holdBatch(bytes: number): void {
+    const { memory } = this.deps;
+    if (!memory) return;
+    if (bytes > this.batchHeld) memory.force(bytes - this.batchHeld);
+    else memory.release(this.batchHeld - bytes);
+    this.batchHeld = bytes;
+  }
+
+  /**
+   * With the gateway's memory used up, a batch of some size goes out rather than growing:
+   * sent, it waits in the write window (counted too) while this stream reads no more.
+   */
+  private memoryTight(builder: BatchBuilder): boolean {
+    const { memory } = this.deps;
+    return memory !== undefined && memory.free === 0 && builder.bytes >= pressureFlushBytes;
   }
 
   private flush(phase: 'history' | 'tail'): StreamEvent {
     const batch = (this.builder as BatchBuilder).flush();
+    // The response is counted from here by whatever holds it (the gRPC write window).
+    this.holdBatch(0);
     this.batchMessages = [];
     const publishTimes = this.batchPublishTimes;
     this.batchPublishTimes = [];
@@ -819,6 +850,7 @@ class Stream {
   }
 
   async close(): Promise<void> {
+    this.holdBatch(0);
     await Promise.all(this.partitions.map((p) => p.reader.close()));
   }
 }
