@@ -112,7 +112,7 @@ export async function confirmLedgerChange(
     const missing =
       previous.brokerIndex !== undefined && message.brokerIndex !== undefined
         ? ` (by the broker's message index, ${message.brokerIndex - previous.brokerIndex - 1} messages or markers are missing)`
-        : ', if any';
+        : ', if any,';
     return `ledger ${previous.ledgerId} was deleted after entry ${previous.entryId} was read: its entries after it${missing} are lost`;
   }
   if (previous.entryId < left.entries - 1) {
