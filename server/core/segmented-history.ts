@@ -17,6 +17,7 @@ import { MessageId } from '../pulsar/message-id.ts';
 import { defaultReceiverQueueBytes, type Message, messageBytes, Reader } from '../pulsar/reader.ts';
 import { firstWhere, type PublishTimes, type Segment, segmentEntries } from '../pulsar/segments.ts';
 import { SeamError } from './errors.ts';
+import { isLast, isPast, startsIn } from './positions.ts';
 
 /** Segments of history read at once per stream, by default (see bench/read-segments.ts). */
 export const defaultHistoryParallelism = 4;
@@ -345,27 +346,6 @@ export class SegmentedHistory implements PartitionReader {
       `${topic}: segment ${segment.ledgerId} was deleted by retention while the stream read the history; its messages are lost. Start from earliest to read what remains.`,
     );
   }
-}
-
-/** Whether `id` comes after the segment's last entry. (A reader never goes back.) */
-function isPast(id: MessageId, segment: Segment): boolean {
-  return (
-    id.ledgerId > segment.ledgerId ||
-    (id.ledgerId === segment.ledgerId && id.entryId > segment.lastEntry)
-  );
-}
-
-/**
- * Whether a message the reader returned belongs to the segment: it does not start past it.
- * (A chunked message belongs where its first chunk is, even when it ends further on.)
- */
-function startsIn(message: Message, segment: Segment): boolean {
-  return !isPast(message.messageId.firstChunk ?? message.messageId, segment);
-}
-
-/** Whether `id` is in the segment's last entry. */
-function isLast(id: MessageId, segment: Segment): boolean {
-  return id.ledgerId === segment.ledgerId && id.entryId === segment.lastEntry;
 }
 
 /** Resolves at the gate's next change, or when the gateway's memory is released. */

@@ -8,11 +8,11 @@
 import type * as arrow from 'apache-arrow';
 import { type BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
 import { topicSchema } from '../arrow/topic-schema.ts';
-import { sameSchema, type Translate } from '../arrow/value-schema.ts';
+import type { Translate } from '../arrow/value-schema.ts';
 import type { MemoryPool } from '../memory-pool.ts';
 import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
-import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
+import { MessageId } from '../pulsar/message-id.ts';
 import { type Message, Reader } from '../pulsar/reader.ts';
 import {
   historySegments,
@@ -24,8 +24,17 @@ import {
 import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
 import { confirmLedgerChange, lostBefore, stalled, type Taken, taken } from './continuity.ts';
 import { SeamError } from './errors.ts';
+import {
+  entryBefore,
+  firstEntry,
+  isAfter,
+  isBoundary,
+  readerStart,
+  startsAfter,
+} from './positions.ts';
 import type { ReadRequest } from './request.ts';
 import { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.ts';
+import { SchemaVersions } from './schema-versions.ts';
 import {
   defaultHistoryBudgetBytes,
   defaultHistoryParallelism,
@@ -174,16 +183,8 @@ class Stream {
   private partitions: Partition[] = [];
   private schema: StreamSchema | undefined;
   private builder: BatchBuilder | undefined;
-  /**
-   * How to read messages written with other schema versions (hex), or the error a
-   * message of that version ends the stream with.
-   */
-  private readonly decoders = new Map<string, Translate | SeamError>();
-  private streamVersion: string | undefined;
-  /** `streamVersion` as bytes: compared with each message's, without hex. */
-  private streamVersionBytes: Buffer | undefined;
-  /** The topic whose schema registry entries apply (the partitioned topic, not a partition). */
-  private schemaTopic = '';
+  /** How to read messages written with other schema versions; set at open. */
+  private versions: SchemaVersions | undefined;
   private historyRows = 0;
   private historyBytesRead = 0;
   private historyBytesExpected = 0;
@@ -219,15 +220,13 @@ class Stream {
           }));
     const starts = this.startPositions(plans.map((p) => p.partition));
 
-    this.schemaTopic = name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
-    const schema = await client.schema(this.schemaTopic);
+    const schemaTopic =
+      name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
+    const schema = await client.schema(schemaTopic);
     const value = topicSchema(schema?.schema);
     this.schema = new StreamSchema(value, this.request.columns);
     this.builder = this.schema.builder();
-    if (schema) {
-      this.streamVersion = schema.version.toString('hex');
-      this.streamVersionBytes = schema.version;
-    }
+    this.versions = new SchemaVersions(client, schemaTopic, value, schema?.version);
 
     const opened = await Promise.allSettled(
       plans.map((plan) => this.openPartition(plan, starts.get(plan.partition))),
@@ -590,7 +589,7 @@ class Stream {
         });
       if (p.inflight === undefined) p.waitingSince = Date.now();
       p.inflight ??= p.reader.receive(this.signal).then(async (messages) => {
-        await this.learnVersions(messages);
+        await this.versions?.learn(messages);
         const received = await this.checkContinuity(p, messages);
         p.inflight = undefined;
         // One by one: a receive can hand back the whole prefetch (receiver queue × batch
@@ -672,7 +671,7 @@ class Stream {
           p.finished = true;
           break;
         }
-        const unreadable = this.unreadable(message);
+        const unreadable = this.versions?.unreadable(message);
         if (unreadable) {
           // Deliver the rows before it, then end the stream right after them.
           if (builder.rows > 0) yield this.flush(phase);
@@ -707,74 +706,8 @@ class Stream {
     }
   }
 
-  /** Finds how to decode the schema versions among `messages` that the stream has not seen. */
-  private async learnVersions(messages: Message[]): Promise<void> {
-    for (const m of messages) {
-      if (this.ofStreamVersion(m)) continue;
-      const hex = (m.schemaVersion as Buffer).toString('hex');
-      if (this.decoders.has(hex)) continue;
-      this.decoders.set(hex, await this.decoderFor(m.schemaVersion as Buffer));
-    }
-  }
-
-  /**
-   * Older versions are read as the stream's schema (AVRO resolution); a newer version
-   * with other columns ends the stream, so that no row is silently missing a column.
-   */
-  private async decoderFor(version: Buffer): Promise<Translate | SeamError> {
-    const value = (this.schema as StreamSchema).value;
-    if (value.typeName === 'NONE') return sameSchema; // raw bytes, whatever wrote them
-    const number = BigInt(`0x${version.toString('hex')}`);
-    const found = await this.deps.client.schema(this.schemaTopic, version);
-    if (!found) {
-      return new SeamError(
-        'FAILED_PRECONDITION',
-        `schema version ${number} of ${this.schemaTopic} is not in its schema registry`,
-      );
-    }
-    const streamNumber = this.streamVersion === undefined ? -1n : BigInt(`0x${this.streamVersion}`);
-    const columns = (fields: { toString(): string }[]) => fields.map(String).join(', ');
-    let writerColumns: string;
-    try {
-      writerColumns = columns(topicSchema(found.schema).fields);
-    } catch {
-      writerColumns = '(unsupported)';
-    }
-    if (number > streamNumber && writerColumns !== columns(value.fields)) {
-      return new SeamError(
-        'FAILED_PRECONDITION',
-        `the topic's schema changed mid-stream: version ${number} has columns [${writerColumns}], the stream has version ${streamNumber} [${columns(value.fields)}]. Resume with the resume token to read on with the new schema.`,
-      );
-    }
-    return (
-      value.translatorFor(found.schema) ??
-      new SeamError(
-        'FAILED_PRECONDITION',
-        `messages written with schema version ${number} cannot be read as version ${streamNumber} of ${this.schemaTopic}`,
-      )
-    );
-  }
-
-  /** The error a message's schema version ends the stream with, if any. */
-  private unreadable(message: Message): SeamError | undefined {
-    const decode = this.decoderOf(message);
-    return decode instanceof SeamError ? decode : undefined;
-  }
-
-  private decoderOf(message: Message): Translate | SeamError | undefined {
-    return this.ofStreamVersion(message)
-      ? undefined
-      : this.decoders.get((message.schemaVersion as Buffer).toString('hex'));
-  }
-
-  /** Whether a message was written with the stream's schema version (or with none). */
-  private ofStreamVersion(message: Message): boolean {
-    const version = message.schemaVersion;
-    return version === undefined || this.streamVersionBytes?.equals(version) === true;
-  }
-
   private append(message: Message): void {
-    const decode = this.decoderOf(message);
+    const decode = this.versions?.decoderOf(message);
     if (decode instanceof SeamError) throw decode;
     const builder = this.builder as BatchBuilder;
     if (builder.rows === 0) this.batchStartedAt = Date.now();
@@ -863,14 +796,6 @@ function dataLoss(topic: string, reason: string): SeamError {
   );
 }
 
-/** The entry just before a start at or after a message: where reading continues from. */
-function entryBefore(position: Position): { ledgerId: number; entryId: number } | undefined {
-  if (position.kind === 'after') return position.id;
-  if (position.kind !== 'at') return undefined;
-  const id = position.id.firstChunk ?? position.id;
-  return { ledgerId: id.ledgerId, entryId: id.entryId - 1 };
-}
-
 /**
  * The stored bytes a history message stands for: its share of its entry's average size
  * in the segment metadata (its payload size without metadata).
@@ -896,71 +821,4 @@ function coveredAtStart(p: Partition): number {
   if (id.batchSize <= 0) return 0;
   const before = position.kind === 'after' ? id.batchIndex + 1 : id.batchIndex;
   return (first.entryBytes * before) / id.batchSize;
-}
-
-/** The entry a partition's history starts at (`markDelete`: the cursor's after a seek by time). */
-function firstEntry(
-  position: Position,
-  markDelete: MessageId | undefined,
-): { ledgerId: number; entryId: number } {
-  switch (position.kind) {
-    case 'after':
-    case 'at': {
-      const id = position.id.firstChunk ?? position.id;
-      return { ledgerId: id.ledgerId, entryId: id.entryId };
-    }
-    case 'publishTime':
-      if (markDelete) return { ledgerId: markDelete.ledgerId, entryId: markDelete.entryId + 1 };
-      return { ledgerId: -1, entryId: 0 };
-    case 'earliest':
-      return { ledgerId: -1, entryId: 0 };
-  }
-}
-
-/** Reader options that start at `position`. */
-function readerStart<T extends { topic: string }>(options: T, position: Position) {
-  switch (position.kind) {
-    case 'earliest':
-      return { ...options, start: MessageId.earliest };
-    case 'after':
-      return { ...options, start: position.id, startInclusive: false };
-    case 'at':
-      return { ...options, start: position.id, startInclusive: true };
-    case 'publishTime':
-      return { ...options, startPublishTime: position.ms };
-  }
-}
-
-/** Whether `id` comes after `boundary`. A boundary without batch index covers its whole entry. */
-function isAfter(id: MessageId, boundary: MessageId): boolean {
-  if (id.ledgerId !== boundary.ledgerId || id.entryId !== boundary.entryId)
-    return compareMessageIds(id, boundary) > 0;
-  return boundary.batchIndex >= 0 && id.batchIndex > boundary.batchIndex;
-}
-
-/** Whether `id` is the boundary message itself (the last of history). */
-function isBoundary(id: MessageId, boundary: MessageId): boolean {
-  if (id.ledgerId !== boundary.ledgerId || id.entryId !== boundary.entryId) return false;
-  if (boundary.batchIndex >= 0) return id.batchIndex === boundary.batchIndex;
-  return id.batchIndex < 0 || id.batchIndex === id.batchSize - 1;
-}
-
-/** Whether a partition starting at `position` has no history before `boundary`. */
-function startsAfter(
-  position: Position,
-  boundary: MessageId,
-  markDelete: MessageId | undefined,
-): boolean {
-  switch (position.kind) {
-    case 'earliest':
-      return false;
-    case 'after':
-      return !isAfter(boundary, position.id) || isBoundary(position.id, boundary);
-    case 'at':
-      return isAfter(position.id, boundary);
-    case 'publishTime':
-      // After a seek by time, the cursor's mark-delete position is just before the first
-      // message at or after the time: at or past the boundary entry, history is empty.
-      return markDelete !== undefined && compareMessageIds(markDelete.entry, boundary.entry) >= 0;
-  }
 }
