@@ -16,6 +16,8 @@
 import type { PulsarAdmin } from '../pulsar/admin.ts';
 import type { Message } from '../pulsar/reader.ts';
 import type { Segment } from '../pulsar/segments.ts';
+import { SeamError } from './errors.ts';
+import type { Position } from './resume-token.ts';
 
 /** The entry of the message received last (a chunked message's last chunk). */
 export interface Taken {
@@ -154,4 +156,85 @@ export async function stalled(
 export function taken(message: Message): Taken {
   const { ledgerId, entryId } = message.messageId;
   return { ledgerId, entryId, brokerIndex: message.brokerIndex };
+}
+
+/** What the checks keep and read of a partition being read (plan.ts `Partition`). */
+export interface Watched {
+  topic: string;
+  segments: Segment[];
+  position: Position;
+  last: Taken | undefined;
+  loss: { at: Message; reason: string } | undefined;
+  /** Received messages; those from `next` on are not yet in a batch. */
+  pending: Message[];
+  next: number;
+  inflight: Promise<void> | undefined;
+  waitingSince: number;
+  checkedAt: number;
+}
+
+/**
+ * A partition's history that waits this long with nothing arriving is checked for deleted
+ * ledgers, and again as often while it waits, ms: an admin call each time.
+ */
+const stallCheckMs = 2_000;
+
+const planOf = (p: Watched): PlannedHistory => ({
+  segments: p.segments,
+  fromPublishTime: p.position.kind === 'publishTime',
+});
+
+/**
+ * Checks received `messages` for a gap before each; records the first gap in `p.loss`.
+ * Returns how many of them to keep: up to and including the one after the gap.
+ */
+export async function checkReceived(
+  admin: LedgerEntries | undefined,
+  p: Watched,
+  messages: Message[],
+): Promise<number> {
+  const plan = planOf(p);
+  for (const [i, message] of messages.entries()) {
+    const previous = p.last;
+    p.last = taken(message);
+    const verdict = lostBefore(plan, previous, message);
+    const reason =
+      verdict === 'confirm'
+        ? previous && (await confirmLedgerChange(admin, p.topic, previous, message))
+        : verdict?.lost;
+    if (reason) {
+      p.loss = { at: message, reason };
+      return i + 1;
+    }
+  }
+  return messages.length;
+}
+
+/**
+ * DATA_LOSS for the first of `partitions` whose history waited `stallCheckMs` with nothing
+ * arriving because the ledger it waits for was deleted (the broker moved its reader past
+ * the end).
+ */
+export async function stalledLoss(
+  admin: LedgerEntries | undefined,
+  partitions: Watched[],
+): Promise<SeamError | undefined> {
+  if (!admin) return undefined;
+  const now = Date.now();
+  for (const p of partitions) {
+    if (p.loss || p.inflight === undefined || p.next < p.pending.length) continue;
+    if (now - Math.max(p.waitingSince, p.checkedAt) < stallCheckMs) continue;
+    p.checkedAt = now;
+    const reason = await stalled(admin, p.topic, planOf(p), p.last);
+    if (reason) return dataLoss(p.topic, reason);
+  }
+  return undefined;
+}
+
+/** The error a gap in a partition ends the stream with, after the rows before it. */
+export function dataLoss(topic: string, reason: string): SeamError {
+  return new SeamError(
+    'DATA_LOSS',
+    `${topic}: messages were deleted (by retention, truncation or offload deletion) before they could be read: ${reason}. The rows sent are complete up to the resume token; start from earliest or a publish time to read what remains.`,
+  );
 }

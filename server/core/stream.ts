@@ -6,10 +6,9 @@
  * that the transport writes out, pulling only as fast as its client reads.
  */
 import type * as arrow from 'apache-arrow';
-import type { BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
-import type { Translate } from '../arrow/value-schema.ts';
 import type { Message } from '../pulsar/reader.ts';
-import { confirmLedgerChange, lostBefore, stalled, taken } from './continuity.ts';
+import { Batch } from './batch.ts';
+import { checkReceived, dataLoss, stalledLoss } from './continuity.ts';
 import { SeamError } from './errors.ts';
 import { openPlan, type Partition, type Plan, type StreamDeps, type StreamInfo } from './plan.ts';
 import { isAfter, isBoundary } from './positions.ts';
@@ -48,14 +47,6 @@ export type StreamEvent =
 
 /** Flush history when no partition has had new messages for this long, ms. */
 const historyIdleFlushMs = 50;
-/**
- * A partition's history that waits this long with nothing arriving is checked for deleted
- * ledgers, and again as often while it waits, ms: an admin call each time.
- */
-const stallCheckMs = 2_000;
-/** With the gateway's memory used up, batches go out from this size on, bytes (256 KiB). */
-const pressureFlushBytes = 256 * 1024;
-
 /** Reads a topic as events. Throws SeamError; after the first batch, with a resume token. */
 export async function* readStream(
   deps: StreamDeps,
@@ -85,23 +76,15 @@ class Stream {
   private readonly signal: AbortSignal;
   private readonly topic: string;
   private readonly partitions: Partition[];
-  private readonly schema: StreamSchema;
-  private builder: BatchBuilder;
+  private readonly batch: Batch;
   /** How to read messages written with other schema versions. */
   private readonly versions: SchemaVersions;
   private historyRows = 0;
   private historyBytesRead: number;
   private readonly historyBytesExpected: number;
   private lastPublishTime: number | undefined;
-  private batchPublishTimes: number[] = [];
-  /** The current batch's messages, each with how it was read: to build the batch again. */
-  private batchMessages: { message: Message; translate: Translate | undefined }[] = [];
-  /** When the batch being built got its first row. */
-  private batchStartedAt = 0;
   /** The resume token of the last batch, seam or heartbeat emitted. */
   lastToken: Buffer | undefined;
-  /** Bytes of the batch being built, counted in the gateway's memory. */
-  private batchHeld = 0;
 
   constructor(deps: StreamDeps, request: ReadRequest, signal: AbortSignal, plan: Plan) {
     this.deps = deps;
@@ -109,8 +92,7 @@ class Stream {
     this.signal = signal;
     this.topic = plan.topic;
     this.partitions = plan.partitions;
-    this.schema = plan.schema;
-    this.builder = plan.schema.builder();
+    this.batch = new Batch(plan.schema, deps.memory);
     this.versions = plan.versions;
     this.historyBytesRead = plan.historyBytesRead;
     this.historyBytesExpected = plan.info.estimatedHistoryBytes;
@@ -123,17 +105,17 @@ class Stream {
       const arrived = await this.receive(active, historyIdleFlushMs);
       if (arrived) {
         yield* this.drain('history');
-      } else if (this.builder.rows > 0) {
+      } else if (this.batch.rows > 0) {
         yield this.flush('history');
       }
-      const lost = await this.stalledLoss(active);
+      const lost = await stalledLoss(this.deps.admin, active);
       if (lost) {
-        if (this.builder.rows > 0) yield this.flush('history');
+        if (this.batch.rows > 0) yield this.flush('history');
         throw lost;
       }
     }
     yield* this.drain('history');
-    if (this.builder.rows > 0) yield this.flush('history');
+    if (this.batch.rows > 0) yield this.flush('history');
     this.lastToken = this.token();
     yield { kind: 'seam', resumeToken: this.lastToken, historyRows: this.historyRows };
   }
@@ -142,7 +124,7 @@ class Stream {
   async *tail(): AsyncGenerator<StreamEvent> {
     const { maxLatencyMs, heartbeatMs } = this.request.batching;
     const end = this.request.end;
-    const builder = this.builder;
+    const batch = this.batch;
     let lastSentAt = Date.now();
     // Tail rows that arrived with the last history entries go first.
     yield* this.drain('tail');
@@ -150,9 +132,7 @@ class Stream {
       const now = Date.now();
       const pastEnd = end.kind === 'publishTime' && now >= end.ms;
       let wait =
-        builder.rows > 0
-          ? this.batchStartedAt + maxLatencyMs - now
-          : lastSentAt + heartbeatMs - now;
+        batch.rows > 0 ? batch.startedAt + maxLatencyMs - now : lastSentAt + heartbeatMs - now;
       // Past the end time, look every 100 ms for partitions with nothing left.
       if (end.kind === 'publishTime') wait = Math.min(wait, pastEnd ? 100 : end.ms - now);
       if (
@@ -167,13 +147,13 @@ class Stream {
         }
         continue;
       }
-      if (builder.rows > 0 && Date.now() >= this.batchStartedAt + maxLatencyMs) {
+      if (batch.rows > 0 && Date.now() >= batch.startedAt + maxLatencyMs) {
         yield this.flush('tail');
         lastSentAt = Date.now();
         continue;
       }
       if (pastEnd) await this.finishCaughtUp();
-      if (builder.rows === 0 && Date.now() >= lastSentAt + heartbeatMs) {
+      if (batch.rows === 0 && Date.now() >= lastSentAt + heartbeatMs) {
         lastSentAt = Date.now();
         this.lastToken = this.token();
         yield {
@@ -184,7 +164,7 @@ class Stream {
         };
       }
     }
-    if (builder.rows > 0) yield this.flush('tail');
+    if (batch.rows > 0) yield this.flush('tail');
   }
 
   /** Past an end publish time: a partition with nothing left to read is finished. */
@@ -196,25 +176,6 @@ class Stream {
       if (lastMessageId.entryId < 0 || (delivered && !isAfter(lastMessageId, delivered)))
         p.finished = true;
     }
-  }
-
-  /**
-   * DATA_LOSS for a partition whose history waited `stallCheckMs` with nothing arriving
-   * because the ledger it waits for was deleted (the broker moved its reader past the end).
-   */
-  private async stalledLoss(active: Partition[]): Promise<SeamError | undefined> {
-    const { admin } = this.deps;
-    if (!admin) return undefined;
-    const now = Date.now();
-    for (const p of active) {
-      if (p.loss || p.inflight === undefined || p.next < p.pending.length) continue;
-      if (now - Math.max(p.waitingSince, p.checkedAt) < stallCheckMs) continue;
-      p.checkedAt = now;
-      const plan = { segments: p.segments, fromPublishTime: p.position.kind === 'publishTime' };
-      const reason = await stalled(admin, p.topic, plan, p.last);
-      if (reason) return dataLoss(p.topic, reason);
-    }
-    return undefined;
   }
 
   allFinished(): boolean {
@@ -238,7 +199,7 @@ class Stream {
       if (p.inflight === undefined) p.waitingSince = Date.now();
       p.inflight ??= p.reader.receive(this.signal).then(async (messages) => {
         await this.versions.learn(messages);
-        const received = await this.checkContinuity(p, messages);
+        const received = await checkReceived(this.deps.admin, p, messages);
         p.inflight = undefined;
         // One by one: a receive can hand back the whole prefetch (receiver queue × batch
         // size, a million small messages), too many for spread arguments.
@@ -264,44 +225,19 @@ class Stream {
   }
 
   /**
-   * Checks `messages` for a gap before each (continuity.ts); records the first gap in
-   * `p.loss`. Returns how many of them to keep: up to and including the one after the gap.
-   */
-  private async checkContinuity(p: Partition, messages: Message[]): Promise<number> {
-    const plan = { segments: p.segments, fromPublishTime: p.position.kind === 'publishTime' };
-    for (const [i, message] of messages.entries()) {
-      const previous = p.last;
-      p.last = taken(message);
-      const verdict = lostBefore(plan, previous, message);
-      const reason =
-        verdict === 'confirm' && previous
-          ? await confirmLedgerChange(this.deps.admin, p.topic, previous, message)
-          : verdict === 'confirm'
-            ? undefined
-            : verdict?.lost;
-      if (reason) {
-        p.loss = { at: message, reason };
-        return i + 1;
-      }
-    }
-    return messages.length;
-  }
-
-  /**
    * Moves pending messages of the phase into the builder, yielding full batches. In the
    * history phase only messages up to each boundary move; the rest wait for the tail.
    * Receives may append to `pending` while this is suspended at a yield.
    */
   private *drain(phase: 'history' | 'tail'): Generator<StreamEvent> {
-    const { maxRows, maxBytes } = this.request.batching;
-    const builder = this.builder;
+    const batch = this.batch;
     const end = this.request.end;
     for (const p of this.partitions) {
       while (p.next < p.pending.length && !p.finished && !(phase === 'history' && p.historyDone)) {
         const message = p.pending[p.next];
         if (message === undefined) break;
         if (p.loss?.at === message) {
-          if (builder.rows > 0) yield this.flush(phase);
+          if (batch.rows > 0) yield this.flush(phase);
           throw dataLoss(p.topic, p.loss.reason);
         }
         if (phase === 'history' && p.boundary && isAfter(message.messageId, p.boundary)) {
@@ -326,7 +262,7 @@ class Stream {
         const unreadable = this.versions.unreadable(message);
         if (unreadable) {
           // Deliver the rows before it, then end the stream right after them.
-          if (builder.rows > 0) yield this.flush(phase);
+          if (batch.rows > 0) yield this.flush(phase);
           throw unreadable;
         }
         p.next++;
@@ -335,7 +271,7 @@ class Stream {
         } catch (error) {
           // A payload that does not decode: the rows before it go out, then the error, so
           // a client resuming with the token reads on up to that message.
-          if (this.rebuildBatch() > 0) yield this.flush(phase);
+          if (this.batch.rebuild() > 0) yield this.flush(phase);
           throw error;
         }
         p.position = { kind: 'after', id: message.messageId };
@@ -344,8 +280,7 @@ class Stream {
           this.historyBytesRead += storedBytes(p, message);
           if (p.boundary && isBoundary(message.messageId, p.boundary)) p.historyDone = true;
         }
-        if (builder.rows >= maxRows || builder.bytes >= maxBytes || this.memoryTight(builder))
-          yield this.flush(phase);
+        if (batch.full(this.request.batching)) yield this.flush(phase);
       }
       if (p.finished) {
         p.pending = [];
@@ -361,56 +296,12 @@ class Stream {
   private append(message: Message): void {
     const decode = this.versions.decoderOf(message);
     if (decode instanceof SeamError) throw decode;
-    const builder = this.builder;
-    if (builder.rows === 0) this.batchStartedAt = Date.now();
-    builder.append(message, decode);
-    this.holdBatch(builder.bytes);
-    this.batchMessages.push({ message, translate: decode });
-    this.batchPublishTimes.push(message.publishTime);
+    this.batch.append(message, decode);
     this.lastPublishTime = message.publishTime;
   }
 
-  /**
-   * Builds the current batch again from its messages in a new builder: the one a payload
-   * failed in holds a half-written row. Returns its rows.
-   */
-  private rebuildBatch(): number {
-    const builder = this.schema.builder();
-    for (const { message, translate } of this.batchMessages) builder.append(message, translate);
-    this.builder = builder;
-    this.holdBatch(builder.bytes);
-    return builder.rows;
-  }
-
-  /**
-   * Counts the batch being built (`bytes`, as the builder estimates them) in the gateway's
-   * memory: up to `maxBytes` per stream, 64 streams per caller, it is no small part of it.
-   * Taken even past the budget, as the reader's minimum is: the rows are here already.
-   */
-  private holdBatch(bytes: number): void {
-    const { memory } = this.deps;
-    if (!memory) return;
-    if (bytes > this.batchHeld) memory.force(bytes - this.batchHeld);
-    else memory.release(this.batchHeld - bytes);
-    this.batchHeld = bytes;
-  }
-
-  /**
-   * With the gateway's memory used up, a batch of some size goes out rather than growing:
-   * sent, it waits in the write window (counted too) while this stream reads no more.
-   */
-  private memoryTight(builder: BatchBuilder): boolean {
-    const { memory } = this.deps;
-    return memory !== undefined && memory.free === 0 && builder.bytes >= pressureFlushBytes;
-  }
-
   private flush(phase: 'history' | 'tail'): StreamEvent {
-    const batch = this.builder.flush();
-    // The response is counted from here by whatever holds it (the gRPC write window).
-    this.holdBatch(0);
-    this.batchMessages = [];
-    const publishTimes = this.batchPublishTimes;
-    this.batchPublishTimes = [];
+    const { batch, publishTimes } = this.batch.take();
     this.lastToken = this.token();
     return {
       kind: 'batch',
@@ -435,17 +326,9 @@ class Stream {
   }
 
   async close(): Promise<void> {
-    this.holdBatch(0);
+    this.batch.release();
     await Promise.all(this.partitions.map((p) => p.reader.close()));
   }
-}
-
-/** The error a gap in a partition ends the stream with, after the rows before it. */
-function dataLoss(topic: string, reason: string): SeamError {
-  return new SeamError(
-    'DATA_LOSS',
-    `${topic}: messages were deleted (by retention, truncation or offload deletion) before they could be read: ${reason}. The rows sent are complete up to the resume token; start from earliest or a publish time to read what remains.`,
-  );
 }
 
 /**
