@@ -9,7 +9,7 @@ import { StreamSchema } from '../arrow/batch-builder.ts';
 import { topicSchema } from '../arrow/topic-schema.ts';
 import type { MemoryPool } from '../memory-pool.ts';
 import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
-import type { PulsarClient } from '../pulsar/client.ts';
+import { PulsarClient } from '../pulsar/client.ts';
 import { MessageId } from '../pulsar/message-id.ts';
 import { type Message, Reader } from '../pulsar/reader.ts';
 import {
@@ -29,6 +29,7 @@ import { SchemaVersions } from './schema-versions.ts';
 import {
   defaultHistoryBudgetBytes,
   defaultHistoryParallelism,
+  type OpenReader,
   type PartitionReader,
   prunedByTime,
   SegmentedHistory,
@@ -36,9 +37,17 @@ import {
   type SegmentRead,
 } from './segmented-history.ts';
 
-/** What the stream needs from outside. */
-export interface StreamDeps {
-  client: PulsarClient;
+/** What the core asks of the Pulsar client itself (readers aside). */
+export type CoreClient = Pick<PulsarClient, 'partitions' | 'schema'>;
+
+/**
+ * What the stream needs from outside: a Pulsar client, whose readers it opens with
+ * `Reader.open` unless `openReader` is given (a fake in tests, with a fake client).
+ */
+export interface StreamDeps<Client extends CoreClient = PulsarClient> {
+  client: Client;
+  /** Opens a partition's reader; `Reader.open` on `client` (a PulsarClient) by default. */
+  openReader?: OpenReader | undefined;
   /** For segment metadata (history estimates, retention checks); optional. */
   admin?: PulsarAdmin | undefined;
   /** Messages each partition's reader may prefetch. */
@@ -123,23 +132,35 @@ export interface Plan {
 
 /** Plans a read: opens one reader per partition (closing them all if any step fails). */
 export function openPlan(
-  deps: StreamDeps,
+  deps: StreamDeps<CoreClient>,
   request: ReadRequest,
   signal: AbortSignal,
 ): Promise<Plan> {
   return new Planner(deps, request, signal).open();
 }
 
+/** The stream's way to open readers: `openReader`, or `Reader.open` on its client. */
+function readerOpener(deps: StreamDeps<CoreClient>): OpenReader {
+  if (deps.openReader !== undefined) return deps.openReader;
+  const { client } = deps;
+  if (!(client instanceof PulsarClient)) {
+    throw new TypeError('a stream over a client that is not a PulsarClient needs openReader');
+  }
+  return (options) => Reader.open(client, options);
+}
+
 class Planner {
-  private readonly deps: StreamDeps;
+  private readonly deps: StreamDeps<CoreClient>;
   private readonly request: ReadRequest;
   private readonly signal: AbortSignal;
   private topic = '';
   private partitions: Partition[] = [];
   private historyBytesRead = 0;
+  private readonly openReader: OpenReader;
 
-  constructor(deps: StreamDeps, request: ReadRequest, signal: AbortSignal) {
+  constructor(deps: StreamDeps<CoreClient>, request: ReadRequest, signal: AbortSignal) {
     this.deps = deps;
+    this.openReader = readerOpener(deps);
     this.request = request;
     this.signal = signal;
   }
@@ -254,14 +275,14 @@ class Planner {
       ...(receiverQueueBytes === undefined ? {} : { receiverQueueBytes }),
       memory,
     };
-    let reader: Reader;
+    let reader: PartitionReader;
     let position: Position;
     if (start === 'latest') {
-      reader = await Reader.open(this.deps.client, { ...options, start: MessageId.latest });
+      reader = await this.openReader({ ...options, start: MessageId.latest });
       position = { kind: 'earliest' };
     } else {
       position = start ?? { kind: 'earliest' };
-      reader = await Reader.open(this.deps.client, readerStart(options, position));
+      reader = await this.openReader(readerStart(options, position));
     }
     let boundary: MessageId | undefined;
     let historyDone: boolean;
@@ -346,7 +367,7 @@ class Planner {
    * brokers do not add message indexes (AppendIndexMetadataInterceptor).
    */
   private async holdsFirstMessageEver(topic: string): Promise<boolean> {
-    const reader = await Reader.open(this.deps.client, { topic, receiverQueueSize: 1 });
+    const reader = await this.openReader({ topic, receiverQueueSize: 1 });
     try {
       const [first] = await reader.receive(
         AbortSignal.any([this.signal, AbortSignal.timeout(5000)]),
@@ -364,7 +385,7 @@ class Planner {
    * it by segment (see segmented-history.ts); the others keep their one reader.
    */
   private async readBySegment(): Promise<void> {
-    const { admin, client, onSegmentRead } = this.deps;
+    const { admin, onSegmentRead } = this.deps;
     const parallelism = this.deps.historyParallelism ?? defaultHistoryParallelism;
     if (!admin || parallelism <= 1) return;
     const gate = new SegmentGate(
@@ -396,10 +417,10 @@ class Planner {
         // Skipped before the start: covered, as one reader skipping their messages counts them.
         for (const s of before) this.historyBytesRead += s.entryBytes * segmentEntries(s);
         p.reader = new SegmentedHistory({
-          client,
+          openReader: this.openReader,
           admin,
           topic: p.topic,
-          main: p.reader as Reader,
+          main: p.reader,
           first,
           later,
           boundary: p.boundary,

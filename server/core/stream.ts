@@ -10,13 +10,20 @@ import type { Message } from '../pulsar/reader.ts';
 import { Batch } from './batch.ts';
 import { checkReceived, dataLoss, stalledLoss } from './continuity.ts';
 import { SeamError } from './errors.ts';
-import { openPlan, type Partition, type Plan, type StreamDeps, type StreamInfo } from './plan.ts';
+import {
+  type CoreClient,
+  openPlan,
+  type Partition,
+  type Plan,
+  type StreamDeps,
+  type StreamInfo,
+} from './plan.ts';
 import { isAfter, isBoundary } from './positions.ts';
 import type { ReadRequest } from './request.ts';
 import { encodeResumeToken } from './resume-token.ts';
 import type { SchemaVersions } from './schema-versions.ts';
 
-export type { PartitionPlan, StreamDeps, StreamInfo } from './plan.ts';
+export type { CoreClient, PartitionPlan, StreamDeps, StreamInfo } from './plan.ts';
 
 /** History progress. */
 export interface Progress {
@@ -49,7 +56,7 @@ export type StreamEvent =
 const historyIdleFlushMs = 50;
 /** Reads a topic as events. Throws SeamError; after the first batch, with a resume token. */
 export async function* readStream(
-  deps: StreamDeps,
+  deps: StreamDeps<CoreClient>,
   request: ReadRequest,
   signal: AbortSignal,
 ): AsyncGenerator<StreamEvent> {
@@ -71,7 +78,7 @@ export async function* readStream(
 }
 
 class Stream {
-  private readonly deps: StreamDeps;
+  private readonly deps: StreamDeps<CoreClient>;
   private readonly request: ReadRequest;
   private readonly signal: AbortSignal;
   private readonly topic: string;
@@ -86,7 +93,7 @@ class Stream {
   /** The resume token of the last batch, seam or heartbeat emitted. */
   lastToken: Buffer | undefined;
 
-  constructor(deps: StreamDeps, request: ReadRequest, signal: AbortSignal, plan: Plan) {
+  constructor(deps: StreamDeps<CoreClient>, request: ReadRequest, signal: AbortSignal, plan: Plan) {
     this.deps = deps;
     this.request = request;
     this.signal = signal;
