@@ -40,16 +40,22 @@ import {
 /** What the core asks of the Pulsar client itself (readers aside). */
 export type CoreClient = Pick<PulsarClient, 'partitions' | 'schema'>;
 
+/** What the core asks of the admin API. */
+export type CoreAdmin = Pick<PulsarAdmin, 'ledgers' | 'ledgerEntries' | 'entryPublishTime'>;
+
 /**
  * What the stream needs from outside: a Pulsar client, whose readers it opens with
  * `Reader.open` unless `openReader` is given (a fake in tests, with a fake client).
  */
-export interface StreamDeps<Client extends CoreClient = PulsarClient> {
+export interface StreamDeps<
+  Client extends CoreClient = PulsarClient,
+  Admin extends CoreAdmin = PulsarAdmin,
+> {
   client: Client;
   /** Opens a partition's reader; `Reader.open` on `client` (a PulsarClient) by default. */
   openReader?: OpenReader | undefined;
   /** For segment metadata (history estimates, retention checks); optional. */
-  admin?: PulsarAdmin | undefined;
+  admin?: Admin | undefined;
   /** Messages each partition's reader may prefetch. */
   receiverQueueSize?: number;
   /** Bytes each partition's reader may hold queued and prefetched. */
@@ -132,7 +138,7 @@ export interface Plan {
 
 /** Plans a read: opens one reader per partition (closing them all if any step fails). */
 export function openPlan(
-  deps: StreamDeps<CoreClient>,
+  deps: StreamDeps<CoreClient, CoreAdmin>,
   request: ReadRequest,
   signal: AbortSignal,
 ): Promise<Plan> {
@@ -140,7 +146,7 @@ export function openPlan(
 }
 
 /** The stream's way to open readers: `openReader`, or `Reader.open` on its client. */
-function readerOpener(deps: StreamDeps<CoreClient>): OpenReader {
+function readerOpener(deps: StreamDeps<CoreClient, CoreAdmin>): OpenReader {
   if (deps.openReader !== undefined) return deps.openReader;
   const { client } = deps;
   if (!(client instanceof PulsarClient)) {
@@ -150,7 +156,7 @@ function readerOpener(deps: StreamDeps<CoreClient>): OpenReader {
 }
 
 class Planner {
-  private readonly deps: StreamDeps<CoreClient>;
+  private readonly deps: StreamDeps<CoreClient, CoreAdmin>;
   private readonly request: ReadRequest;
   private readonly signal: AbortSignal;
   private topic = '';
@@ -158,7 +164,7 @@ class Planner {
   private historyBytesRead = 0;
   private readonly openReader: OpenReader;
 
-  constructor(deps: StreamDeps<CoreClient>, request: ReadRequest, signal: AbortSignal) {
+  constructor(deps: StreamDeps<CoreClient, CoreAdmin>, request: ReadRequest, signal: AbortSignal) {
     this.deps = deps;
     this.openReader = readerOpener(deps);
     this.request = request;

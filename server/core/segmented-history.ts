@@ -114,7 +114,7 @@ interface Ahead extends Segment {
 /** Where a segmented history reads from. */
 export interface SegmentedHistoryOptions {
   openReader: OpenReader;
-  admin: PulsarAdmin;
+  admin: Pick<PulsarAdmin, 'ledgers'>;
   topic: string;
   /** The partition's reader, at the stream's start. */
   main: PartitionReader;
@@ -387,7 +387,7 @@ function changeOrAbort(gate: SegmentGate, signal: AbortSignal | undefined): Prom
  * that do not decrease along the partition (see README, "History by segment").
  */
 export async function prunedByTime(
-  at: { admin: PulsarAdmin; topic: string; times: PublishTimes },
+  at: { admin: Pick<PulsarAdmin, 'entryPublishTime'>; topic: string; times: PublishTimes },
   segments: Segment[],
   range: { startMs: number | undefined; endMs: number | undefined },
 ): Promise<{ before: Segment[]; kept: Segment[] }> {

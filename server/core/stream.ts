@@ -11,6 +11,7 @@ import { Batch } from './batch.ts';
 import { checkReceived, dataLoss, stalledLoss } from './continuity.ts';
 import { SeamError } from './errors.ts';
 import {
+  type CoreAdmin,
   type CoreClient,
   openPlan,
   type Partition,
@@ -23,7 +24,7 @@ import type { ReadRequest } from './request.ts';
 import { encodeResumeToken } from './resume-token.ts';
 import type { SchemaVersions } from './schema-versions.ts';
 
-export type { CoreClient, PartitionPlan, StreamDeps, StreamInfo } from './plan.ts';
+export type { CoreAdmin, CoreClient, PartitionPlan, StreamDeps, StreamInfo } from './plan.ts';
 
 /** History progress. */
 export interface Progress {
@@ -56,7 +57,7 @@ export type StreamEvent =
 const historyIdleFlushMs = 50;
 /** Reads a topic as events. Throws SeamError; after the first batch, with a resume token. */
 export async function* readStream(
-  deps: StreamDeps<CoreClient>,
+  deps: StreamDeps<CoreClient, CoreAdmin>,
   request: ReadRequest,
   signal: AbortSignal,
 ): AsyncGenerator<StreamEvent> {
@@ -78,7 +79,7 @@ export async function* readStream(
 }
 
 class Stream {
-  private readonly deps: StreamDeps<CoreClient>;
+  private readonly deps: StreamDeps<CoreClient, CoreAdmin>;
   private readonly request: ReadRequest;
   private readonly signal: AbortSignal;
   private readonly topic: string;
@@ -93,7 +94,12 @@ class Stream {
   /** The resume token of the last batch, seam or heartbeat emitted. */
   lastToken: Buffer | undefined;
 
-  constructor(deps: StreamDeps<CoreClient>, request: ReadRequest, signal: AbortSignal, plan: Plan) {
+  constructor(
+    deps: StreamDeps<CoreClient, CoreAdmin>,
+    request: ReadRequest,
+    signal: AbortSignal,
+    plan: Plan,
+  ) {
     this.deps = deps;
     this.request = request;
     this.signal = signal;
