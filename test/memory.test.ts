@@ -224,3 +224,52 @@ test('streams on 1000-message batches keep within the budget and a window each',
     `${memory.highWater} B held at most`,
   );
 });
+
+test('the batch being built is counted in the memory budget, and goes out early when memory is used up', async (t) => {
+  // 1,500 messages of 10 KiB, read by one reader with a 512 KiB queue into batches of up
+  // to 16 MiB: a batch larger than the queue is held by the batch being built.
+  const topic = freshTopic('batch-counted');
+  await produce(topic, { count: 1500, size: 10 * KiB, batching: false });
+  const queue = 512 * KiB;
+  const read = async (budget: number) => {
+    const memory = new MemoryPool(budget);
+    const deps: StreamDeps = {
+      client,
+      admin,
+      memory,
+      receiverQueueBytes: queue,
+      historyParallelism: 1,
+    };
+    const request = {
+      topic,
+      start: { kind: 'earliest' } as const,
+      end: { kind: 'atOpen' } as const,
+      columns: [],
+      batching: { ...defaultBatchLimits, maxRows: 1_000_000, maxBytes: 16 * MiB },
+    };
+    let largest = 0;
+    let rows = 0;
+    /** The least share of a large batch's bytes that memory held while it was built. */
+    let counted = Number.POSITIVE_INFINITY;
+    for await (const event of readStream(deps, request, new AbortController().signal)) {
+      if (event.kind !== 'batch') continue;
+      const bytes = event.batch.data.byteLength;
+      rows += event.batch.numRows;
+      largest = Math.max(largest, bytes);
+      if (bytes > 4 * queue) counted = Math.min(counted, memory.highWater / bytes);
+      memory.resetHighWater();
+    }
+    return { largest, rows, counted, used: memory.used };
+  };
+  const roomy = await read(256 * MiB);
+  t.log(`budget 256 MiB: largest batch ${roomy.largest} B, held ${roomy.counted} of it`);
+  t.is(roomy.rows, 1500);
+  t.true(roomy.largest > 4 * queue, 'batches larger than the reader queue were built');
+  t.true(roomy.counted >= 0.8, 'the batch being built was counted');
+  t.is(roomy.used, 0, 'all given back at the end');
+  const tight = await read(2 * MiB);
+  t.log(`budget 2 MiB: largest batch ${tight.largest} B`);
+  t.is(tight.rows, 1500);
+  // About the budget (the batch is counted in it), far below the 16 MiB limit.
+  t.true(tight.largest < 3 * MiB, 'with the memory used up, batches went out early');
+});

@@ -41,7 +41,9 @@ export const defaultBatchLimits: BatchLimits = {
 /** Largest accepted limits: beyond them a batch cannot be sent in one gRPC message anyway. */
 export const batchLimitCeilings: BatchLimits = {
   maxRows: 1_048_576,
-  maxBytes: 64 * 1024 * 1024, // 64 MiB, for clients that raise their receive limit
+  // 16 MiB, for clients that raise their receive limit: 4x the default, and a caller's 64
+  // streams then build at most 1 GiB at once (was 64 MiB: 4 GiB), counted in the budget.
+  maxBytes: 16 * 1024 * 1024,
   maxLatencyMs: 60_000, // 1 min
   heartbeatMs: 300_000, // 5 min
 };

@@ -12,12 +12,12 @@
  */
 import type { MemoryPool } from '../memory-pool.ts';
 import type { PulsarAdmin } from '../pulsar/admin.ts';
-import type { PulsarClient } from '../pulsar/client.ts';
 import { defaultReceiverQueueBytes } from '../pulsar/flow-control.ts';
 import { MessageId } from '../pulsar/message-id.ts';
-import { type Message, messageBytes, Reader } from '../pulsar/reader.ts';
+import { type Message, messageBytes, type Reader, type ReaderOptions } from '../pulsar/reader.ts';
 import { firstWhere, type PublishTimes, type Segment, segmentEntries } from '../pulsar/segments.ts';
 import { SeamError } from './errors.ts';
+import { isLast, isPast, startsIn } from './positions.ts';
 
 /** Segments of history read at once per stream, by default (see bench/read-segments.ts). */
 export const defaultHistoryParallelism = 4;
@@ -29,6 +29,9 @@ const minWindow = 32;
 
 /** What the stream needs of a partition's reader. */
 export type PartitionReader = Pick<Reader, 'receive' | 'positions' | 'close'>;
+
+/** Opens a partition's reader: `Reader.open` on the stream's client, or a fake in tests. */
+export type OpenReader = (options: ReaderOptions) => Promise<PartitionReader>;
 
 /** What one segment reader did, reported when it closes: for tests and benchmarks. */
 export interface SegmentRead {
@@ -105,11 +108,11 @@ interface Ahead extends Segment {
 
 /** Where a segmented history reads from. */
 export interface SegmentedHistoryOptions {
-  client: PulsarClient;
-  admin: PulsarAdmin;
+  openReader: OpenReader;
+  admin: Pick<PulsarAdmin, 'ledgers'>;
   topic: string;
   /** The partition's reader, at the stream's start. */
-  main: Reader;
+  main: PartitionReader;
   /** The segment `main` starts in; it hands out only that segment's messages. */
   first: Segment;
   /** The later segments, in order; the last ends at the boundary. */
@@ -130,8 +133,8 @@ export class SegmentedHistory implements PartitionReader {
   private readonly ahead: Ahead[];
   /** -1 while `main` hands out the first segment; `ahead.length` once in the tail. */
   private head = -1;
-  private tail: Reader | undefined;
-  private readonly readers = new Set<Reader>();
+  private tail: PartitionReader | undefined;
+  private readonly readers = new Set<PartitionReader>();
   /** Segment reads holding a slot. */
   private readonly reading = new Set<Promise<void>>();
   private closed = false;
@@ -184,7 +187,7 @@ export class SegmentedHistory implements PartitionReader {
   }
 
   /** The partition's last message id and cursor (from the tail's reader once there). */
-  positions(): ReturnType<Reader['positions']> {
+  positions(): ReturnType<PartitionReader['positions']> {
     return (this.tail ?? this.options.main).positions();
   }
 
@@ -218,10 +221,10 @@ export class SegmentedHistory implements PartitionReader {
   }
 
   /** After the history: a reader from right after the boundary, instead of `main`. */
-  private async openTail(): Promise<Reader> {
-    const { client, topic, boundary, main, receiverQueueSize, receiverQueueBytes, memory } =
+  private async openTail(): Promise<PartitionReader> {
+    const { openReader, topic, boundary, main, receiverQueueSize, receiverQueueBytes, memory } =
       this.options;
-    const tail = await Reader.open(client, {
+    const tail = await openReader({
       topic,
       start: boundary,
       startInclusive: false,
@@ -259,7 +262,7 @@ export class SegmentedHistory implements PartitionReader {
   }
 
   private async readSegment(segment: Ahead, index: number): Promise<void> {
-    const { client, topic, gate, receiverQueueSize, memory, onSegmentRead } = this.options;
+    const { openReader, topic, gate, receiverQueueSize, memory, onSegmentRead } = this.options;
     // A segment reads while there is room in the stream's budget and in the gateway's
     // memory; the one handed out next also whenever its buffer is empty, so the stream
     // moves. (Without a bound it would buffer as fast as Pulsar sends while the client is
@@ -274,7 +277,7 @@ export class SegmentedHistory implements PartitionReader {
     // too, into what the next segment's reader reads: a window of an eighth of the
     // segment keeps that overrun small.
     const window = Math.max(minWindow, Math.ceil(segmentEntries(segment) / 8));
-    const reader = await Reader.open(client, {
+    const reader = await openReader({
       topic,
       start: new MessageId(segment.ledgerId, segment.firstEntry),
       startInclusive: true,
@@ -348,27 +351,6 @@ export class SegmentedHistory implements PartitionReader {
   }
 }
 
-/** Whether `id` comes after the segment's last entry. (A reader never goes back.) */
-function isPast(id: MessageId, segment: Segment): boolean {
-  return (
-    id.ledgerId > segment.ledgerId ||
-    (id.ledgerId === segment.ledgerId && id.entryId > segment.lastEntry)
-  );
-}
-
-/**
- * Whether a message the reader returned belongs to the segment: it does not start past it.
- * (A chunked message belongs where its first chunk is, even when it ends further on.)
- */
-function startsIn(message: Message, segment: Segment): boolean {
-  return !isPast(message.messageId.firstChunk ?? message.messageId, segment);
-}
-
-/** Whether `id` is in the segment's last entry. */
-function isLast(id: MessageId, segment: Segment): boolean {
-  return id.ledgerId === segment.ledgerId && id.entryId === segment.lastEntry;
-}
-
 /** Resolves at the gate's next change, or when the gateway's memory is released. */
 async function roomOrChange(gate: SegmentGate, memory: MemoryPool | undefined): Promise<void> {
   const stop = memory?.onRelease(() => gate.notify());
@@ -400,7 +382,7 @@ function changeOrAbort(gate: SegmentGate, signal: AbortSignal | undefined): Prom
  * that do not decrease along the partition (see README, "History by segment").
  */
 export async function prunedByTime(
-  at: { admin: PulsarAdmin; topic: string; times: PublishTimes },
+  at: { admin: Pick<PulsarAdmin, 'entryPublishTime'>; topic: string; times: PublishTimes },
   segments: Segment[],
   range: { startMs: number | undefined; endMs: number | undefined },
 ): Promise<{ before: Segment[]; kept: Segment[] }> {

@@ -6,77 +6,25 @@
  * that the transport writes out, pulling only as fast as its client reads.
  */
 import type * as arrow from 'apache-arrow';
-import { type BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
-import { topicSchema } from '../arrow/topic-schema.ts';
-import { sameSchema, type Translate } from '../arrow/value-schema.ts';
-import type { MemoryPool } from '../memory-pool.ts';
-import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
-import type { PulsarClient } from '../pulsar/client.ts';
-import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
-import { type Message, Reader } from '../pulsar/reader.ts';
-import {
-  historySegments,
-  type PublishTimes,
-  publishTimes,
-  type Segment,
-  segmentEntries,
-} from '../pulsar/segments.ts';
-import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
+import type { Message } from '../pulsar/reader.ts';
+import { Batch } from './batch.ts';
+import { checkReceived, dataLoss, stalledLoss } from './continuity.ts';
 import { SeamError } from './errors.ts';
-import type { ReadRequest } from './request.ts';
-import { decodeResumeToken, encodeResumeToken, type Position } from './resume-token.ts';
 import {
-  defaultHistoryBudgetBytes,
-  defaultHistoryParallelism,
-  type PartitionReader,
-  prunedByTime,
-  SegmentedHistory,
-  SegmentGate,
-  type SegmentRead,
-} from './segmented-history.ts';
+  type CoreAdmin,
+  type CoreClient,
+  openPlan,
+  type Partition,
+  type Plan,
+  type StreamDeps,
+  type StreamInfo,
+} from './plan.ts';
+import { isAfter, isBoundary } from './positions.ts';
+import type { ReadRequest } from './request.ts';
+import { encodeResumeToken } from './resume-token.ts';
+import type { SchemaVersions } from './schema-versions.ts';
 
-/** What the stream needs from outside. */
-export interface StreamDeps {
-  client: PulsarClient;
-  /** For segment metadata (history estimates, retention checks); optional. */
-  admin?: PulsarAdmin | undefined;
-  /** Messages each partition's reader may prefetch. */
-  receiverQueueSize?: number;
-  /** Bytes each partition's reader may hold queued and prefetched. */
-  receiverQueueBytes?: number;
-  /** The gateway's memory, that readers, segment buffers and unsent responses draw from. */
-  memory?: MemoryPool | undefined;
-  /**
-   * Segment readers a stream may have open at once, shared by its partitions, each
-   * reading one later segment (ledger) of history while the partition's own reader reads
-   * the first. 1 reads each partition with its one reader, in order. Needs `admin`.
-   */
-  historyParallelism?: number;
-  /** Bytes a stream's segment readers may buffer and prefetch ahead of its client. */
-  historyBudgetBytes?: number;
-  /** Called as each segment reader closes: for tests and benchmarks. */
-  onSegmentRead?: (read: SegmentRead) => void;
-  /** Where segments' publish times are cached: the process's cache by default. */
-  publishTimes?: PublishTimes;
-}
-
-/** One partition as the stream sees it at open. */
-export interface PartitionPlan {
-  partition: number;
-  topic: string;
-  /** Last message at open; undefined when the partition was empty. */
-  boundary: MessageId | undefined;
-}
-
-/** Known when the stream opens; sent with the schema. */
-export interface StreamInfo {
-  topic: string;
-  partitions: PartitionPlan[];
-  estimatedHistoryBytes: number;
-  estimatedHistoryEntries: number;
-  schemaType: string;
-  schemaVersion: Buffer | undefined;
-}
+export type { CoreAdmin, CoreClient, PartitionPlan, StreamDeps, StreamInfo } from './plan.ts';
 
 /** History progress. */
 export interface Progress {
@@ -105,350 +53,62 @@ export type StreamEvent =
       caughtUpAt: number;
     };
 
-/** A partition being read. */
-interface Partition extends PartitionPlan {
-  reader: PartitionReader;
-  /** The history still to read, by segment (empty without segment metadata). */
-  segments: Segment[];
-  /** Average stored bytes of an entry, by ledger: what a message adds to the progress. */
-  entryBytes: Map<number, number>;
-  /** Where the partition continues: what the next resume token says. */
-  position: Position;
-  /**
-   * The entry of the last message taken from `pending` (a chunked message's last), or just
-   * before the start; undefined before the first message from earliest or a publish time.
-   * For `lostBefore`.
-   */
-  lastTaken: { ledgerId: number; entryId: number } | undefined;
-  /** Received messages; those from `next` on are not yet in a batch. */
-  pending: Message[];
-  next: number;
-  inflight: Promise<void> | undefined;
-  historyDone: boolean;
-  /** The end (publish time) was reached: nothing more from this partition. */
-  finished: boolean;
-}
-
 /** Flush history when no partition has had new messages for this long, ms. */
 const historyIdleFlushMs = 50;
-
 /** Reads a topic as events. Throws SeamError; after the first batch, with a resume token. */
 export async function* readStream(
-  deps: StreamDeps,
+  deps: StreamDeps<CoreClient, CoreAdmin>,
   request: ReadRequest,
   signal: AbortSignal,
 ): AsyncGenerator<StreamEvent> {
-  const stream = new Stream(deps, request, signal);
+  let stream: Stream | undefined;
   try {
-    yield await stream.open();
+    const plan = await openPlan(deps, request, signal);
+    stream = new Stream(deps, request, signal, plan);
+    yield { kind: 'start', schema: plan.schema.schema, info: plan.info };
     yield* stream.history();
     if (request.end.kind !== 'atOpen' && !stream.allFinished()) yield* stream.tail();
   } catch (error) {
     const failure = SeamError.from(signal.aborted ? (signal.reason ?? error) : error);
     // The token of the last event out: rows appended since were never sent.
-    failure.resumeToken ??= stream.lastToken;
+    failure.resumeToken ??= stream?.lastToken;
     throw failure;
   } finally {
-    await stream.close();
+    await stream?.close();
   }
 }
 
 class Stream {
-  private readonly deps: StreamDeps;
+  private readonly deps: StreamDeps<CoreClient, CoreAdmin>;
   private readonly request: ReadRequest;
   private readonly signal: AbortSignal;
-  private topic = '';
-  private partitions: Partition[] = [];
-  private schema: StreamSchema | undefined;
-  private builder: BatchBuilder | undefined;
-  /**
-   * How to read messages written with other schema versions (hex), or the error a
-   * message of that version ends the stream with.
-   */
-  private readonly decoders = new Map<string, Translate | SeamError>();
-  private streamVersion: string | undefined;
-  /** `streamVersion` as bytes: compared with each message's, without hex. */
-  private streamVersionBytes: Buffer | undefined;
-  /** The topic whose schema registry entries apply (the partitioned topic, not a partition). */
-  private schemaTopic = '';
+  private readonly topic: string;
+  private readonly partitions: Partition[];
+  private readonly batch: Batch;
+  /** How to read messages written with other schema versions. */
+  private readonly versions: SchemaVersions;
   private historyRows = 0;
-  private historyBytesRead = 0;
-  private historyBytesExpected = 0;
+  private historyBytesRead: number;
+  private readonly historyBytesExpected: number;
   private lastPublishTime: number | undefined;
-  private batchPublishTimes: number[] = [];
-  /** The current batch's messages, each with how it was read: to build the batch again. */
-  private batchMessages: { message: Message; translate: Translate | undefined }[] = [];
-  /** When the batch being built got its first row. */
-  private batchStartedAt = 0;
   /** The resume token of the last batch, seam or heartbeat emitted. */
   lastToken: Buffer | undefined;
 
-  constructor(deps: StreamDeps, request: ReadRequest, signal: AbortSignal) {
+  constructor(
+    deps: StreamDeps<CoreClient, CoreAdmin>,
+    request: ReadRequest,
+    signal: AbortSignal,
+    plan: Plan,
+  ) {
     this.deps = deps;
     this.request = request;
     this.signal = signal;
-  }
-
-  /** Plans the read and opens one reader per partition. */
-  async open(): Promise<StreamEvent> {
-    const name = parseTopicName(this.request.topic);
-    this.topic = name.full;
-    const { client } = this.deps;
-    const count = name.partition >= 0 ? 0 : await client.partitions(this.topic);
-    const plans =
-      count === 0
-        ? [{ partition: name.partition, topic: this.topic }]
-        : Array.from({ length: count }, (_, i) => ({
-            partition: i,
-            topic: partitionTopic(this.topic, i),
-          }));
-    const starts = this.startPositions(plans.map((p) => p.partition));
-
-    this.schemaTopic = name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
-    const schema = await client.schema(this.schemaTopic);
-    const value = topicSchema(schema?.schema);
-    this.schema = new StreamSchema(value, this.request.columns);
-    this.builder = this.schema.builder();
-    if (schema) {
-      this.streamVersion = schema.version.toString('hex');
-      this.streamVersionBytes = schema.version;
-    }
-
-    const opened = await Promise.allSettled(
-      plans.map((plan) => this.openPartition(plan, starts.get(plan.partition))),
-    );
-    const failed = opened.find((o) => o.status === 'rejected');
-    const partitions = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
-    if (failed) {
-      // Release the partitions that did open: their subscriptions would outlive the stream.
-      await Promise.all(partitions.map((p) => p.reader.close()));
-      throw failed.reason;
-    }
-    this.partitions = partitions;
-    const segments = partitions.flatMap((p) => p.segments);
-    const estimate = {
-      bytes: Math.round(segments.reduce((sum, s) => sum + s.entryBytes * segmentEntries(s), 0)),
-      entries: segments.reduce((sum, s) => sum + segmentEntries(s), 0),
-    };
-    this.historyBytesExpected = estimate.bytes;
-    for (const p of partitions) this.historyBytesRead += coveredAtStart(p);
-    await this.readBySegment();
-    return {
-      kind: 'start',
-      schema: this.schema.schema,
-      info: {
-        topic: this.topic,
-        partitions: this.partitions.map(({ partition, topic, boundary }) => ({
-          partition,
-          topic,
-          boundary,
-        })),
-        estimatedHistoryBytes: estimate.bytes,
-        estimatedHistoryEntries: estimate.entries,
-        schemaType: value.typeName,
-        schemaVersion: schema?.version,
-      },
-    };
-  }
-
-  private startPositions(partitions: number[]): Map<number, Position | 'latest'> {
-    const start = this.request.start;
-    const all = (p: Position | 'latest') => new Map(partitions.map((i) => [i, p]));
-    switch (start.kind) {
-      case 'earliest':
-        return all({ kind: 'earliest' });
-      case 'latest':
-        return all('latest');
-      case 'publishTime':
-        return all({ kind: 'publishTime', ms: start.ms });
-      case 'messageId': {
-        if (partitions.length !== 1) {
-          throw new SeamError(
-            'INVALID_ARGUMENT',
-            `${this.topic} has ${partitions.length} partitions: start from a message id on one partition (${this.topic}-partition-N), or use start_publish_time or a resume token`,
-          );
-        }
-        return all({ kind: 'at', id: start.id });
-      }
-      case 'resumeToken': {
-        const positions = decodeResumeToken(this.topic, start.token, partitions.length);
-        const known = [...positions.keys()].sort((a, b) => a - b).join(',');
-        if (known !== partitions.join(',')) {
-          throw new SeamError(
-            'FAILED_PRECONDITION',
-            `the resume token covers partitions [${known}] but ${this.topic} now has [${partitions.join(',')}]: the topic was repartitioned`,
-          );
-        }
-        return positions;
-      }
-    }
-  }
-
-  private async openPartition(
-    plan: { partition: number; topic: string },
-    start: Position | 'latest' | undefined,
-  ): Promise<Partition> {
-    const { receiverQueueBytes, memory } = this.deps;
-    const options = {
-      topic: plan.topic,
-      receiverQueueSize: this.deps.receiverQueueSize ?? 1000,
-      ...(receiverQueueBytes === undefined ? {} : { receiverQueueBytes }),
-      memory,
-    };
-    let reader: Reader;
-    let position: Position;
-    if (start === 'latest') {
-      reader = await Reader.open(this.deps.client, { ...options, start: MessageId.latest });
-      position = { kind: 'earliest' };
-    } else {
-      position = start ?? { kind: 'earliest' };
-      reader = await Reader.open(this.deps.client, readerStart(options, position));
-    }
-    let boundary: MessageId | undefined;
-    let historyDone: boolean;
-    let segments: Segment[] = [];
-    const entryBytes = new Map<number, number>();
-    try {
-      const { lastMessageId, markDeletePosition } = await reader.positions();
-      boundary = lastMessageId.entryId >= 0 ? lastMessageId : undefined;
-      if (start === 'latest') {
-        // Everything after "latest" is tail; pin the position to the boundary so a resume
-        // continues exactly here rather than at a later "latest".
-        historyDone = true;
-        position = boundary ? { kind: 'after', id: boundary } : { kind: 'earliest' };
-      } else {
-        historyDone = !boundary || startsAfter(position, boundary, markDeletePosition);
-      }
-      const ledgers = await this.deps.admin?.ledgers(plan.topic).catch(() => undefined);
-      // Before any row: a position in no ledger of the topic's is lost data or a foreign id.
-      await this.checkPosition(plan.topic, position, ledgers);
-      for (const l of ledgers ?? [])
-        if (l.entries > 0) entryBytes.set(l.ledgerId, l.size / l.entries);
-      if (ledgers && boundary && !historyDone) {
-        segments = historySegments(ledgers, firstEntry(position, markDeletePosition), boundary);
-      }
-    } catch (error) {
-      await reader.close();
-      throw error;
-    }
-    return {
-      ...plan,
-      reader,
-      segments,
-      entryBytes,
-      boundary,
-      position,
-      lastTaken: entryBefore(position),
-      pending: [],
-      next: 0,
-      inflight: undefined,
-      historyDone,
-      finished: false,
-    };
-  }
-
-  /**
-   * DATA_LOSS when a position points into a ledger that retention already deleted;
-   * INVALID_ARGUMENT when it names a ledger this topic never had (ledger ids are unique in
-   * a cluster, so the id came from another topic). An older ledger than the topic's oldest
-   * is another topic's too when the topic still holds its first message ever; otherwise it
-   * cannot be told from one retention deleted: DATA_LOSS. Either way, no row.
-   */
-  private async checkPosition(
-    topic: string,
-    position: Position,
-    ledgers: Ledger[] | undefined,
-  ): Promise<void> {
-    if (position.kind !== 'after' && position.kind !== 'at') return;
-    const first = ledgers?.[0];
-    if (!first) return;
-    const { ledgerId } = position.id;
-    const foreign = new SeamError(
-      'INVALID_ARGUMENT',
-      `${topic} has no ledger ${ledgerId}: the message id comes from another topic (or partition); use an id read from this one`,
-    );
-    if (ledgerId >= first.ledgerId) {
-      if (ledgers.some((l) => l.ledgerId === ledgerId)) return;
-      throw foreign;
-    }
-    if (await this.holdsFirstMessageEver(topic)) throw foreign;
-    throw new SeamError(
-      'DATA_LOSS',
-      `${topic}: position ${position.id.ledgerId}:${position.id.entryId} is in a segment retention has deleted (the oldest left is ledger ${first.ledgerId}); messages after it are lost. Start from earliest to read what remains. (A message id taken from another, older topic looks the same when the brokers add no message index.)`,
-    );
-  }
-
-  /**
-   * Whether the topic still holds the first message it ever had (broker index 0): then
-   * retention deleted nothing, and an older ledger was never its. Unknown (false) when the
-   * brokers do not add message indexes (AppendIndexMetadataInterceptor).
-   */
-  private async holdsFirstMessageEver(topic: string): Promise<boolean> {
-    const reader = await Reader.open(this.deps.client, { topic, receiverQueueSize: 1 });
-    try {
-      const [first] = await reader.receive(
-        AbortSignal.any([this.signal, AbortSignal.timeout(5000)]),
-      );
-      return first?.brokerIndex === 0;
-    } catch {
-      return false;
-    } finally {
-      await reader.close();
-    }
-  }
-
-  /**
-   * With parallelism above 1, the partitions whose history spans several segments read
-   * it by segment (see segmented-history.ts); the others keep their one reader.
-   */
-  private async readBySegment(): Promise<void> {
-    const { admin, client, onSegmentRead } = this.deps;
-    const parallelism = this.deps.historyParallelism ?? defaultHistoryParallelism;
-    if (!admin || parallelism <= 1) return;
-    const gate = new SegmentGate(
-      parallelism,
-      this.deps.historyBudgetBytes ?? defaultHistoryBudgetBytes,
-    );
-    const { end } = this.request;
-    await Promise.all(
-      this.partitions.map(async (p) => {
-        if (p.historyDone || !p.boundary || p.segments.length < 2) return;
-        // Without the publish times (the admin API refused or failed), one reader reads.
-        const pruned = await prunedByTime(
-          { admin, topic: p.topic, times: this.deps.publishTimes ?? publishTimes },
-          p.segments,
-          {
-            startMs: p.position.kind === 'publishTime' ? p.position.ms : undefined,
-            endMs: end.kind === 'publishTime' ? end.ms : undefined,
-          },
-        ).catch(() => undefined);
-        if (!pruned) return;
-        const { before, kept } = pruned;
-        const main = p.segments[0] as Segment;
-        // The partition's reader starts in the first segment; when that one is skipped, it
-        // hands out nothing and the segment readers read all that is kept.
-        const first =
-          before.length === 0 ? (kept[0] as Segment) : { ...main, lastEntry: main.firstEntry - 1 };
-        const later = before.length === 0 ? kept.slice(1) : kept;
-        if (later.length === 0) return;
-        // Skipped before the start: covered, as one reader skipping their messages counts them.
-        for (const s of before) this.historyBytesRead += s.entryBytes * segmentEntries(s);
-        p.reader = new SegmentedHistory({
-          client,
-          admin,
-          topic: p.topic,
-          main: p.reader as Reader,
-          first,
-          later,
-          boundary: p.boundary,
-          gate,
-          receiverQueueSize: this.deps.receiverQueueSize ?? 1000,
-          receiverQueueBytes: this.deps.receiverQueueBytes,
-          memory: this.deps.memory,
-          onSegmentRead,
-        });
-      }),
-    );
+    this.topic = plan.topic;
+    this.partitions = plan.partitions;
+    this.batch = new Batch(plan.schema, deps.memory);
+    this.versions = plan.versions;
+    this.historyBytesRead = plan.historyBytesRead;
+    this.historyBytesExpected = plan.info.estimatedHistoryBytes;
   }
 
   /** History: every partition up to its boundary, then the seam. */
@@ -458,12 +118,17 @@ class Stream {
       const arrived = await this.receive(active, historyIdleFlushMs);
       if (arrived) {
         yield* this.drain('history');
-      } else if ((this.builder as BatchBuilder).rows > 0) {
+      } else if (this.batch.rows > 0) {
         yield this.flush('history');
+      }
+      const lost = await stalledLoss(this.deps.admin, active);
+      if (lost) {
+        if (this.batch.rows > 0) yield this.flush('history');
+        throw lost;
       }
     }
     yield* this.drain('history');
-    if ((this.builder as BatchBuilder).rows > 0) yield this.flush('history');
+    if (this.batch.rows > 0) yield this.flush('history');
     this.lastToken = this.token();
     yield { kind: 'seam', resumeToken: this.lastToken, historyRows: this.historyRows };
   }
@@ -472,7 +137,7 @@ class Stream {
   async *tail(): AsyncGenerator<StreamEvent> {
     const { maxLatencyMs, heartbeatMs } = this.request.batching;
     const end = this.request.end;
-    const builder = this.builder as BatchBuilder;
+    const batch = this.batch;
     let lastSentAt = Date.now();
     // Tail rows that arrived with the last history entries go first.
     yield* this.drain('tail');
@@ -480,9 +145,7 @@ class Stream {
       const now = Date.now();
       const pastEnd = end.kind === 'publishTime' && now >= end.ms;
       let wait =
-        builder.rows > 0
-          ? this.batchStartedAt + maxLatencyMs - now
-          : lastSentAt + heartbeatMs - now;
+        batch.rows > 0 ? batch.startedAt + maxLatencyMs - now : lastSentAt + heartbeatMs - now;
       // Past the end time, look every 100 ms for partitions with nothing left.
       if (end.kind === 'publishTime') wait = Math.min(wait, pastEnd ? 100 : end.ms - now);
       if (
@@ -497,13 +160,13 @@ class Stream {
         }
         continue;
       }
-      if (builder.rows > 0 && Date.now() >= this.batchStartedAt + maxLatencyMs) {
+      if (batch.rows > 0 && Date.now() >= batch.startedAt + maxLatencyMs) {
         yield this.flush('tail');
         lastSentAt = Date.now();
         continue;
       }
       if (pastEnd) await this.finishCaughtUp();
-      if (builder.rows === 0 && Date.now() >= lastSentAt + heartbeatMs) {
+      if (batch.rows === 0 && Date.now() >= lastSentAt + heartbeatMs) {
         lastSentAt = Date.now();
         this.lastToken = this.token();
         yield {
@@ -514,7 +177,7 @@ class Stream {
         };
       }
     }
-    if (builder.rows > 0) yield this.flush('tail');
+    if (batch.rows > 0) yield this.flush('tail');
   }
 
   /** Past an end publish time: a partition with nothing left to read is finished. */
@@ -541,12 +204,22 @@ class Stream {
     if (from.some((p) => p.next < p.pending.length)) return true;
     let arrived = false;
     const waits = from.map((p) => {
+      // After a gap, nothing more: the stream ends at it.
+      if (p.loss)
+        return Promise.resolve().then(() => {
+          arrived = true;
+        });
+      if (p.inflight === undefined) p.waitingSince = Date.now();
       p.inflight ??= p.reader.receive(this.signal).then(async (messages) => {
-        await this.learnVersions(messages);
+        await this.versions.learn(messages);
+        const received = await checkReceived(this.deps.admin, p, messages);
         p.inflight = undefined;
         // One by one: a receive can hand back the whole prefetch (receiver queue × batch
         // size, a million small messages), too many for spread arguments.
-        for (const m of messages) p.pending.push(m);
+        for (const [i, m] of messages.entries()) {
+          if (i >= received) break;
+          p.pending.push(m);
+        }
       });
       return p.inflight.then(() => {
         arrived = true;
@@ -570,19 +243,15 @@ class Stream {
    * Receives may append to `pending` while this is suspended at a yield.
    */
   private *drain(phase: 'history' | 'tail'): Generator<StreamEvent> {
-    const { maxRows, maxBytes } = this.request.batching;
-    const builder = this.builder as BatchBuilder;
+    const batch = this.batch;
     const end = this.request.end;
     for (const p of this.partitions) {
       while (p.next < p.pending.length && !p.finished && !(phase === 'history' && p.historyDone)) {
-        const message = p.pending[p.next] as Message;
-        const lost = lostBefore(p, message);
-        if (lost) {
-          if (builder.rows > 0) yield this.flush(phase);
-          throw new SeamError(
-            'DATA_LOSS',
-            `${p.topic}: retention deleted messages before they could be read (${lost}). The rows sent are complete up to the resume token; start from earliest or a publish time to read what remains.`,
-          );
+        const message = p.pending[p.next];
+        if (message === undefined) break;
+        if (p.loss?.at === message) {
+          if (batch.rows > 0) yield this.flush(phase);
+          throw dataLoss(p.topic, p.loss.reason);
         }
         if (phase === 'history' && p.boundary && isAfter(message.messageId, p.boundary)) {
           p.historyDone = true;
@@ -603,10 +272,10 @@ class Stream {
           p.finished = true;
           break;
         }
-        const unreadable = this.unreadable(message);
+        const unreadable = this.versions.unreadable(message);
         if (unreadable) {
           // Deliver the rows before it, then end the stream right after them.
-          if (builder.rows > 0) yield this.flush(phase);
+          if (batch.rows > 0) yield this.flush(phase);
           throw unreadable;
         }
         p.next++;
@@ -615,7 +284,7 @@ class Stream {
         } catch (error) {
           // A payload that does not decode: the rows before it go out, then the error, so
           // a client resuming with the token reads on up to that message.
-          if (this.rebuildBatch() > 0) yield this.flush(phase);
+          if (this.batch.rebuild() > 0) yield this.flush(phase);
           throw error;
         }
         p.position = { kind: 'after', id: message.messageId };
@@ -624,7 +293,7 @@ class Stream {
           this.historyBytesRead += storedBytes(p, message);
           if (p.boundary && isBoundary(message.messageId, p.boundary)) p.historyDone = true;
         }
-        if (builder.rows >= maxRows || builder.bytes >= maxBytes) yield this.flush(phase);
+        if (batch.full(this.request.batching)) yield this.flush(phase);
       }
       if (p.finished) {
         p.pending = [];
@@ -637,99 +306,15 @@ class Stream {
     }
   }
 
-  /** Finds how to decode the schema versions among `messages` that the stream has not seen. */
-  private async learnVersions(messages: Message[]): Promise<void> {
-    for (const m of messages) {
-      if (this.ofStreamVersion(m)) continue;
-      const hex = (m.schemaVersion as Buffer).toString('hex');
-      if (this.decoders.has(hex)) continue;
-      this.decoders.set(hex, await this.decoderFor(m.schemaVersion as Buffer));
-    }
-  }
-
-  /**
-   * Older versions are read as the stream's schema (AVRO resolution); a newer version
-   * with other columns ends the stream, so that no row is silently missing a column.
-   */
-  private async decoderFor(version: Buffer): Promise<Translate | SeamError> {
-    const value = (this.schema as StreamSchema).value;
-    if (value.typeName === 'NONE') return sameSchema; // raw bytes, whatever wrote them
-    const number = BigInt(`0x${version.toString('hex')}`);
-    const found = await this.deps.client.schema(this.schemaTopic, version);
-    if (!found) {
-      return new SeamError(
-        'FAILED_PRECONDITION',
-        `schema version ${number} of ${this.schemaTopic} is not in its schema registry`,
-      );
-    }
-    const streamNumber = this.streamVersion === undefined ? -1n : BigInt(`0x${this.streamVersion}`);
-    const columns = (fields: { toString(): string }[]) => fields.map(String).join(', ');
-    let writerColumns: string;
-    try {
-      writerColumns = columns(topicSchema(found.schema).fields);
-    } catch {
-      writerColumns = '(unsupported)';
-    }
-    if (number > streamNumber && writerColumns !== columns(value.fields)) {
-      return new SeamError(
-        'FAILED_PRECONDITION',
-        `the topic's schema changed mid-stream: version ${number} has columns [${writerColumns}], the stream has version ${streamNumber} [${columns(value.fields)}]. Resume with the resume token to read on with the new schema.`,
-      );
-    }
-    return (
-      value.translatorFor(found.schema) ??
-      new SeamError(
-        'FAILED_PRECONDITION',
-        `messages written with schema version ${number} cannot be read as version ${streamNumber} of ${this.schemaTopic}`,
-      )
-    );
-  }
-
-  /** The error a message's schema version ends the stream with, if any. */
-  private unreadable(message: Message): SeamError | undefined {
-    const decode = this.decoderOf(message);
-    return decode instanceof SeamError ? decode : undefined;
-  }
-
-  private decoderOf(message: Message): Translate | SeamError | undefined {
-    return this.ofStreamVersion(message)
-      ? undefined
-      : this.decoders.get((message.schemaVersion as Buffer).toString('hex'));
-  }
-
-  /** Whether a message was written with the stream's schema version (or with none). */
-  private ofStreamVersion(message: Message): boolean {
-    const version = message.schemaVersion;
-    return version === undefined || this.streamVersionBytes?.equals(version) === true;
-  }
-
   private append(message: Message): void {
-    const decode = this.decoderOf(message);
+    const decode = this.versions.decoderOf(message);
     if (decode instanceof SeamError) throw decode;
-    const builder = this.builder as BatchBuilder;
-    if (builder.rows === 0) this.batchStartedAt = Date.now();
-    builder.append(message, decode);
-    this.batchMessages.push({ message, translate: decode });
-    this.batchPublishTimes.push(message.publishTime);
+    this.batch.append(message, decode);
     this.lastPublishTime = message.publishTime;
   }
 
-  /**
-   * Builds the current batch again from its messages in a new builder: the one a payload
-   * failed in holds a half-written row. Returns its rows.
-   */
-  private rebuildBatch(): number {
-    const builder = (this.schema as StreamSchema).builder();
-    for (const { message, translate } of this.batchMessages) builder.append(message, translate);
-    this.builder = builder;
-    return builder.rows;
-  }
-
   private flush(phase: 'history' | 'tail'): StreamEvent {
-    const batch = (this.builder as BatchBuilder).flush();
-    this.batchMessages = [];
-    const publishTimes = this.batchPublishTimes;
-    this.batchPublishTimes = [];
+    const { batch, publishTimes } = this.batch.take();
     this.lastToken = this.token();
     return {
       kind: 'batch',
@@ -754,50 +339,9 @@ class Stream {
   }
 
   async close(): Promise<void> {
+    this.batch.release();
     await Promise.all(this.partitions.map((p) => p.reader.close()));
   }
-}
-
-/**
- * What was lost between the message taken last and `message`, if anything; marks `message`
- * taken. Retention deletes whole ledgers, also under a reader, and the broker then moves
- * the reader on to the next ledger without a word. So where the planned history changes
- * ledger, the ledger left must have been read to its planned end and the one entered must
- * be the next planned one. (Within a ledger, entries may be skipped legitimately: the broker
- * filters markers out.) A chunked message counts from its first chunk.
- */
-function lostBefore(p: Partition, message: Message): string | undefined {
-  const previous = p.lastTaken;
-  const first = message.messageId.firstChunk ?? message.messageId;
-  p.lastTaken = message.messageId;
-  if (p.segments.length === 0) return undefined;
-  if (previous === undefined) {
-    // From earliest the first planned ledger comes first; a start by publish time begins
-    // wherever the broker's seek lands.
-    const planned = p.segments[0] as Segment;
-    return p.position.kind !== 'publishTime' && first.ledgerId > planned.ledgerId
-      ? `the first message read is in ledger ${first.ledgerId}, after ledger ${planned.ledgerId}`
-      : undefined;
-  }
-  if (first.ledgerId === previous.ledgerId) return undefined;
-  const at = p.segments.findIndex((s) => s.ledgerId === previous.ledgerId);
-  if (at < 0) return undefined; // a ledger after the history: the tail's
-  const left = p.segments[at] as Segment;
-  if (previous.entryId < left.lastEntry) {
-    return `ledger ${left.ledgerId} ended at entry ${previous.entryId}, not ${left.lastEntry}`;
-  }
-  const next = p.segments[at + 1];
-  return next && first.ledgerId > next.ledgerId
-    ? `ledger ${next.ledgerId} was skipped: the next message read is in ledger ${first.ledgerId}`
-    : undefined;
-}
-
-/** The entry just before a start at or after a message: where reading continues from. */
-function entryBefore(position: Position): { ledgerId: number; entryId: number } | undefined {
-  if (position.kind === 'after') return position.id;
-  if (position.kind !== 'at') return undefined;
-  const id = position.id.firstChunk ?? position.id;
-  return { ledgerId: id.ledgerId, entryId: id.entryId - 1 };
 }
 
 /**
@@ -809,87 +353,4 @@ function storedBytes(p: Partition, message: Message): number {
   return entry === undefined
     ? message.payload.length
     : entry / Math.max(1, message.messageId.batchSize);
-}
-
-/**
- * Stored bytes of the first history entry that lie before the start (a start inside a
- * batch, or after a message): covered without being read, as skipped messages are.
- */
-function coveredAtStart(p: Partition): number {
-  const first = p.segments[0];
-  const position = p.position;
-  if (!first || (position.kind !== 'at' && position.kind !== 'after')) return 0;
-  const id = position.id;
-  if (id.ledgerId !== first.ledgerId || id.entryId !== first.firstEntry) return 0;
-  if (id.batchIndex < 0) return position.kind === 'after' ? first.entryBytes : 0;
-  if (id.batchSize <= 0) return 0;
-  const before = position.kind === 'after' ? id.batchIndex + 1 : id.batchIndex;
-  return (first.entryBytes * before) / id.batchSize;
-}
-
-/** The entry a partition's history starts at (`markDelete`: the cursor's after a seek by time). */
-function firstEntry(
-  position: Position,
-  markDelete: MessageId | undefined,
-): { ledgerId: number; entryId: number } {
-  switch (position.kind) {
-    case 'after':
-    case 'at': {
-      const id = position.id.firstChunk ?? position.id;
-      return { ledgerId: id.ledgerId, entryId: id.entryId };
-    }
-    case 'publishTime':
-      if (markDelete) return { ledgerId: markDelete.ledgerId, entryId: markDelete.entryId + 1 };
-      return { ledgerId: -1, entryId: 0 };
-    case 'earliest':
-      return { ledgerId: -1, entryId: 0 };
-  }
-}
-
-/** Reader options that start at `position`. */
-function readerStart<T extends { topic: string }>(options: T, position: Position) {
-  switch (position.kind) {
-    case 'earliest':
-      return { ...options, start: MessageId.earliest };
-    case 'after':
-      return { ...options, start: position.id, startInclusive: false };
-    case 'at':
-      return { ...options, start: position.id, startInclusive: true };
-    case 'publishTime':
-      return { ...options, startPublishTime: position.ms };
-  }
-}
-
-/** Whether `id` comes after `boundary`. A boundary without batch index covers its whole entry. */
-function isAfter(id: MessageId, boundary: MessageId): boolean {
-  if (id.ledgerId !== boundary.ledgerId || id.entryId !== boundary.entryId)
-    return compareMessageIds(id, boundary) > 0;
-  return boundary.batchIndex >= 0 && id.batchIndex > boundary.batchIndex;
-}
-
-/** Whether `id` is the boundary message itself (the last of history). */
-function isBoundary(id: MessageId, boundary: MessageId): boolean {
-  if (id.ledgerId !== boundary.ledgerId || id.entryId !== boundary.entryId) return false;
-  if (boundary.batchIndex >= 0) return id.batchIndex === boundary.batchIndex;
-  return id.batchIndex < 0 || id.batchIndex === id.batchSize - 1;
-}
-
-/** Whether a partition starting at `position` has no history before `boundary`. */
-function startsAfter(
-  position: Position,
-  boundary: MessageId,
-  markDelete: MessageId | undefined,
-): boolean {
-  switch (position.kind) {
-    case 'earliest':
-      return false;
-    case 'after':
-      return !isAfter(boundary, position.id) || isBoundary(position.id, boundary);
-    case 'at':
-      return isAfter(position.id, boundary);
-    case 'publishTime':
-      // After a seek by time, the cursor's mark-delete position is just before the first
-      // message at or after the time: at or past the boundary entry, history is empty.
-      return markDelete !== undefined && compareMessageIds(markDelete.entry, boundary.entry) >= 0;
-  }
 }

@@ -106,9 +106,8 @@ export class PulsarAdmin {
     ]);
     // internal-info lists only ledgers with metadata; the open one has no close time.
     const closedAt = new Map(info.ledgers.map((l) => [l.ledgerId, l.timestamp]));
-    const last = stats.ledgers.length - 1;
     return stats.ledgers.map((l, i) => {
-      const open = i === last && l.entries === 0 && stats.currentLedgerEntries >= 0;
+      const open = isOpenLedger(stats, i);
       return {
         ledgerId: l.ledgerId,
         entries: open ? stats.currentLedgerEntries : l.entries,
@@ -118,6 +117,19 @@ export class PulsarAdmin {
         open,
       };
     });
+  }
+
+  /**
+   * The ledgers of one partition and their entries, oldest first, in one call (without
+   * close times): what a stream checks, where its reader changed ledger or stalled, to
+   * tell data it was moved past from data it read.
+   */
+  async ledgerEntries(topic: string): Promise<Pick<Ledger, 'ledgerId' | 'entries'>[]> {
+    const stats = await this.get<InternalStats>(`${restPath(topic)}/internalStats`);
+    return stats.ledgers.map((l, i) => ({
+      ledgerId: l.ledgerId,
+      entries: isOpenLedger(stats, i) ? stats.currentLedgerEntries : l.entries,
+    }));
   }
 
   /** The id of the last message of one partition (or non-partitioned topic). */
@@ -273,6 +285,14 @@ function get(
     });
     request.end();
   });
+}
+
+/** internalStats lists the open ledger last, with entries 0: its count is `currentLedgerEntries`. */
+function isOpenLedger(stats: InternalStats, index: number): boolean {
+  const ledger = stats.ledgers[index];
+  return (
+    index === stats.ledgers.length - 1 && ledger?.entries === 0 && stats.currentLedgerEntries >= 0
+  );
 }
 
 function httpKind(status: number): PulsarErrorKind {

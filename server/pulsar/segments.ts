@@ -65,7 +65,12 @@ export class PublishTimes {
   }
 
   /** The publish time of one entry (a batch's messages share their entry's). */
-  entry(admin: PulsarAdmin, topic: string, ledgerId: number, entryId: number): Promise<number> {
+  entry(
+    admin: Pick<PulsarAdmin, 'entryPublishTime'>,
+    topic: string,
+    ledgerId: number,
+    entryId: number,
+  ): Promise<number> {
     const key = `${topic} ${ledgerId}:${entryId}`;
     const cached = this.cache.get(key);
     if (cached !== undefined) {
