@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what npm does not: a Python virtualenv (the official Pulsar client as test
-# producer and reference reader, the Seam Python client, pytest), generated code, and
+# producer and reference reader, the Seam Python client, pytest), the Java Flight client
+# (clients/java, whose flight-core jar yields Flight.proto), generated code, and
 # Pulsar's jars. Idempotent; fast when nothing changed.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -17,6 +18,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+# Before gen.sh: the Java client build also yields proto/arrow/flight/protocol/Flight.proto.
+bash "$root/scripts/java-client.sh"
 bash "$root/scripts/gen.sh"
 bash "$pulsar" resolve
 

@@ -21,16 +21,18 @@ const ResumeToken = apiType('ResumeToken');
 const magic = Buffer.from('S1');
 const tokenVersion = 1;
 
+/** The position fields of a seam.v1.PartitionPosition, as protobufjs reads and writes them. */
+export interface PositionFields {
+  after_message_id?: Uint8Array;
+  at_message_id?: Uint8Array;
+  from_earliest?: boolean;
+  from_publish_time_ms?: number;
+}
+
 interface TokenMessage {
   version: number;
   topic: string;
-  positions: {
-    partition: number;
-    after_message_id?: Uint8Array;
-    at_message_id?: Uint8Array;
-    from_earliest?: boolean;
-    from_publish_time_ms?: number;
-  }[];
+  positions: ({ partition: number } & PositionFields)[];
 }
 
 /** Encodes the positions of every partition of `topic`. */
@@ -47,7 +49,8 @@ export function encodeResumeToken(topic: string, positions: Map<number, Position
   return Buffer.concat([head, body]);
 }
 
-function positionFields(p: Position): Omit<TokenMessage['positions'][number], 'partition'> {
+/** The seam.v1.PartitionPosition fields of a position (without its partition). */
+export function positionFields(p: Position): PositionFields {
   switch (p.kind) {
     case 'earliest':
       return { from_earliest: true };
@@ -135,17 +138,20 @@ export function decodeResumeToken(
     );
   }
   const positions = new Map<number, Position>();
-  for (const p of message.positions ?? []) {
-    const partition = p.partition ?? 0;
-    if (p.after_message_id)
-      positions.set(partition, { kind: 'after', id: tokenMessageId(p.after_message_id) });
-    else if (p.at_message_id)
-      positions.set(partition, { kind: 'at', id: tokenMessageId(p.at_message_id) });
-    else if (p.from_publish_time_ms !== undefined)
-      positions.set(partition, { kind: 'publishTime', ms: tokenTime(p.from_publish_time_ms) });
-    else positions.set(partition, { kind: 'earliest' });
-  }
+  for (const p of message.positions ?? []) positions.set(p.partition ?? 0, positionOf(p));
   return positions;
+}
+
+/**
+ * The position a seam.v1.PartitionPosition names; none set = earliest. Its ids and times
+ * come from callers (tokens, tickets), so they are checked: INVALID_ARGUMENT when damaged.
+ */
+export function positionOf(p: PositionFields): Position {
+  if (p.after_message_id) return { kind: 'after', id: tokenMessageId(p.after_message_id) };
+  if (p.at_message_id) return { kind: 'at', id: tokenMessageId(p.at_message_id) };
+  if (p.from_publish_time_ms !== undefined)
+    return { kind: 'publishTime', ms: tokenTime(p.from_publish_time_ms) };
+  return { kind: 'earliest' };
 }
 
 /** How many times field `field` occurs at the top level of a protobuf message. */
