@@ -85,6 +85,7 @@ async function serve(args: string[]): Promise<void> {
     ...(pulsarToken ? { auth: tokenAuth(pulsarToken) } : {}),
     ...(pulsarCa ? { tls: { ca: pulsarCa } } : {}),
     maxCallerConnections: config.maxCallerConnections,
+    operationTimeoutMs: config.pulsarOperationTimeoutMs,
   });
   const admin = new PulsarAdmin({
     webServiceUrl: config.pulsarAdminUrl,

@@ -9,7 +9,8 @@ import { defaultHistoryBudgetBytes, defaultHistoryParallelism } from './core/seg
 import type { StreamDeps } from './core/stream.ts';
 import type { GatewayOptions } from './grpc/server.ts';
 import { defaultMemoryBudgetBytes, MemoryPool } from './memory-pool.ts';
-import { defaultReceiverQueueBytes } from './pulsar/flow-control.ts';
+import { defaultOperationTimeoutMs } from './pulsar/connection.ts';
+import { defaultReceiverQueueBytes, defaultReceiverQueueSize } from './pulsar/flow-control.ts';
 import { loadTokenKey } from './security/jwt.ts';
 import { logLevels } from './telemetry/log.ts';
 
@@ -44,6 +45,11 @@ export const configSchema = z.strictObject({
     .min(1)
     .optional()
     .describe('CA certificate (PEM file) trusted for `pulsar+ssl://`.'),
+  pulsarOperationTimeoutMs: positive
+    .default(defaultOperationTimeoutMs)
+    .describe(
+      'How long a Pulsar request waits for its answer, and how long an open (lookup, partitions, schema, subscribe) retries while the brokers are unavailable, e.g. restarting, ms; a call that gives up sooner ends it sooner. 30 s, as the official clients.',
+    ),
   tlsCert: z.string().min(1).optional().describe('Certificate chain (PEM file) of the gRPC port.'),
   tlsKey: z
     .string()
@@ -138,7 +144,7 @@ export const configSchema = z.strictObject({
     .default(8 * 1024 * 1024)
     .describe('Response bytes a stream may have written that its client has not taken.'),
   receiverQueueSize: positive
-    .default(1000)
+    .default(defaultReceiverQueueSize)
     .describe("Messages each partition's reader prefetches from Pulsar."),
   receiverQueueBytes: positive
     .default(defaultReceiverQueueBytes)

@@ -10,6 +10,7 @@ import { topicSchema } from '../arrow/topic-schema.ts';
 import type { MemoryPool } from '../memory-pool.ts';
 import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
 import { PulsarClient } from '../pulsar/client.ts';
+import { defaultReceiverQueueSize } from '../pulsar/flow-control.ts';
 import { MessageId } from '../pulsar/message-id.ts';
 import { type Message, Reader } from '../pulsar/reader.ts';
 import {
@@ -176,7 +177,9 @@ class Planner {
     const name = parseTopicName(this.request.topic);
     this.topic = name.full;
     const { client } = this.deps;
-    const count = name.partition >= 0 ? 0 : await client.partitions(this.topic);
+    // The call's signal bounds the retries below (an open waits out a broker restart).
+    const retry = { signal: this.signal };
+    const count = name.partition >= 0 ? 0 : await client.partitions(this.topic, retry);
     const plans =
       count === 0
         ? [{ partition: name.partition, topic: this.topic }]
@@ -188,7 +191,7 @@ class Planner {
 
     const schemaTopic =
       name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
-    const schema = await client.schema(schemaTopic);
+    const schema = await client.schema(schemaTopic, undefined, retry);
     const value = topicSchema(schema?.schema);
     const streamSchema = new StreamSchema(value, this.request.columns);
     const versions = new SchemaVersions(client, schemaTopic, value, schema?.version);
@@ -277,9 +280,10 @@ class Planner {
     const { receiverQueueBytes, memory } = this.deps;
     const options = {
       topic: plan.topic,
-      receiverQueueSize: this.deps.receiverQueueSize ?? 1000,
+      receiverQueueSize: this.deps.receiverQueueSize ?? defaultReceiverQueueSize,
       ...(receiverQueueBytes === undefined ? {} : { receiverQueueBytes }),
       memory,
+      signal: this.signal,
     };
     let reader: PartitionReader;
     let position: Position;
@@ -373,7 +377,7 @@ class Planner {
    * brokers do not add message indexes (AppendIndexMetadataInterceptor).
    */
   private async holdsFirstMessageEver(topic: string): Promise<boolean> {
-    const reader = await this.openReader({ topic, receiverQueueSize: 1 });
+    const reader = await this.openReader({ topic, receiverQueueSize: 1, signal: this.signal });
     try {
       const [first] = await reader.receive(
         AbortSignal.any([this.signal, AbortSignal.timeout(5000)]),
@@ -431,7 +435,7 @@ class Planner {
           later,
           boundary: p.boundary,
           gate,
-          receiverQueueSize: this.deps.receiverQueueSize ?? 1000,
+          receiverQueueSize: this.deps.receiverQueueSize ?? defaultReceiverQueueSize,
           receiverQueueBytes: this.deps.receiverQueueBytes,
           memory: this.deps.memory,
           onSegmentRead,

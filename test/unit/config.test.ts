@@ -113,3 +113,14 @@ test('the stream settings reach the stream core', (t) => {
   });
   t.is(memory?.budgetBytes, 32 * 1024 * 1024);
 });
+
+test('the Pulsar operation timeout is 30 s unless set, as the official clients', (t) => {
+  t.is(loadConfig({}).pulsarOperationTimeoutMs, 30_000);
+  t.is(
+    loadConfig({ env: { SEAM_PULSAR_OPERATION_TIMEOUT_MS: '5000' } }).pulsarOperationTimeoutMs,
+    5000,
+  );
+  t.throws(() => loadConfig({ flags: { pulsarOperationTimeoutMs: '0' } }), {
+    message: /pulsar-operation-timeout-ms/,
+  });
+});

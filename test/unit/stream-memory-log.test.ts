@@ -249,3 +249,41 @@ for (const parallelism of [1, 4]) {
     t.true(result.rows.length <= 5, `${result.rows.length} rows: none from after the gap`);
   });
 }
+
+test('the open hands the call signal to every Pulsar operation, so a cancelled call stops retrying', async (t) => {
+  const log = new Log();
+  log.append(1, 3);
+  const signals: (AbortSignal | undefined)[] = [];
+  const base = deps(log, 1);
+  const controller = new AbortController();
+  const stream = readStream(
+    {
+      ...base,
+      client: {
+        partitions: async (_topic, options) => {
+          signals.push(options?.signal);
+          return 0;
+        },
+        schema: async (_topic, _version, options) => {
+          signals.push(options?.signal);
+          return undefined;
+        },
+      },
+      openReader: async (options) => {
+        signals.push(options.signal);
+        return new FakeReader(log, options);
+      },
+    },
+    {
+      topic,
+      start: { kind: 'earliest' },
+      end: { kind: 'atOpen' },
+      columns: [],
+      batching: defaultBatchLimits,
+    },
+    controller.signal,
+  );
+  for await (const _ of stream);
+  t.true(signals.length >= 3);
+  t.true(signals.every((s) => s === controller.signal));
+});
