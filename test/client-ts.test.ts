@@ -130,7 +130,7 @@ test('after the seam every batch of a read is tail, rows caught up on after a re
         server = await gatewayOn(port);
       }
       if (event.kind !== 'batch') continue;
-      phases.push(event.phase);
+      for (let i = 0; i < event.batch.numRows; i++) phases.push(event.phase);
       const column = event.batch.getChild('__messageId');
       for (const v of column ?? []) seen.push(Buffer.from(v as Uint8Array).toString('base64'));
       if (seen.length >= 500) break;
@@ -141,7 +141,9 @@ test('after the seam every batch of a read is tail, rows caught up on after a re
   }
   t.is(seams, 1);
   t.deepEqual(seen, ids);
-  t.deepEqual(phases, [...Array(3).fill('history'), ...Array(2).fill('tail')]);
+  // Row by row (batch sizes vary: an idle reader flushes a partial batch on a busy machine):
+  // the 300 rows before the seam are history, the 200 published during the restart tail.
+  t.deepEqual(phases, [...Array(300).fill('history'), ...Array(200).fill('tail')]);
 });
 
 test('the packed package installs into a project of its own and reads', async (t) => {
