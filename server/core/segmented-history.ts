@@ -379,7 +379,7 @@ function changeOrAbort(gate: SegmentGate, signal: AbortSignal | undefined): Prom
  * before the first whose last entry is at or after the start; `kept`, those from there up
  * to the first segment whose first entry is at or past the end, which is kept to that
  * entry (its message ends the partition as it would in one reader). Assumes publish times
- * that do not decrease along the partition (see README, "History by segment").
+ * that do not decrease along the partition (see docs/pulsar-read-path.md, "History by segment").
  */
 export async function prunedByTime(
   at: { admin: Pick<PulsarAdmin, 'entryPublishTime'>; topic: string; times: PublishTimes },
