@@ -9,15 +9,11 @@ import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import descriptor from 'protobufjs/ext/descriptor/index.js';
 import { StreamSchema } from '../../server/arrow/batch-builder.ts';
+import { avroType } from '../../server/arrow/record-schema.ts';
 import { topicSchema } from '../../server/arrow/topic-schema.ts';
-import {
-  avroType,
-  PulsarSchemaType,
-  UnsupportedSchemaError,
-  ValueDecodeError,
-} from '../../server/arrow/value-schema.ts';
+import { UnsupportedSchemaError, ValueDecodeError } from '../../server/arrow/value-schema.ts';
 import type { SchemaInfo } from '../../server/pulsar/protocol/commands.ts';
-import { decodeCommand } from '../../server/pulsar/protocol/commands.ts';
+import { decodeCommand, PulsarSchemaType } from '../../server/pulsar/protocol/commands.ts';
 import { CompressionType, decompress } from '../../server/pulsar/protocol/compression.ts';
 import { decodeEntry } from '../../server/pulsar/protocol/entry.ts';
 import { FrameDecoder, splitEntry } from '../../server/pulsar/protocol/frame.ts';
