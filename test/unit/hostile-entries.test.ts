@@ -16,6 +16,7 @@ import {
 import {
   decodeEntry,
   type EntryMessages,
+  keptBatchMessages,
   minBatchMessageBytes,
 } from '../../server/pulsar/protocol/entry.ts';
 import { FrameError } from '../../server/pulsar/protocol/frame.ts';
@@ -87,6 +88,25 @@ test('a valid batch of 1 M messages in a 600-byte entry holds no memory per mess
     last = m.batchIndex;
   }
   t.deepEqual([taken, last, decoded.messages.remaining], [count, count - 1, 0]);
+});
+
+test('batches kept whole and batches decoded as taken give the same messages', (t) => {
+  for (const count of [1, keptBatchMessages, keptBatchMessages + 1]) {
+    const values = Array.from({ length: count }, (_, i) => Buffer.from(`v${i}`));
+    const decoded = decodeEntry(
+      entry(
+        { [F.numMessagesInBatch]: count },
+        batch(values, (i) => ({ 8: i })),
+      ),
+    ) as { messages: EntryMessages };
+    const taken = [...decoded.messages];
+    t.deepEqual(
+      taken.map((m) => [m.batchIndex, m.single?.sequenceId, m.payload.toString()]),
+      values.map((v, i) => [i, i, v.toString()]),
+      `${count} messages`,
+    );
+    t.is(decoded.messages.payloadBytes, Buffer.concat(values).length);
+  }
 });
 
 test("a caller may cap a batch's messages before it is decompressed or split", (t) => {
