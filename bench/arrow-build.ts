@@ -14,10 +14,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import avro from 'avsc';
 import { StreamSchema } from '../server/arrow/batch-builder.ts';
-import { PulsarSchemaType, valueSchema } from '../server/arrow/value-schema.ts';
+import { topicSchema } from '../server/arrow/topic-schema.ts';
 import { defaultBatchLimits } from '../server/core/request.ts';
 import { responsesFor } from '../server/grpc/responses.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
+import { PulsarSchemaType } from '../server/pulsar/protocol/commands.ts';
 import type { Message } from '../server/pulsar/reader.ts';
 import { printTable, root } from './support.ts';
 
@@ -94,7 +95,7 @@ function messages(): Message[] {
 }
 
 const stream = new StreamSchema(
-  valueSchema({
+  topicSchema({
     name: 'order',
     type: PulsarSchemaType.AVRO,
     data: Buffer.from(definition),

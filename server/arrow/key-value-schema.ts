@@ -15,14 +15,12 @@
  *   (base64 when `partition_key_b64_encoded`, as the Java client always writes it).
  */
 import * as arrow from 'apache-arrow';
-import type { SchemaInfo } from '../pulsar/protocol/commands.ts';
+import { PulsarSchemaType, type SchemaInfo } from '../pulsar/protocol/commands.ts';
 import {
   type MessageKey,
-  PulsarSchemaType,
   UnsupportedSchemaError,
   ValueDecodeError,
   type ValueSchema,
-  valueSchema,
 } from './value-schema.ts';
 
 /** Prefix of the key part's column names (Pulsar SQL's `KEY_SCHEMA_COLUMN_PREFIX`). */
@@ -129,11 +127,17 @@ function nullable(fields: arrow.Field[], prefix: string): arrow.Field[] {
   return fields.map((f) => new arrow.Field(`${prefix}${f.name}`, f.type, true, f.metadata));
 }
 
-/** The columns of a KEY_VALUE schema, written by the key and value parts' own writers. */
-export function keyValueSchema(info: SchemaInfo): ValueSchema {
+/**
+ * The columns of a KEY_VALUE schema, written by the key and value parts' own writers;
+ * `partSchema` maps each part's schema (topic-schema.ts passes its own dispatch).
+ */
+export function keyValueSchema(
+  info: SchemaInfo,
+  partSchema: (part: SchemaInfo) => ValueSchema,
+): ValueSchema {
   const parts = keyValueParts(info);
-  const key = valueSchema(parts.key);
-  const value = valueSchema(parts.value);
+  const key = partSchema(parts.key);
+  const value = partSchema(parts.value);
   const fields = [...nullable(value.fields, ''), ...nullable(key.fields, keyColumnPrefix)];
   const names = new Set<string>();
   for (const f of fields) {

@@ -12,10 +12,9 @@
 import * as arrow from 'apache-arrow';
 import protobuf from 'protobufjs';
 import 'protobufjs/ext/descriptor/index.js';
-import type { SchemaInfo } from '../pulsar/protocol/commands.ts';
+import { PulsarSchemaType, type SchemaInfo } from '../pulsar/protocol/commands.ts';
 import type { Tally } from './columns.ts';
 import {
-  PulsarSchemaType,
   sameSchema,
   UnsupportedSchemaError,
   ValueDecodeError,

@@ -9,7 +9,7 @@ import { PulsarError } from './errors.ts';
 import { messageOverheadBytes } from './flow-control.ts';
 import { compareMessageIds, MessageId } from './message-id.ts';
 import { decompress, maxUncompressedBytes } from './protocol/compression.ts';
-import { decodeEntry, type EntryMessage } from './protocol/entry.ts';
+import { decodeEntry, type EntryMessage, type EntryMessages } from './protocol/entry.ts';
 import type { MessageMetadata } from './protocol/metadata.ts';
 import type { Message } from './reader.ts';
 
@@ -31,9 +31,10 @@ interface OpenEntry {
   id: MessageId;
   metadata: MessageMetadata;
   broker: BrokerStamp;
-  messages: EntryMessage[];
-  /** The next message to queue. */
-  next: number;
+  /** Its first message not queued yet (taken to check the start filter), if any. */
+  first: EntryMessage | undefined;
+  /** Its messages not queued yet, after `first`. */
+  messages: EntryMessages;
 }
 
 /** The memory a message holds (`messageBytes` of reader.ts). */
@@ -123,26 +124,24 @@ export class EntryAssembler {
     const { messages } = decoded;
     const count = metadata.isBatch ? metadata.numMessagesInBatch : 0;
     // The start filter applies in arrival order (a chunked message behind may pass it).
-    let first = 0;
-    while (
-      this.startFilter &&
-      first < messages.length &&
-      !this.passesStart(this.idOf(id, messages[first] as EntryMessage, count))
-    )
-      first++;
-    let bytes = 0;
-    for (let i = first; i < messages.length; i++)
-      bytes += (messages[i] as EntryMessage).payload.length + messageOverheadBytes;
-    if (first === messages.length) return { permitsUsed, bytes: 0 };
+    let bytes = messages.payloadBytes;
+    let next = messages.next();
+    while (this.startFilter && next && !this.passesStart(this.idOf(id, next, count))) {
+      bytes -= next.payload.length;
+      next = messages.next();
+    }
+    if (!next) return { permitsUsed, bytes: 0 };
+    const waiting = messages.remaining + 1;
+    bytes += waiting * messageOverheadBytes;
     this.openEntries.push({
       id,
       metadata,
       broker: { brokerTimestamp, brokerIndex },
+      first: next,
       messages,
-      next: first,
     });
     this.unqueuedBytes += bytes;
-    this.unqueuedMessages += messages.length - first;
+    this.unqueuedMessages += waiting;
     return { permitsUsed, bytes };
   }
 
@@ -169,8 +168,9 @@ export class EntryAssembler {
       this.unqueuedMessages--;
       return open;
     }
-    const m = open.messages[open.next++] as EntryMessage;
-    if (open.next >= open.messages.length) this.openEntries.shift();
+    const m = open.first ?? (open.messages.next() as EntryMessage);
+    open.first = undefined;
+    if (open.messages.remaining === 0) this.openEntries.shift();
     this.unqueuedBytes -= m.payload.length + messageOverheadBytes;
     this.unqueuedMessages--;
     return this.entryMessage(open, m);

@@ -1,7 +1,8 @@
 /**
  * A reader's flow control: how many permits (messages the broker may push) to grant, and
  * the bytes it holds from the gateway's memory budget. `permitsToGrant` is the arithmetic,
- * pure; `MemoryHold` keeps the budget's count and the wait for memory released elsewhere.
+ * pure; `MemoryHold` keeps the budget's count and the wait for memory released elsewhere;
+ * `FlowControl` keeps a reader's side of it (permits at the broker, entry sizes seen).
  */
 import type { MemoryPool } from '../memory-pool.ts';
 
@@ -121,5 +122,105 @@ export class MemoryHold {
   stopWaiting(): void {
     this.waiting?.();
     this.waiting = undefined;
+  }
+}
+
+/** What a reader has queued, for `FlowControl`: made messages and those still in entries. */
+export interface Queued {
+  messages: number;
+  /** Their bytes (`messageBytes`), with chunks held for incomplete chunked messages. */
+  bytes: number;
+}
+
+/**
+ * One reader's flow control: the permits its consumer has at the broker, the size of the
+ * entries they bring, and the memory held for both and for what is queued.
+ */
+export class FlowControl {
+  readonly receiverQueueSize: number;
+  readonly receiverQueueBytes: number;
+  /** Bytes held from the gateway's memory: what is queued plus what the permits may bring. */
+  readonly hold: MemoryHold;
+  /**
+   * Permits granted to the current consumer minus messages it delivered. Negative after
+   * the broker sent a batch larger than the permits left: the next FLOW pays that back.
+   */
+  private brokerPermits = 0;
+  /** Bytes an entry brought, recent entries weighing most; undefined before the first. */
+  private entryBytes: number | undefined;
+  /** Entries received since the reader opened: permits grow with them (a slow start). */
+  private entriesSeen = 0;
+
+  constructor(options: {
+    receiverQueueSize: number;
+    receiverQueueBytes: number;
+    memory: MemoryPool | undefined;
+  }) {
+    this.receiverQueueSize = options.receiverQueueSize;
+    this.receiverQueueBytes = options.receiverQueueBytes;
+    this.hold = new MemoryHold(options.memory);
+  }
+
+  /** Permits granted to the current consumer that the broker has not used yet. */
+  get permitsInFlight(): number {
+    return Math.max(0, this.brokerPermits);
+  }
+
+  /** A new consumer (or none): it has no permits at the broker. */
+  resetPermits(): void {
+    this.brokerPermits = 0;
+  }
+
+  /**
+   * An entry arrived: it used `permitsUsed` permits (a batch's messages all count) and
+   * costs `bytes` in memory.
+   */
+  received(permitsUsed: number, bytes: number): void {
+    // The broker counts permits in messages, a batch's all of them, and may go below
+    // zero; what it sent past them is paid back by the next FLOW.
+    this.brokerPermits -= permitsUsed;
+    this.entriesSeen++;
+    this.entryBytes =
+      this.entryBytes === undefined ? bytes : Math.max(bytes, (this.entryBytes + bytes) / 2);
+  }
+
+  /**
+   * The permits to send in a FLOW now, what the broker sent past the last ones included
+   * (0: none); counted as granted. Without room, `retry` is called when memory is released,
+   * if memory is what is missing.
+   */
+  grant(queued: Queued, retry: () => void): number {
+    const inFlight = this.permitsInFlight;
+    const { permits, waitForMemory } = permitsToGrant({
+      receiverQueueSize: this.receiverQueueSize,
+      receiverQueueBytes: this.receiverQueueBytes,
+      queuedMessages: queued.messages,
+      queuedBytes: queued.bytes,
+      permitsInFlight: inFlight,
+      entryBytes: this.entryBytes,
+      entriesSeen: this.entriesSeen,
+      memoryFree: this.hold.free,
+    });
+    if (permits === 0) {
+      if (waitForMemory) this.hold.waitForRelease(retry);
+      return 0;
+    }
+    this.hold.stopWaiting();
+    const flow = permits - Math.min(0, this.brokerPermits);
+    this.brokerPermits = inFlight + permits;
+    return flow;
+  }
+
+  /**
+   * Holds from the gateway's memory the `queuedBytes` and what the permits in flight may
+   * bring; a closed reader (`undefined`) holds nothing and stops waiting for memory.
+   */
+  settle(queuedBytes: number | undefined): void {
+    if (queuedBytes === undefined) {
+      this.hold.set(0);
+      this.hold.stopWaiting();
+      return;
+    }
+    this.hold.set(queuedBytes + this.permitsInFlight * (this.entryBytes ?? 0));
   }
 }

@@ -20,9 +20,9 @@ import { PulsarError } from './errors.ts';
 import {
   defaultReceiverQueueBytes,
   defaultReceiverQueueSize,
-  MemoryHold,
+  FlowControl,
   messageOverheadBytes,
-  permitsToGrant,
+  type Queued,
 } from './flow-control.ts';
 import { MessageId } from './message-id.ts';
 import {
@@ -163,9 +163,9 @@ export class Reader {
   private readonly client: PulsarClient;
   private readonly subscription = `seam-reader-${randomBytes(5).toString('hex')}`;
   private readonly consumerName: string;
-  private readonly receiverQueueSize: number;
-  private readonly receiverQueueBytes: number;
   private readonly handOffMemory: boolean;
+  /** Permits at the broker and the memory held for them and for the queue. */
+  private readonly flow: FlowControl;
   /** Decoded messages, in order, not yet handed out. */
   private queue: Message[] = [];
   /** Their bytes (`messageBytes`). */
@@ -174,20 +174,9 @@ export class Reader {
   private readonly assembler: EntryAssembler;
   /** The most bytes queued at once: for tests. */
   queuedBytesHighWater = 0;
-  /** Bytes an entry brought, recent entries weighing most; undefined before the first. */
-  private entryBytes: number | undefined;
-  /** Entries received since the reader opened: permits grow with them (a slow start). */
-  private entriesSeen = 0;
-  /** Bytes held from `memory`: what is queued plus what the permits in flight may bring. */
-  private readonly hold: MemoryHold;
   private waiter: { resolve(): void; reject(error: PulsarError): void } | undefined;
   private failure: PulsarError | undefined;
   private closed = false;
-  /**
-   * Permits granted to the current consumer minus messages it delivered. Negative after
-   * the broker sent a batch larger than the permits left: the next FLOW pays that back.
-   */
-  private brokerPermits = 0;
   private connection: Connection | undefined;
   private consumerId = 0;
   /** Where to resubscribe: the start until a message is queued, then right after it. */
@@ -201,7 +190,7 @@ export class Reader {
   reconnects = 0;
   /** Permits granted to the current consumer that the broker has not used yet. */
   get permitsInFlight(): number {
-    return Math.max(0, this.brokerPermits);
+    return this.flow.permitsInFlight;
   }
   /** The span active when the reader opened (a stream's): reconnects become its events. */
   private readonly span: Span | undefined = trace.getActiveSpan();
@@ -211,9 +200,11 @@ export class Reader {
     this.topic = options.topic;
     this.partition = parseTopicName(options.topic).partition;
     this.consumerName = options.name ?? this.subscription;
-    this.receiverQueueSize = options.receiverQueueSize ?? defaultReceiverQueueSize;
-    this.receiverQueueBytes = options.receiverQueueBytes ?? defaultReceiverQueueBytes;
-    this.hold = new MemoryHold(options.memory);
+    this.flow = new FlowControl({
+      receiverQueueSize: options.receiverQueueSize ?? defaultReceiverQueueSize,
+      receiverQueueBytes: options.receiverQueueBytes ?? defaultReceiverQueueBytes,
+      memory: options.memory,
+    });
     this.handOffMemory = options.handOffMemory ?? false;
     this.assembler = new EntryAssembler(this.topic, this.partition, {
       maxPending: options.maxPendingChunkedMessages ?? defaultMaxPendingChunkedMessages,
@@ -289,7 +280,7 @@ export class Reader {
     }
     const messages = this.queue;
     // Handed off, their bytes stay taken, now the caller's; else they are released here.
-    if (this.handOffMemory) this.hold.handOff(this.queuedBytes);
+    if (this.handOffMemory) this.flow.hold.handOff(this.queuedBytes);
     this.queue = [];
     this.queuedBytes = 0;
     this.fill();
@@ -389,7 +380,7 @@ export class Reader {
     this.queue = [];
     this.queuedBytes = 0;
     this.assembler.clear();
-    this.brokerPermits = 0;
+    this.flow.resetPermits();
     this.settle();
     this.waiter?.reject(new PulsarError('ConnectionClosed', `reader of ${this.topic} is closed`));
     this.waiter = undefined;
@@ -463,7 +454,7 @@ export class Reader {
       return;
     }
     // A new consumer starts with no permits at the broker.
-    this.brokerPermits = 0;
+    this.flow.resetPermits();
     this.settle();
     if (flow) this.grant();
   }
@@ -495,14 +486,8 @@ export class Reader {
     try {
       const before = this.queue.length;
       const { permitsUsed, bytes } = this.assembler.add(command.messageId, entry);
-      // The broker counts permits in messages, a batch's all of them, and may go below
-      // zero; what it sent past them is paid back by the next FLOW.
-      this.brokerPermits -= permitsUsed;
-      this.entriesSeen++;
+      this.flow.received(permitsUsed, Math.max(bytes, entry.length));
       this.fill();
-      const cost = Math.max(bytes, entry.length);
-      this.entryBytes =
-        this.entryBytes === undefined ? cost : Math.max(cost, (this.entryBytes + cost) / 2);
       this.settle();
       // Messages dropped here (before the start, compacted out, markers, partial chunks)
       // leave room at once, so the broker keeps sending.
@@ -532,7 +517,7 @@ export class Reader {
   private fill(): void {
     while (
       this.assembler.hasMessages &&
-      (this.queue.length === 0 || this.queuedBytes < this.receiverQueueBytes)
+      (this.queue.length === 0 || this.queuedBytes < this.flow.receiverQueueBytes)
     ) {
       const message = this.assembler.next();
       if (message) this.push(message);
@@ -551,40 +536,23 @@ export class Reader {
     const connection = this.connection;
     // No consumer: lost (a resubscription grants anew) or detached by a seek.
     if (!connection || connection.closed || this.closed || this.consumerId === 0) return;
-    const inFlight = this.permitsInFlight;
-    const { permits, waitForMemory } = permitsToGrant({
-      receiverQueueSize: this.receiverQueueSize,
-      receiverQueueBytes: this.receiverQueueBytes,
-      queuedMessages: this.queue.length + this.assembler.unqueuedMessages,
-      queuedBytes: this.queuedBytes + this.assembler.unqueuedBytes + this.assembler.chunkBytes,
-      permitsInFlight: inFlight,
-      entryBytes: this.entryBytes,
-      entriesSeen: this.entriesSeen,
-      memoryFree: this.hold.free,
-    });
-    if (permits === 0) {
-      if (waitForMemory) this.hold.waitForRelease(() => this.grant());
-      return;
-    }
-    this.hold.stopWaiting();
-    // Pays back what the broker sent past the permits, then grants the new ones.
-    connection.send(encodeFlow(this.consumerId, permits - Math.min(0, this.brokerPermits)));
-    this.brokerPermits = inFlight + permits;
+    const permits = this.flow.grant(this.queued(), () => this.grant());
+    if (permits === 0) return;
+    connection.send(encodeFlow(this.consumerId, permits));
     this.settle();
+  }
+
+  /** Messages queued and still in entries, with their bytes and held chunks. */
+  private queued(): Queued {
+    return {
+      messages: this.queue.length + this.assembler.unqueuedMessages,
+      bytes: this.queuedBytes + this.assembler.unqueuedBytes + this.assembler.chunkBytes,
+    };
   }
 
   /** Holds from the gateway's memory what is queued and what the permits in flight may bring. */
   private settle(): void {
-    const perPermit = this.entryBytes ?? 0;
-    this.hold.set(
-      this.closed
-        ? 0
-        : this.queuedBytes +
-            this.assembler.unqueuedBytes +
-            this.assembler.chunkBytes +
-            this.permitsInFlight * perPermit,
-    );
-    if (this.closed) this.hold.stopWaiting();
+    this.flow.settle(this.closed ? undefined : this.queued().bytes);
   }
 
   /** The consumer is gone (closed by the broker, or its connection lost): resubscribe. */

@@ -52,7 +52,7 @@ export function decodeStream(bytes: Buffer, chunkSizes: number[] = [bytes.length
       if (command.type !== 'MESSAGE') continue;
       const entry = decodeEntry(frame.rest);
       if (entry.kind === 'messages') {
-        out.messages += entry.messages.length;
+        out.messages += entry.messages.count;
         for (const m of entry.messages) out.digest.push(m.payload.toString('base64'));
       } else if (entry.kind === 'chunk') {
         out.digest.push(`chunk:${entry.chunk.length}`);

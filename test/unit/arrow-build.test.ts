@@ -12,13 +12,11 @@ import * as arrow from 'apache-arrow';
 import test from 'ava';
 import fc from 'fast-check';
 import { StreamSchema } from '../../server/arrow/batch-builder.ts';
-import {
-  avroType,
-  PulsarSchemaType,
-  ValueDecodeError,
-  valueSchema,
-} from '../../server/arrow/value-schema.ts';
+import { avroType } from '../../server/arrow/record-schema.ts';
+import { topicSchema } from '../../server/arrow/topic-schema.ts';
+import { ValueDecodeError } from '../../server/arrow/value-schema.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
+import { PulsarSchemaType } from '../../server/pulsar/protocol/commands.ts';
 import type { Message } from '../../server/pulsar/reader.ts';
 
 const runs = Number(process.env.SEAM_FUZZ_RUNS ?? 200);
@@ -335,7 +333,7 @@ function assertTypes(stream: StreamSchema, batch: arrow.RecordBatch): void {
 // ---------------------------------------------------------------- tests
 
 test('the rich schema maps to the Arrow types Seam documents', (t) => {
-  const fields = valueSchema(schemaInfo(rich)).fields;
+  const fields = topicSchema(schemaInfo(rich)).fields;
   t.deepEqual(
     fields.map((f) => `${f.name}${f.nullable ? '?' : ''}:${f.type}`),
     [
@@ -373,7 +371,7 @@ test('the rich schema maps to the Arrow types Seam documents', (t) => {
 
 test('AVRO: random records build the same cells as avsc and apache-arrow builders', (t) => {
   const type = avroType(rich);
-  const value = valueSchema(schemaInfo(rich));
+  const value = topicSchema(schemaInfo(rich));
   const names = value.fields.map((f) => f.name);
   const stream = new StreamSchema(value, names);
   fc.assert(
@@ -399,7 +397,7 @@ test('AVRO: random records build the same cells as avsc and apache-arrow builder
 
 test('AVRO: batches of thousands of rows, every buffer grown several times, the same cells', (t) => {
   const type = avroType(rich);
-  const value = valueSchema(schemaInfo(rich));
+  const value = topicSchema(schemaInfo(rich));
   const stream = new StreamSchema(
     value,
     value.fields.map((f) => f.name),
@@ -425,7 +423,7 @@ test('AVRO: batches of thousands of rows, every buffer grown several times, the 
 
 test('AVRO: a projection reads past the other fields and keeps the same cells', (t) => {
   const type = avroType(rich);
-  const value = valueSchema(schemaInfo(rich));
+  const value = topicSchema(schemaInfo(rich));
   const all = new StreamSchema(
     value,
     value.fields.map((f) => f.name),
@@ -454,7 +452,7 @@ test('AVRO: a projection reads past the other fields and keeps the same cells', 
 });
 
 test('metadata columns equal what apache-arrow builders make of the messages', (t) => {
-  const value = valueSchema(undefined);
+  const value = topicSchema(undefined);
   const stream = new StreamSchema(value);
   const metadata = stream.schema.fields.slice(1);
   fc.assert(
@@ -524,7 +522,7 @@ test('strings with broken UTF-8 read as avsc reads them: U+FFFD for bad sequence
       { name: 'b', type: 'string' },
     ],
   };
-  const value = valueSchema(schemaInfo(schema));
+  const value = topicSchema(schemaInfo(schema));
   const stream = new StreamSchema(value, ['a', 'b']);
   const avroString = (bytes: number[]) => [bytes.length * 2, ...bytes];
   // One sequence split across two strings (valid together), a lone byte, a bad lead byte.
@@ -551,7 +549,7 @@ test('strings with broken UTF-8 read as avsc reads them: U+FFFD for bad sequence
 });
 
 test('a bad AVRO payload throws ValueDecodeError, and the builder refuses to go on', (t) => {
-  const value = valueSchema(schemaInfo(rich));
+  const value = topicSchema(schemaInfo(rich));
   const good = avroType(rich).toBuffer(fc.sample(record, { numRuns: 1, seed: 1 })[0]) as Buffer;
   for (const bad of [good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.from([0])])]) {
     const builder = new StreamSchema(value).builder();
@@ -568,7 +566,7 @@ test('a bad AVRO payload throws ValueDecodeError, and the builder refuses to go 
     name: 'E',
     fields: [{ name: 'k', type: rich.fields[19]?.type }],
   };
-  const builder = new StreamSchema(valueSchema(schemaInfo(enumSchema))).builder();
+  const builder = new StreamSchema(topicSchema(schemaInfo(enumSchema))).builder();
   t.throws(() => builder.append(message(Buffer.from([6]), 0)), {
     message: /enum index 3 out of range/,
   });
@@ -584,7 +582,7 @@ test('messages of an older schema version are read as the stream schema, default
       { name: 'c', type: ['null', 'long'], default: null },
     ],
   };
-  const value = valueSchema(schemaInfo(v2));
+  const value = topicSchema(schemaInfo(v2));
   const translate = value.translatorFor(schemaInfo(v1));
   t.truthy(translate);
   t.is(value.translatorFor(schemaInfo(v2)), value.translatorFor(schemaInfo(v2)));
@@ -632,7 +630,7 @@ test('AVRO: records of an older version (reordered, promoted, dropped, added) re
       { name: 'count', type: 'long', default: 7 },
     ],
   };
-  const value = valueSchema(schemaInfo(reader));
+  const value = topicSchema(schemaInfo(reader));
   const translate = value.translatorFor(schemaInfo(writer));
   if (!translate) return t.fail('no translator');
   const writerType = avroType(writer);
@@ -697,7 +695,7 @@ test('primitive schemas: one value column, as the payload says', (t) => {
   ];
   for (const [name, payload, expected] of cases) {
     const info = { name: 'p', type: PulsarSchemaType[name], data: Buffer.alloc(0), properties: {} };
-    const builder = new StreamSchema(valueSchema(name === 'NONE' ? undefined : info), [
+    const builder = new StreamSchema(topicSchema(name === 'NONE' ? undefined : info), [
       'value',
     ]).builder();
     builder.append(message(payload, 0));
@@ -706,7 +704,7 @@ test('primitive schemas: one value column, as the payload says', (t) => {
     t.deepEqual([column.get(0), column.get(1)], [expected, null], name);
   }
   const builder = new StreamSchema(
-    valueSchema({ name: 'p', type: PulsarSchemaType.INT32, data: Buffer.alloc(0), properties: {} }),
+    topicSchema({ name: 'p', type: PulsarSchemaType.INT32, data: Buffer.alloc(0), properties: {} }),
   ).builder();
   t.throws(() => builder.append(message(Buffer.from([1, 2]), 0)), { instanceOf: ValueDecodeError });
 });
@@ -727,7 +725,7 @@ const jsonRecord = fc.record(
 );
 
 test('JSON: random records build the same cells as JSON.parse and apache-arrow builders', (t) => {
-  const value = valueSchema(schemaInfo(jsonRich, PulsarSchemaType.JSON));
+  const value = topicSchema(schemaInfo(jsonRich, PulsarSchemaType.JSON));
   const names = value.fields.map((f) => f.name);
   const stream = new StreamSchema(value, names);
   fc.assert(
@@ -761,7 +759,7 @@ test('JSON: bytes and fixed in base64, longs as strings, what does not fit fails
       { name: 'l', type: { type: 'array', items: 'int' } },
     ],
   };
-  const stream = new StreamSchema(valueSchema(schemaInfo(schema, PulsarSchemaType.JSON)), [
+  const stream = new StreamSchema(topicSchema(schemaInfo(schema, PulsarSchemaType.JSON)), [
     'b',
     'f',
     'n',
@@ -801,7 +799,7 @@ test('JSON: bytes and fixed in base64, longs as strings, what does not fit fails
 });
 
 test('batch bytes are counted as rows are written, and start over at each flush', (t) => {
-  const stream = new StreamSchema(valueSchema(undefined));
+  const stream = new StreamSchema(topicSchema(undefined));
   const builder = stream.builder();
   builder.append(message(Buffer.alloc(1000), 0));
   const one = builder.bytes;

@@ -1,7 +1,12 @@
 /** The flow-control arithmetic of flow-control.ts: permits granted in each case, no broker. */
 import test from 'ava';
 import { MemoryPool } from '../../server/memory-pool.ts';
-import { type FlowState, MemoryHold, permitsToGrant } from '../../server/pulsar/flow-control.ts';
+import {
+  FlowControl,
+  type FlowState,
+  MemoryHold,
+  permitsToGrant,
+} from '../../server/pulsar/flow-control.ts';
 
 const kib = 1024;
 /** A reader well into its read: 100 entries seen, 1 KiB each, nothing queued or asked. */
@@ -74,4 +79,57 @@ test('a memory hold takes and gives back the difference, and wakes a waiter on r
   hold.set(0);
   t.is(pool.used, 30, 'bytes handed off are released by their new holder');
   t.is(woken, 1);
+});
+
+test("a reader's flow control: permits granted, a batch past them paid back, memory held for both", (t) => {
+  const pool = new MemoryPool(100 * kib);
+  const flow = new FlowControl({
+    receiverQueueSize: 1000,
+    receiverQueueBytes: 64 * kib,
+    memory: pool,
+  });
+  const empty = { messages: 0, bytes: 0 };
+  let retries = 0;
+  const retry = () => retries++;
+  // Before the first entry: one permit, to learn the entry size.
+  t.is(flow.grant(empty, retry), 1);
+  t.is(flow.permitsInFlight, 1);
+  // That permit brought a batch of 10 messages, 1 KiB in all: 9 past the permit.
+  flow.received(10, kib);
+  t.is(flow.permitsInFlight, 0);
+  flow.settle(kib);
+  t.is(pool.used, kib, 'what is queued, nothing in flight');
+  // Slow start: 2 permits (twice the entries seen), plus the 9 the broker sent past them.
+  t.is(flow.grant({ messages: 10, bytes: kib }, retry), 2 + 9);
+  t.is(flow.permitsInFlight, 2);
+  flow.settle(kib);
+  t.is(pool.used, kib + 2 * kib, 'the queue and an entry per permit in flight');
+  // A new consumer has no permits; a closed reader holds nothing.
+  flow.resetPermits();
+  t.is(flow.permitsInFlight, 0);
+  flow.settle(undefined);
+  t.is(pool.used, 0);
+  t.is(retries, 0);
+});
+
+test('a flow control out of memory grants nothing and retries when memory is released', (t) => {
+  const pool = new MemoryPool(4 * kib);
+  const flow = new FlowControl({
+    receiverQueueSize: 1000,
+    receiverQueueBytes: 64 * kib,
+    memory: pool,
+  });
+  t.is(
+    flow.grant({ messages: 0, bytes: 0 }, () => {}),
+    1,
+  );
+  flow.received(1, kib);
+  pool.force(4 * kib);
+  let retries = 0;
+  t.is(
+    flow.grant({ messages: 1, bytes: kib }, () => retries++),
+    0,
+  );
+  pool.release(4 * kib);
+  t.is(retries, 1);
 });

@@ -7,14 +7,10 @@
 import test from 'ava';
 import { maxItems } from '../../server/arrow/avro-tap.ts';
 import { StreamSchema } from '../../server/arrow/batch-builder.ts';
-import {
-  avroType,
-  maxJsonDepth,
-  PulsarSchemaType,
-  UnsupportedSchemaError,
-  ValueDecodeError,
-  valueSchema,
-} from '../../server/arrow/value-schema.ts';
+import { avroType, maxJsonDepth } from '../../server/arrow/record-schema.ts';
+import { topicSchema } from '../../server/arrow/topic-schema.ts';
+import { UnsupportedSchemaError, ValueDecodeError } from '../../server/arrow/value-schema.ts';
+import { PulsarSchemaType } from '../../server/pulsar/protocol/commands.ts';
 import { testMessage } from '../support/messages.ts';
 
 const info = (schema: unknown, type: number = PulsarSchemaType.AVRO) => ({
@@ -48,7 +44,7 @@ function zigzag(n: bigint): number[] {
 const lyingBlock = (count: bigint) => Buffer.from([...zigzag(count), 0]);
 
 function appendTo(schema: unknown, payload: Buffer, type?: number) {
-  const builder = new StreamSchema(valueSchema(info(schema, type))).builder();
+  const builder = new StreamSchema(topicSchema(info(schema, type))).builder();
   return () => builder.append(message(payload));
 }
 
@@ -116,7 +112,7 @@ test('items that take bytes: a count past the bytes left fails before any item i
 
 test('well-formed arrays and maps still decode, blocks with sizes included', (t) => {
   const schema = record({ type: 'array', items: 'int' });
-  const builder = new StreamSchema(valueSchema(info(schema))).builder();
+  const builder = new StreamSchema(topicSchema(info(schema))).builder();
   builder.append(message(Buffer.from(avroType(schema).toBuffer({ a: [1, -2, 3] }))));
   // Two blocks, the second with its byte size (negative count).
   builder.append(message(Buffer.from([...zigzag(1n), 8, ...zigzag(-2n), ...zigzag(2n), 2, 4, 0])));
@@ -138,7 +134,7 @@ test('a payload of an older schema version is bounded too before avsc decodes it
     ...v1,
     fields: [...v1.fields, { name: 'b', type: ['null', 'string'], default: null }],
   };
-  const value = valueSchema(info(v2));
+  const value = topicSchema(info(v2));
   const translate = value.translatorFor(info(v1));
   if (!translate) return t.fail('no translator');
   const started = performance.now();
@@ -167,7 +163,7 @@ test('a recursive AVRO schema is refused as unsupported, not a stack overflow', 
       },
     ],
   };
-  t.throws(() => valueSchema(info(list)), {
+  t.throws(() => topicSchema(info(list)), {
     instanceOf: UnsupportedSchemaError,
     message: /Node contains itself/,
   });

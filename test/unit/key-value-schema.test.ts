@@ -6,7 +6,7 @@
 import * as arrow from 'apache-arrow';
 import test from 'ava';
 import { Tally } from '../../server/arrow/columns.ts';
-import { keyValueSchema } from '../../server/arrow/key-value-schema.ts';
+import { topicSchema } from '../../server/arrow/topic-schema.ts';
 import {
   UnsupportedSchemaError,
   ValueDecodeError,
@@ -62,7 +62,7 @@ function rowOf(schema: ValueSchema) {
 }
 
 test('columns: the value part, then the key part prefixed __key.; a missing key type is BYTES', (t) => {
-  const schema = keyValueSchema(info(undefined));
+  const schema = topicSchema(info(undefined));
   t.deepEqual(
     schema.fields.map((f) => `${f.name}:${f.type}:${f.nullable}`),
     ['n:Int32:true', '__key.value:Binary:true'],
@@ -71,7 +71,7 @@ test('columns: the value part, then the key part prefixed __key.; a missing key 
 });
 
 test('INLINE: lengths of -1 are null parts; lengths past the end or trailing bytes fail', (t) => {
-  const decode = rowOf(keyValueSchema(info('INLINE', 'STRING')));
+  const decode = rowOf(topicSchema(info('INLINE', 'STRING')));
   t.deepEqual(decode(framed(Buffer.from('k'), json({ n: 7 })), message), [7, 'k']);
   t.deepEqual(decode(framed(null, json({ n: 7 })), message), [7, null]);
   t.deepEqual(decode(framed(Buffer.from(''), null), message), [null, '']);
@@ -95,7 +95,7 @@ test('INLINE: lengths of -1 are null parts; lengths past the end or trailing byt
 });
 
 test('SEPARATED: the key from the message key (base64 or not); null values and keys', (t) => {
-  const decode = rowOf(keyValueSchema(info('SEPARATED', 'STRING')));
+  const decode = rowOf(topicSchema(info('SEPARATED', 'STRING')));
   const b64 = { ...message, key: Buffer.from('clé').toString('base64'), keyIsBase64: true };
   t.deepEqual(decode(json({ n: 1 }), b64), [1, 'clé']);
   t.deepEqual(decode(json({ n: 2 }), { ...message, key: 'plain' }), [2, 'plain']);
@@ -104,7 +104,7 @@ test('SEPARATED: the key from the message key (base64 or not); null values and k
 });
 
 test('a writer with the other encoding cannot be read; the same parts can', (t) => {
-  const schema = keyValueSchema(info('SEPARATED', 'STRING'));
+  const schema = topicSchema(info('SEPARATED', 'STRING'));
   t.is(schema.translatorFor(info('INLINE', 'STRING')), undefined);
   t.is(schema.translatorFor(info('SEPARATED', 'INT32')), undefined);
   t.is(schema.translatorFor({ ...info('SEPARATED'), type: 4 }), undefined);
@@ -114,19 +114,19 @@ test('a writer with the other encoding cannot be read; the same parts can', (t) 
 });
 
 test('bad schema data or properties are UnsupportedSchemaError', (t) => {
-  t.throws(() => keyValueSchema(info('SIDEWAYS')), {
+  t.throws(() => topicSchema(info('SIDEWAYS')), {
     instanceOf: UnsupportedSchemaError,
     message: /unknown KEY_VALUE encoding "SIDEWAYS"/,
   });
-  t.throws(() => keyValueSchema(info('INLINE', 'NOPE')), {
+  t.throws(() => topicSchema(info('INLINE', 'NOPE')), {
     instanceOf: UnsupportedSchemaError,
     message: /unknown key schema type NOPE/,
   });
-  t.throws(() => keyValueSchema({ ...info('INLINE'), data: Buffer.from([0, 0, 0, 9]) }), {
+  t.throws(() => topicSchema({ ...info('INLINE'), data: Buffer.from([0, 0, 0, 9]) }), {
     instanceOf: UnsupportedSchemaError,
     message: /schema data is malformed/,
   });
-  t.throws(() => keyValueSchema(info('INLINE', 'KEY_VALUE')), {
+  t.throws(() => topicSchema(info('INLINE', 'KEY_VALUE')), {
     instanceOf: UnsupportedSchemaError,
   });
 });

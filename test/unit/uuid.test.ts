@@ -7,12 +7,10 @@ import { randomUUID } from 'node:crypto';
 import type * as arrow from 'apache-arrow';
 import test from 'ava';
 import { StreamSchema } from '../../server/arrow/batch-builder.ts';
-import {
-  avroType,
-  PulsarSchemaType,
-  ValueDecodeError,
-  valueSchema,
-} from '../../server/arrow/value-schema.ts';
+import { avroType } from '../../server/arrow/record-schema.ts';
+import { topicSchema } from '../../server/arrow/topic-schema.ts';
+import { ValueDecodeError } from '../../server/arrow/value-schema.ts';
+import { PulsarSchemaType } from '../../server/pulsar/protocol/commands.ts';
 import { testMessage } from '../support/messages.ts';
 
 const schema = {
@@ -38,7 +36,7 @@ const bytesOf = (uuid: string) => Buffer.from(uuid.replaceAll('-', ''), 'hex');
 const hex = (value: unknown) => Buffer.from(value as Uint8Array).toString('hex');
 
 test('uuid fields are fixed_size_binary(16) with the arrow.uuid extension name, nested ones too', (t) => {
-  const fields = valueSchema(info(PulsarSchemaType.AVRO)).fields;
+  const fields = topicSchema(info(PulsarSchemaType.AVRO)).fields;
   t.deepEqual(
     fields.map((f) => `${f.name}${f.nullable ? '?' : ''}:${f.type}`),
     [
@@ -61,7 +59,7 @@ test('AVRO and JSON uuids read as their 16 bytes, in any case', (t) => {
   const ids = [randomUUID(), randomUUID().toUpperCase(), '00000000-0000-0000-0000-000000000000'];
   const avro = avroType(schema);
   for (const type of [PulsarSchemaType.AVRO, PulsarSchemaType.JSON]) {
-    const builder = new StreamSchema(valueSchema(info(type)), [
+    const builder = new StreamSchema(topicSchema(info(type)), [
       'id',
       'maybe',
       'raw',
@@ -108,7 +106,7 @@ test('text that is no UUID fails its message with a ValueDecodeError', (t) => {
   ];
   const avro = avroType({ ...schema, fields: schema.fields.slice(0, 1) });
   for (const text of bad) {
-    const builder = new StreamSchema(valueSchema(info(PulsarSchemaType.AVRO)), ['id']).builder();
+    const builder = new StreamSchema(topicSchema(info(PulsarSchemaType.AVRO)), ['id']).builder();
     // avsc writes any string for a uuid field, as a producer could.
     const payload = Buffer.concat([
       avro.toBuffer({ id: text }) as Buffer,
@@ -119,7 +117,7 @@ test('text that is no UUID fails its message with a ValueDecodeError', (t) => {
       { instanceOf: ValueDecodeError, message: /is not a UUID/ },
       text,
     );
-    const json = new StreamSchema(valueSchema(info(PulsarSchemaType.JSON)), ['id']).builder();
+    const json = new StreamSchema(topicSchema(info(PulsarSchemaType.JSON)), ['id']).builder();
     t.throws(() => json.append(message(Buffer.from(JSON.stringify({ id: text })))), {
       instanceOf: ValueDecodeError,
       message: /is not a UUID/,

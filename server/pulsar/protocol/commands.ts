@@ -88,10 +88,44 @@ export const protocolVersion = 21;
 /** `Schema` as the broker returns it. */
 export interface SchemaInfo {
   name: string;
-  /** `Schema.Type`: 0 none, 1 string, 2 json, 3 protobuf, 4 avro, 5–19 primitives, 20 protobuf native. */
+  /** `Schema.Type`: a `PulsarSchemaType` (0 none, 4 avro, 20 protobuf native, ...). */
   type: number;
   data: Buffer;
   properties: Record<string, string>;
+}
+
+/** `Schema.Type` numbers of PulsarApi.proto, by name. */
+export const PulsarSchemaType = {
+  NONE: 0,
+  STRING: 1,
+  JSON: 2,
+  PROTOBUF: 3,
+  AVRO: 4,
+  BOOLEAN: 5,
+  INT8: 6,
+  INT16: 7,
+  INT32: 8,
+  INT64: 9,
+  FLOAT: 10,
+  DOUBLE: 11,
+  DATE: 12,
+  TIME: 13,
+  TIMESTAMP: 14,
+  KEY_VALUE: 15,
+  INSTANT: 16,
+  LOCAL_DATE: 17,
+  LOCAL_TIME: 18,
+  LOCAL_DATE_TIME: 19,
+  PROTOBUF_NATIVE: 20,
+} as const;
+
+const schemaTypeNames = new Map<number, string>(
+  Object.entries(PulsarSchemaType).map(([k, v]) => [v, k]),
+);
+
+/** The name of a Pulsar schema type number (`AVRO`, `STRING`, ...). */
+export function schemaTypeName(type: number): string {
+  return schemaTypeNames.get(type) ?? `UNKNOWN(${type})`;
 }
 
 /** A command from the broker. */
