@@ -5,10 +5,11 @@
 
 import { apiType } from '../api.ts';
 import { batchMessages, schemaMessage } from '../arrow/flight.ts';
-import type { StreamEvent } from '../core/stream.ts';
+import type { StreamEvent, StreamInfo } from '../core/stream.ts';
 
 const ReadStreamResponse = apiType('ReadStreamResponse');
 const StreamMetadata = apiType('StreamMetadata');
+const StreamInfoMessage = apiType('StreamInfo');
 
 const empty = new Uint8Array(0);
 
@@ -18,6 +19,29 @@ function timestamp(ms: number): { seconds: number; nanos: number } {
 
 function metadata(value: Record<string, unknown>): Uint8Array {
   return StreamMetadata.encode(StreamMetadata.fromObject(value)).finish();
+}
+
+/** A StreamInfo as the seam.v1 message's fields. */
+function streamInfoFields(info: StreamInfo): Record<string, unknown> {
+  return {
+    topic: info.topic,
+    partitions: info.partitions.map((p) => ({
+      partition: p.partition,
+      topic: p.topic,
+      boundary_message_id: p.boundary?.serialize() ?? empty,
+    })),
+    estimated_history_bytes: info.estimatedHistoryBytes,
+    estimated_history_entries: info.estimatedHistoryEntries,
+    pulsar_schema_type: info.schemaType,
+    pulsar_schema_version: info.schemaVersion ?? empty,
+  };
+}
+
+/** A serialized seam.v1.StreamInfo: what a Flight client finds in FlightInfo.app_metadata. */
+export function encodeStreamInfo(info: StreamInfo): Buffer {
+  return Buffer.from(
+    StreamInfoMessage.encode(StreamInfoMessage.fromObject(streamInfoFields(info))).finish(),
+  );
 }
 
 /** Serializes one ReadStreamResponse. */
@@ -41,21 +65,7 @@ export function encodeResponse(
 export function responsesFor(event: StreamEvent): Buffer[] {
   switch (event.kind) {
     case 'start': {
-      const { info } = event;
-      const app = metadata({
-        stream_info: {
-          topic: info.topic,
-          partitions: info.partitions.map((p) => ({
-            partition: p.partition,
-            topic: p.topic,
-            boundary_message_id: p.boundary?.serialize() ?? empty,
-          })),
-          estimated_history_bytes: info.estimatedHistoryBytes,
-          estimated_history_entries: info.estimatedHistoryEntries,
-          pulsar_schema_type: info.schemaType,
-          pulsar_schema_version: info.schemaVersion ?? empty,
-        },
-      });
+      const app = metadata({ stream_info: streamInfoFields(event.info) });
       const schema = schemaMessage(event.schema);
       return [encodeResponse(schema.header, app, schema.body)];
     }

@@ -1,0 +1,236 @@
+/**
+ * `arrow.flight.protocol.FlightService` on the gateway's port, beside SeamService, through
+ * the same serve path (serve.ts): TLS, authentication, limits, telemetry and shutdown are the
+ * gateway's. Seam is read-only: DoPut and DoExchange are UNIMPLEMENTED.
+ *
+ * Flight clients fold status codes (Arrow Java reads DATA_LOSS as INTERNAL; pyarrow reads
+ * FAILED_PRECONDITION as ArrowInvalid) and see no trailers, so every Flight status message
+ * starts with its code in words ("data loss: ...") for engines to tell them apart by text.
+ * Seam never sets `x-arrow-status`: Arrow C++ would replace the gRPC code with it.
+ */
+import { existsSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { loaderOptions, protoRoot } from '../api.ts';
+import { SeamError } from '../core/errors.ts';
+import type { TicketKeyRing } from '../core/ticket.ts';
+import type { Action__Output } from '../grpc/generated/arrow/flight/protocol/Action.ts';
+import type { ActionType } from '../grpc/generated/arrow/flight/protocol/ActionType.ts';
+import type { Criteria__Output } from '../grpc/generated/arrow/flight/protocol/Criteria.ts';
+import type { FlightDescriptor__Output } from '../grpc/generated/arrow/flight/protocol/FlightDescriptor.ts';
+import type { FlightInfo } from '../grpc/generated/arrow/flight/protocol/FlightInfo.ts';
+import type { HandshakeRequest__Output } from '../grpc/generated/arrow/flight/protocol/HandshakeRequest.ts';
+import type { HandshakeResponse } from '../grpc/generated/arrow/flight/protocol/HandshakeResponse.ts';
+import type { Result } from '../grpc/generated/arrow/flight/protocol/Result.ts';
+import type { SchemaResult } from '../grpc/generated/arrow/flight/protocol/SchemaResult.ts';
+import { type ServePath, type StatusMapper, toStatus } from '../grpc/serve.ts';
+import { actionTypes, runAction } from './actions.ts';
+import { descriptorRequest, type RequestDeserializer } from './descriptor.ts';
+import { announcedSchema, flightSchemaBytes, listedFlight } from './info.ts';
+
+/** The Flight service's full name, for health and reflection. */
+export const flightServiceName = 'arrow.flight.protocol.FlightService';
+
+/** Where scripts/java-client.sh extracts Flight.proto from Arrow Java's flight-core jar. */
+const flightProto = 'arrow/flight/protocol/Flight.proto';
+
+/** Flight.proto as proto-loader reads it, with the gateway's options; shared with reflection. */
+export function loadFlightDefinition(): protoLoader.PackageDefinition {
+  if (!existsSync(`${protoRoot}/${flightProto}`)) {
+    throw new Error(
+      `proto/${flightProto} is missing: run 'npm run setup' (it extracts Flight.proto from Arrow Java's flight-core jar)`,
+    );
+  }
+  return protoLoader.loadSync(flightProto, loaderOptions);
+}
+
+/** A status for a Flight client: the code's name in words first ("data loss: ..."). */
+export const flightStatus: StatusMapper = (error, lastToken) => {
+  const failure = SeamError.from(error);
+  const status = toStatus(failure, lastToken);
+  const word = failure.code.toLowerCase().replaceAll('_', ' ');
+  return status.details.startsWith(`${word}:`)
+    ? status
+    : { ...status, details: `${word}: ${status.details}` };
+};
+
+const readOnly = 'Seam is read-only: publish with a Pulsar client';
+
+/** Settings of the Flight service. */
+export interface FlightServiceOptions {
+  /** HMAC keys for tickets; CRC32C-tagged tickets when undefined. */
+  ticketKeys: TicketKeyRing | undefined;
+  /** ReadStream's request deserializer, for CMD descriptors: the same validation. */
+  deserializeRequest: RequestDeserializer;
+}
+
+/** Namespaces ListFlights takes: `tenant/namespace`, as Pulsar names them. */
+const namespacePattern = /^[\w.=:-]+\/[\w.=:-]+$/;
+/** Topics whose schemas ListFlights reads at once. */
+const listConcurrency = 8;
+
+type ServiceMethods = Record<string, grpc.MethodDefinition<unknown, unknown>>;
+
+/** Adds FlightService to `server`, serving its calls through `path`. */
+export function addFlightService(
+  server: grpc.Server,
+  definition: protoLoader.PackageDefinition,
+  path: ServePath,
+  options: FlightServiceOptions,
+): void {
+  const methods = definition[flightServiceName] as unknown as ServiceMethods;
+  const service = { ...methods };
+  // DoGet's responses are serialized by responses.ts, as ReadStream's (the same wire).
+  if (methods.DoGet) {
+    service.DoGet = { ...methods.DoGet, responseSerialize: (bytes) => bytes as Buffer };
+  }
+  const handlers = flightHandlers(path, options);
+  server.addService(service, handlers);
+}
+
+function flightHandlers(
+  path: ServePath,
+  options: FlightServiceOptions,
+): grpc.UntypedServiceImplementation {
+  const { deserializeRequest } = options;
+  /** Sends a unary answer, or its status. */
+  const unary = <T>(
+    method: string,
+    call: grpc.ServerUnaryCall<FlightDescriptor__Output, T>,
+    callback: grpc.sendUnaryData<T>,
+    run: Parameters<ServePath['answer']>[2],
+  ) => {
+    void path.answer(method, call, run, flightStatus).then((result) => {
+      if (result.ok) callback(null, result.value as T);
+      else callback(result.status);
+    });
+  };
+  /** Streams a listing's messages, or its status. */
+  const listing = <Req, T>(
+    method: string,
+    call: grpc.ServerWritableStream<Req, T>,
+    run: (deps: Parameters<Parameters<ServePath['answer']>[2]>[0]) => Promise<T[]>,
+  ) => {
+    void path
+      .answer(method, call, (deps) => run(deps), flightStatus)
+      .then((result) => {
+        if (!result.ok) {
+          call.emit('error', result.status);
+          return;
+        }
+        for (const message of result.value) call.write(message);
+        call.end();
+      });
+  };
+  const unimplemented = (
+    call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerUnaryCall<unknown, unknown>,
+    message: string,
+    callback?: grpc.sendUnaryData<unknown>,
+  ) => {
+    const status = { code: grpc.status.UNIMPLEMENTED, details: message };
+    if (callback) callback(status);
+    else call.emit('error', status);
+  };
+
+  return {
+    Handshake: (call: grpc.ServerDuplexStream<HandshakeRequest__Output, HandshakeResponse>) => {
+      const header = call.metadata.get('authorization').map(String)[0];
+      if (header !== undefined && /^\s*basic\s/i.test(header)) {
+        call.emit(
+          'error',
+          flightStatus(
+            new SeamError(
+              'UNAUTHENTICATED',
+              'Seam takes Pulsar tokens, not user names and passwords: send "authorization: Bearer <token>" on every call',
+            ),
+            undefined,
+          ),
+        );
+        return;
+      }
+      // Requests wait unread (the stream stays paused) until the caller is authenticated.
+      void path
+        .answer('Handshake', call, async () => header, flightStatus)
+        .then((result) => {
+          if (!result.ok) {
+            call.emit('error', result.status);
+            return;
+          }
+          // Flight clients take the token to send on later calls from this header: the same
+          // bearer, since Seam keeps no sessions.
+          const metadata = new grpc.Metadata();
+          if (result.value !== undefined) metadata.set('authorization', result.value);
+          call.sendMetadata(metadata);
+          call.on('data', (request: HandshakeRequest__Output) =>
+            call.write({
+              protocol_version: request.protocol_version ?? 0,
+              payload: request.payload ?? Buffer.alloc(0),
+            }),
+          );
+          call.on('end', () => call.end());
+        });
+    },
+
+    ListFlights: (call: grpc.ServerWritableStream<Criteria__Output, FlightInfo>) =>
+      listing('ListFlights', call, async (deps) => {
+        const expression = (call.request.expression ?? Buffer.alloc(0)).toString('utf8').trim();
+        const namespace = expression === '' ? 'public/default' : expression;
+        if (!namespacePattern.test(namespace)) {
+          throw new SeamError(
+            'INVALID_ARGUMENT',
+            `the criteria is a namespace, tenant/namespace (e.g. public/default; empty means public/default), not ${JSON.stringify(expression)}`,
+          );
+        }
+        if (!deps.admin) {
+          throw new SeamError(
+            'FAILED_PRECONDITION',
+            'ListFlights needs the admin API: start the gateway with --pulsar-admin-url',
+          );
+        }
+        const topics = await deps.admin.topics(namespace);
+        const infos: FlightInfo[] = [];
+        for (let i = 0; i < topics.length; i += listConcurrency) {
+          const chunk = topics.slice(i, i + listConcurrency);
+          const schemas = await Promise.all(
+            chunk.map((topic) => announcedSchema(deps.client, topic, [])),
+          );
+          chunk.forEach((topic, j) => {
+            const schema = schemas[j];
+            if (schema) infos.push(listedFlight(topic, schema));
+          });
+        }
+        return infos;
+      }),
+
+    GetSchema: (
+      call: grpc.ServerUnaryCall<FlightDescriptor__Output, SchemaResult>,
+      callback: grpc.sendUnaryData<SchemaResult>,
+    ) =>
+      unary('GetSchema', call, callback, async (deps) => {
+        const request = descriptorRequest(call.request, deserializeRequest);
+        const schema = await announcedSchema(deps.client, request.topic, request.columns);
+        return { schema: flightSchemaBytes(schema) } satisfies SchemaResult;
+      }),
+
+    PollFlightInfo: (
+      call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => unimplemented(call, 'PollFlightInfo is not served yet: call GetFlightInfo', callback),
+
+    DoPut: (call: grpc.ServerDuplexStream<unknown, unknown>) => unimplemented(call, readOnly),
+    DoExchange: (call: grpc.ServerDuplexStream<unknown, unknown>) => unimplemented(call, readOnly),
+
+    ListActions: (call: grpc.ServerWritableStream<unknown, ActionType>) =>
+      listing('ListActions', call, async () => actionTypes()),
+
+    DoAction: (call: grpc.ServerWritableStream<Action__Output, Result>) =>
+      listing('DoAction', call, async (deps) => {
+        const bodies = await runAction(
+          deps,
+          call.request.type ?? '',
+          call.request.body ?? Buffer.alloc(0),
+        );
+        return bodies.map((body) => ({ body }));
+      }),
+  };
+}
