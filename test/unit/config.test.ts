@@ -12,8 +12,10 @@ import {
   type Config,
   ConfigError,
   configSchema,
+  configWith,
   envName,
   flagName,
+  gatewayOptions,
   loadConfig,
   settingKeys,
   streamOptions,
@@ -112,4 +114,24 @@ test('the stream settings reach the stream core', (t) => {
     historyBudgetBytes: 1048576,
   });
   t.is(memory?.budgetBytes, 32 * 1024 * 1024);
+});
+
+test('--flight-ticket-keys: the key ring that signs tickets, or a start-up error naming the line', (t) => {
+  const file = join(tmpdir(), `seam-ticket-keys-${process.pid}`);
+  const key = (byte: number, bytes = 32) => Buffer.alloc(bytes, byte).toString('base64');
+  writeFileSync(file, `# rotated in 2026-12\n2:${key(2)}\n1:${key(1)}\n`);
+  const base = { plaintext: 'true', flightTicketKeys: file } as const;
+  const ring = gatewayOptions(configWith(base)).ticketKeys;
+  t.is(ring?.signing.kid, 2);
+  t.deepEqual([...(ring?.keys.keys() ?? [])], [2, 1]);
+  t.is(gatewayOptions(configWith({ plaintext: 'true' })).ticketKeys, undefined);
+  writeFileSync(file, `1:${key(1, 8)}\n`);
+  t.throws(() => gatewayOptions(configWith(base)), {
+    instanceOf: ConfigError,
+    message: /--flight-ticket-keys: .*:1: key 1 is 8 bytes; use at least 16/,
+  });
+  t.throws(() => gatewayOptions(configWith({ ...base, flightTicketKeys: `${file}.absent` })), {
+    instanceOf: ConfigError,
+    message: /--flight-ticket-keys: cannot read ticket keys/,
+  });
 });
