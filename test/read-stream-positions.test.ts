@@ -62,6 +62,24 @@ for (const batching of [true, false]) {
     if (batching) t.true(whole.length > 257);
     t.deepEqual(await idsRead(t, { topic, ...endAt(-1, entryOf(to)) }), ids(whole));
 
+    // After a message inside a batch, up to its whole entry: the rest of that batch.
+    const sameEntry = official.filter(
+      (m) =>
+        m.message_id.ledger === from.message_id.ledger &&
+        m.message_id.entry === from.message_id.entry,
+    );
+    t.deepEqual(
+      await idsRead(t, {
+        topic,
+        start_positions: {
+          positions: [{ partition: -1, after_message_id: bytesOf(from.message_id.serialized_b64) }],
+        },
+        ...endAt(-1, entryOf(from)),
+      }),
+      ids(sameEntry.filter((m) => m.message_id.batch_index > from.message_id.batch_index)),
+    );
+    if (batching) t.true(sameEntry.length > 4);
+
     // The last message at open: the stream ends there without waiting for another.
     const last = official.at(-1) as OfficialMessage;
     t.deepEqual(

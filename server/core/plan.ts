@@ -23,7 +23,7 @@ import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
 import type { Taken } from './continuity.ts';
 import { SeamError } from './errors.ts';
 import { entryBefore, firstEntry, isAfter, readerStart, startsAfter } from './positions.ts';
-import { endPublishTime, type ReadRequest } from './request.ts';
+import { type End, endPublishTime, type ReadRequest } from './request.ts';
 import { decodeResumeToken, type Position } from './resume-token.ts';
 import { SchemaVersions } from './schema-versions.ts';
 import {
@@ -159,7 +159,7 @@ export function openPlan(
 }
 
 /** The stream's way to open readers: `openReader`, or `Reader.open` on its client. */
-function readerOpener(deps: StreamDeps<CoreClient, CoreAdmin>): OpenReader {
+export function readerOpener(deps: StreamDeps<CoreClient, CoreAdmin>): OpenReader {
   if (deps.openReader !== undefined) return deps.openReader;
   const { client } = deps;
   if (!(client instanceof PulsarClient)) {
@@ -427,14 +427,7 @@ class Planner {
       this.partitions.map(async (p) => {
         if (p.historyDone || !p.boundary || p.segments.length < 2) return;
         // Without the publish times (the admin API refused or failed), one reader reads.
-        const pruned = await prunedByTime(
-          { admin, topic: p.topic, times: this.deps.publishTimes ?? publishTimes },
-          p.segments,
-          {
-            startMs: p.position.kind === 'publishTime' ? p.position.ms : undefined,
-            endMs: endPublishTime(end),
-          },
-        ).catch(() => undefined);
+        const pruned = await prunedSegments(this.deps, admin, p, end).catch(() => undefined);
         if (!pruned) return;
         const { before, kept } = pruned;
         const main = p.segments[0] as Segment;
@@ -471,7 +464,8 @@ class Planner {
  * a cluster, so the id came from another topic). An older ledger than the topic's oldest
  * is another topic's too when the topic still holds its first message ever; otherwise it
  * cannot be told from one retention deleted: DATA_LOSS. Either way, no row. `what` says
- * whether the position starts the read or ends it (what is lost: after it, or up to it).
+ * whether the position starts the read, ends it, or is a Flight ticket's ledger (what is
+ * lost: after it, up to it, the ticket's range).
  * Nothing to check without `ledgers` (no admin API).
  */
 export async function checkPosition(
@@ -480,7 +474,7 @@ export async function checkPosition(
   topic: string,
   position: Position,
   ledgers: Ledger[] | undefined,
-  what: 'start' | 'end' = 'start',
+  what: 'start' | 'end' | 'ticket' = 'start',
 ): Promise<void> {
   if (position.kind !== 'after' && position.kind !== 'at') return;
   const first = ledgers?.[0];
@@ -488,17 +482,20 @@ export async function checkPosition(
   const { ledgerId } = position.id;
   const foreign = new SeamError(
     'INVALID_ARGUMENT',
-    `${topic} has no ledger ${ledgerId}: the message id comes from another topic (or partition); use an id read from this one`,
+    what === 'ticket'
+      ? `${topic} has no ledger ${ledgerId}: a ticket of another topic (or partition)`
+      : `${topic} has no ledger ${ledgerId}: the message id comes from another topic (or partition); use an id read from this one`,
   );
   if (ledgerId >= first.ledgerId) {
     if (ledgers.some((l) => l.ledgerId === ledgerId)) return;
     throw foreign;
   }
   if (await holdsFirstMessageEver(openReader, signal, topic)) throw foreign;
-  const lost =
-    what === 'start'
-      ? 'messages after it are lost. Start from earliest to read what remains.'
-      : 'messages up to it are lost. End later, or read what remains from earliest.';
+  const lost = {
+    start: 'messages after it are lost. Start from earliest to read what remains.',
+    end: 'messages up to it are lost. End later, or read what remains from earliest.',
+    ticket: "the ticket's messages are lost. Call GetFlightInfo again to read what remains.",
+  }[what];
   throw new SeamError(
     'DATA_LOSS',
     `${topic}: ${what} position ${position.id.ledgerId}:${position.id.entryId} is in a segment retention has deleted (the oldest left is ledger ${first.ledgerId}); ${lost} (A message id taken from another, older topic looks the same when the brokers add no message index.)`,
@@ -524,6 +521,26 @@ async function holdsFirstMessageEver(
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * A partition's history segments cut to the read's publish-time window (see
+ * `prunedByTime`): the start's, when it starts at a publish time, and the end's.
+ */
+export function prunedSegments(
+  deps: Pick<StreamDeps<CoreClient, CoreAdmin>, 'publishTimes'>,
+  admin: Pick<CoreAdmin, 'entryPublishTime'>,
+  p: Pick<Partition, 'topic' | 'segments' | 'position'>,
+  end: End,
+): Promise<{ before: Segment[]; kept: Segment[] }> {
+  return prunedByTime(
+    { admin, topic: p.topic, times: deps.publishTimes ?? publishTimes },
+    p.segments,
+    {
+      startMs: p.position.kind === 'publishTime' ? p.position.ms : undefined,
+      endMs: endPublishTime(end),
+    },
+  );
 }
 
 /**
