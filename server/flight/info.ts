@@ -6,8 +6,12 @@ import type * as arrow from 'apache-arrow';
 import { StreamSchema } from '../arrow/batch-builder.ts';
 import { schemaMessage } from '../arrow/flight.ts';
 import { topicSchema } from '../arrow/topic-schema.ts';
+import { encodeEndpointInfo, type FlightPlan } from '../core/flight-plan.ts';
 import type { CoreClient } from '../core/plan.ts';
+import { encodeTicket, type TicketKeyRing } from '../core/ticket.ts';
+import type { FlightDescriptor__Output } from '../grpc/generated/arrow/flight/protocol/FlightDescriptor.ts';
 import type { FlightInfo } from '../grpc/generated/arrow/flight/protocol/FlightInfo.ts';
+import { encodeStreamInfo } from '../grpc/responses.ts';
 import { parseTopicName } from '../pulsar/topic-name.ts';
 
 const continuation = 0xffffffff;
@@ -53,5 +57,32 @@ export function listedFlight(topic: string, schema: arrow.Schema): FlightInfo {
     total_records: -1,
     total_bytes: -1,
     ordered: false,
+  };
+}
+
+/**
+ * The FlightInfo of a planned read: its schema, one endpoint per range with its ticket and
+ * its EndpointInfo, `ordered` when one partition makes the endpoints' concatenation Pulsar
+ * order, `total_records` -1 (ledgers count entries, not messages: a batch is one entry),
+ * `total_bytes` the ranges' stored bytes, and the StreamInfo ReadStream sends with its schema.
+ * No locations: the endpoints are redeemed at this service (Flight's "same service").
+ */
+export function plannedFlight(
+  descriptor: FlightDescriptor__Output,
+  plan: FlightPlan,
+  keys: TicketKeyRing | undefined,
+): FlightInfo {
+  return {
+    schema: flightSchemaBytes(plan.schema),
+    flight_descriptor: descriptor,
+    endpoint: plan.endpoints.map((endpoint) => ({
+      ticket: { ticket: encodeTicket(endpoint.range, keys) },
+      location: [],
+      app_metadata: encodeEndpointInfo(endpoint),
+    })),
+    total_records: -1,
+    total_bytes: plan.storedBytes,
+    ordered: plan.info.partitions.length === 1,
+    app_metadata: encodeStreamInfo(plan.info),
   };
 }

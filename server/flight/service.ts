@@ -13,7 +13,9 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { loaderOptions, protoRoot } from '../api.ts';
 import { SeamError } from '../core/errors.ts';
-import type { TicketKeyRing } from '../core/ticket.ts';
+import { checkRange, planFlight, rangeRequest } from '../core/flight-plan.ts';
+import { readStream, type StreamDeps, type StreamEvent } from '../core/stream.ts';
+import { decodeTicket, type TicketKeyRing, type TicketRange } from '../core/ticket.ts';
 import type { Action__Output } from '../grpc/generated/arrow/flight/protocol/Action.ts';
 import type { ActionType } from '../grpc/generated/arrow/flight/protocol/ActionType.ts';
 import type { Criteria__Output } from '../grpc/generated/arrow/flight/protocol/Criteria.ts';
@@ -23,10 +25,11 @@ import type { HandshakeRequest__Output } from '../grpc/generated/arrow/flight/pr
 import type { HandshakeResponse } from '../grpc/generated/arrow/flight/protocol/HandshakeResponse.ts';
 import type { Result } from '../grpc/generated/arrow/flight/protocol/Result.ts';
 import type { SchemaResult } from '../grpc/generated/arrow/flight/protocol/SchemaResult.ts';
-import { type ServePath, type StatusMapper, toStatus } from '../grpc/serve.ts';
+import type { Ticket__Output } from '../grpc/generated/arrow/flight/protocol/Ticket.ts';
+import { type ServePath, type StatusMapper, toStatus, type Wire } from '../grpc/serve.ts';
 import { actionTypes, runAction } from './actions.ts';
 import { descriptorRequest, type RequestDeserializer } from './descriptor.ts';
-import { announcedSchema, flightSchemaBytes, listedFlight } from './info.ts';
+import { announcedSchema, flightSchemaBytes, listedFlight, plannedFlight } from './info.ts';
 
 /** The Flight service's full name, for health and reflection. */
 export const flightServiceName = 'arrow.flight.protocol.FlightService';
@@ -45,7 +48,7 @@ export function loadFlightDefinition(): protoLoader.PackageDefinition {
 }
 
 /** A status for a Flight client: the code's name in words first ("data loss: ..."). */
-export const flightStatus: StatusMapper = (error, lastToken) => {
+const flightStatus: StatusMapper = (error, lastToken) => {
   const failure = SeamError.from(error);
   const status = toStatus(failure, lastToken);
   const word = failure.code.toLowerCase().replaceAll('_', ' ');
@@ -54,7 +57,35 @@ export const flightStatus: StatusMapper = (error, lastToken) => {
     : { ...status, details: `${word}: ${status.details}` };
 };
 
+/** Flight's wire: statuses worded for Flight clients, responses without empty fields. */
+const flightWire: Wire = { status: flightStatus, responses: 'flight' };
+
 const readOnly = 'Seam is read-only: publish with a Pulsar client';
+
+/**
+ * A ticket's stream, as ReadStream's for its range with two differences: a range planned
+ * with one schema version refuses to read with another (the endpoints of one FlightInfo
+ * must concatenate), and a sealed range sends no seam marker (it has no tail to mark).
+ */
+async function* rangeEvents(
+  events: AsyncIterable<StreamEvent>,
+  range: TicketRange,
+): AsyncGenerator<StreamEvent> {
+  for await (const event of events) {
+    if (event.kind === 'start') {
+      const planned = range.schemaVersion ?? Buffer.alloc(0);
+      const now = event.info.schemaVersion ?? Buffer.alloc(0);
+      if (!planned.equals(now)) {
+        throw new SeamError(
+          'FAILED_PRECONDITION',
+          `schema changed: the topic's schema is at version ${now.toString('hex') || 'none'} since this ticket was planned with ${planned.toString('hex') || 'none'}; call GetFlightInfo again`,
+        );
+      }
+    }
+    if (event.kind === 'seam' && range.lastMessageId !== undefined) continue;
+    yield event;
+  }
+}
 
 /** Settings of the Flight service. */
 export interface FlightServiceOptions {
@@ -71,6 +102,9 @@ const listConcurrency = 8;
 
 type ServiceMethods = Record<string, grpc.MethodDefinition<unknown, unknown>>;
 
+/** A call's work, as the caller (`deps`), aborted with the call. */
+type Run<T> = (deps: StreamDeps, signal: AbortSignal) => Promise<T>;
+
 /** Adds FlightService to `server`, serving its calls through `path`. */
 export function addFlightService(
   server: grpc.Server,
@@ -81,8 +115,21 @@ export function addFlightService(
   const methods = definition[flightServiceName] as unknown as ServiceMethods;
   const service = { ...methods };
   // DoGet's responses are serialized by responses.ts, as ReadStream's (the same wire).
-  if (methods.DoGet) {
-    service.DoGet = { ...methods.DoGet, responseSerialize: (bytes) => bytes as Buffer };
+  const doGet = methods.DoGet;
+  if (doGet) {
+    service.DoGet = {
+      ...doGet,
+      // Bytes that are no Ticket reach the handler as an empty ticket: INVALID_ARGUMENT,
+      // the caller's mistake, where grpc-js would answer INTERNAL.
+      requestDeserialize: (bytes) => {
+        try {
+          return doGet.requestDeserialize(bytes);
+        } catch {
+          return {};
+        }
+      },
+      responseSerialize: (bytes) => bytes as Buffer,
+    };
   }
   const handlers = flightHandlers(path, options);
   server.addService(service, handlers);
@@ -98,10 +145,10 @@ function flightHandlers(
     method: string,
     call: grpc.ServerUnaryCall<FlightDescriptor__Output, T>,
     callback: grpc.sendUnaryData<T>,
-    run: Parameters<ServePath['answer']>[2],
+    run: Run<T>,
   ) => {
-    void path.answer(method, call, run, flightStatus).then((result) => {
-      if (result.ok) callback(null, result.value as T);
+    void path.answer(method, call, run, flightWire).then((result) => {
+      if (result.ok) callback(null, result.value);
       else callback(result.status);
     });
   };
@@ -109,18 +156,16 @@ function flightHandlers(
   const listing = <Req, T>(
     method: string,
     call: grpc.ServerWritableStream<Req, T>,
-    run: (deps: Parameters<Parameters<ServePath['answer']>[2]>[0]) => Promise<T[]>,
+    run: Run<T[]>,
   ) => {
-    void path
-      .answer(method, call, (deps) => run(deps), flightStatus)
-      .then((result) => {
-        if (!result.ok) {
-          call.emit('error', result.status);
-          return;
-        }
-        for (const message of result.value) call.write(message);
-        call.end();
-      });
+    void path.answer(method, call, run, flightWire).then((result) => {
+      if (!result.ok) {
+        call.emit('error', result.status);
+        return;
+      }
+      for (const message of result.value) call.write(message);
+      call.end();
+    });
   };
   const unimplemented = (
     call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerUnaryCall<unknown, unknown>,
@@ -150,7 +195,7 @@ function flightHandlers(
       }
       // Requests wait unread (the stream stays paused) until the caller is authenticated.
       void path
-        .answer('Handshake', call, async () => header, flightStatus)
+        .answer('Handshake', call, async () => header, flightWire)
         .then((result) => {
           if (!result.ok) {
             call.emit('error', result.status);
@@ -201,6 +246,28 @@ function flightHandlers(
         }
         return infos;
       }),
+
+    GetFlightInfo: (
+      call: grpc.ServerUnaryCall<FlightDescriptor__Output, FlightInfo>,
+      callback: grpc.sendUnaryData<FlightInfo>,
+    ) =>
+      unary('GetFlightInfo', call, callback, async (deps, signal) => {
+        const request = descriptorRequest(call.request, deserializeRequest);
+        const plan = await planFlight(deps, request, signal);
+        return plannedFlight(call.request, plan, options.ticketKeys);
+      }),
+
+    DoGet: (call: grpc.ServerWritableStream<Ticket__Output, Buffer>) =>
+      void path.stream(
+        call,
+        async (deps, signal) => {
+          const range = decodeTicket(call.request.ticket ?? Buffer.alloc(0), options.ticketKeys);
+          await checkRange(deps, range, signal);
+          const request = rangeRequest(range);
+          return { request, events: rangeEvents(readStream(deps, request, signal), range) };
+        },
+        flightWire,
+      ),
 
     GetSchema: (
       call: grpc.ServerUnaryCall<FlightDescriptor__Output, SchemaResult>,

@@ -18,7 +18,7 @@ import {
 } from '../security/authenticate.ts';
 import type { PrincipalLimits } from '../security/limits.ts';
 import type { GatewayTelemetry, StreamObservation } from './observe.ts';
-import { responsesFor, resumeTokenOf } from './responses.ts';
+import { type ResponseStyle, responsesFor, resumeTokenOf } from './responses.ts';
 import { type ResponseSink, WriteWindow, writeEvents } from './write-window.ts';
 
 /** Trailing metadata key carrying the last resume token when a stream ends early. */
@@ -49,11 +49,22 @@ export function toStatus(error: unknown, lastToken: Buffer | undefined): grpc.St
 /** How a service words its statuses: `toStatus` for seam.v1; Flight prefixes the code. */
 export type StatusMapper = (error: unknown, lastToken: Buffer | undefined) => grpc.StatusObject;
 
+/** What differs between the services on the wire: status wording and response encoding. */
+export interface Wire {
+  status: StatusMapper;
+  responses: ResponseStyle;
+}
+
+/** SeamService's wire. */
+export const seamWire: Wire = { status: toStatus, responses: 'seam' };
+
 /** What the serve path reads of any call: its metadata, peer and TLS peer. */
 export type IncomingCall = Pick<
   grpc.ServerUnaryCall<unknown, unknown>,
   'metadata' | 'getPeer' | 'getAuthContext'
->;
+> & {
+  on(event: 'cancelled', listener: () => void): unknown;
+};
 
 /** A server-streaming call the write loop writes serialized responses to. */
 export type StreamingCall = IncomingCall &
@@ -137,16 +148,12 @@ export class ServePath {
    * beyond the gateway's stream limit or the caller's; else `source` reads as the caller
    * and the write loop sends its events as the client takes them. Never rejects.
    */
-  async stream(
-    call: StreamingCall,
-    source: StreamSource,
-    mapStatus: StatusMapper = toStatus,
-  ): Promise<void> {
+  async stream(call: StreamingCall, source: StreamSource, wire: Wire = seamWire): Promise<void> {
     if (this.stopping) {
       this.refuse(
         call,
         new SeamError('UNAVAILABLE', 'the gateway is shutting down: retry on another replica'),
-        mapStatus,
+        wire,
       );
       return;
     }
@@ -157,7 +164,7 @@ export class ServePath {
           'RESOURCE_EXHAUSTED',
           `the gateway serves ${this.options.maxConcurrentStreams} streams at most: retry later`,
         ),
-        mapStatus,
+        wire,
       );
       return;
     }
@@ -167,12 +174,12 @@ export class ServePath {
       caller = await this.authenticate(call);
       if (caller) release = this.options.limits?.admit(caller.limitKey);
     } catch (error) {
-      this.refuse(call, error, mapStatus);
+      this.refuse(call, error, wire);
       return;
     }
     try {
       await this.telemetry.observe(call.getPeer(), caller?.principal, (observation) =>
-        this.writeLoop(call, source, observation, caller, mapStatus),
+        this.writeLoop(call, source, observation, caller, wire),
       );
     } finally {
       release?.();
@@ -182,16 +189,21 @@ export class ServePath {
   /**
    * Answers one call that reads metadata, not rows (planning, schemas, listings): refused
    * while shutting down, authenticated and counted by the caller's limits while it runs.
-   * `run` gets the dependencies as the caller; its result or its error's status is
-   * returned, for the service to send. Never rejects.
+   * `run` gets the dependencies as the caller and a signal aborted when the client
+   * cancels; its result or its error's status is returned, for the service to send. Never
+   * rejects.
    */
   async answer<T>(
     method: string,
     call: IncomingCall,
-    run: (deps: StreamDeps, caller: Caller | undefined) => Promise<T>,
-    mapStatus: StatusMapper = toStatus,
+    run: (deps: StreamDeps, signal: AbortSignal) => Promise<T>,
+    wire: Wire = seamWire,
   ): Promise<{ ok: true; value: T } | { ok: false; status: grpc.StatusObject }> {
     const startedAt = performance.now();
+    const abort = new AbortController();
+    call.on('cancelled', () =>
+      abort.abort(new SeamError('CANCELLED', 'the client cancelled the call')),
+    );
     let caller: Caller | undefined;
     let release: (() => void) | undefined;
     try {
@@ -203,7 +215,7 @@ export class ServePath {
       }
       caller = await this.authenticate(call);
       if (caller) release = this.options.limits?.admit(caller.limitKey);
-      const value = await run(caller ? depsForCaller(this.deps, caller) : this.deps, caller);
+      const value = await run(caller ? depsForCaller(this.deps, caller) : this.deps, abort.signal);
       this.telemetry.answered(method, call.getPeer(), caller?.principal, 'OK', startedAt);
       return { ok: true, value };
     } catch (error) {
@@ -216,17 +228,17 @@ export class ServePath {
         startedAt,
         failure.message,
       );
-      return { ok: false, status: mapStatus(failure, undefined) };
+      return { ok: false, status: wire.status(failure, undefined) };
     } finally {
       release?.();
     }
   }
 
   /** Ends a stream that is not served, with its status, and a log line. */
-  private refuse(call: StreamingCall, error: unknown, mapStatus: StatusMapper) {
+  private refuse(call: StreamingCall, error: unknown, wire: Wire) {
     const failure = SeamError.from(error);
     this.telemetry.refused(failure.code, call.getPeer(), failure.message);
-    call.emit('error', mapStatus(failure, undefined));
+    call.emit('error', wire.status(failure, undefined));
   }
 
   /** The write loop: events out as fast as the client takes them; the status at the end. */
@@ -235,7 +247,7 @@ export class ServePath {
     source: StreamSource,
     observation: StreamObservation,
     caller: Caller | undefined,
-    mapStatus: StatusMapper,
+    wire: Wire,
   ): Promise<void> {
     const deps = caller ? depsForCaller(this.deps, caller) : this.deps;
     const stream: ActiveStream = {
@@ -268,7 +280,7 @@ export class ServePath {
       await writeEvents(call, events, {
         window: stream.window,
         signal,
-        encode: responsesFor,
+        encode: (event) => responsesFor(event, wire.responses),
         sent: (event, bytes) => {
           observation.sent(event, bytes);
           lastToken = resumeTokenOf(event) ?? lastToken;
@@ -287,7 +299,7 @@ export class ServePath {
         // gRPC instrumentation otherwise leaves open after a cancellation.
         call.emit(
           'error',
-          mapStatus(new SeamError('CANCELLED', 'cancelled by the client'), undefined),
+          wire.status(new SeamError('CANCELLED', 'cancelled by the client'), undefined),
         );
       } else {
         // A stream ended by its caller's watch (expired token, access withdrawn) may have
@@ -296,7 +308,7 @@ export class ServePath {
         const failure = SeamError.from(explainRefusal(reason, caller));
         status = failure.code;
         details = failure.message;
-        call.emit('error', mapStatus(failure, lastToken));
+        call.emit('error', wire.status(failure, lastToken));
       }
     } finally {
       unwatch?.();

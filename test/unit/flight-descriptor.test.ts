@@ -144,3 +144,35 @@ test('CMD: the request is validated as ReadStream validates it', (t) => {
     invalid(/not a seam.v1.ReadStreamRequest/),
   );
 });
+
+test('CMD in JSON: start and end positions per partition (the form seam.LastMessageIds returns)', (t) => {
+  const request = descriptorRequest(
+    json({
+      topic: 'persistent://public/default/orders',
+      startPositions: {
+        positions: [
+          { partition: 0, afterMessageId: 'CLsBEAAg/////w8=' },
+          { partition: 1, fromEarliest: true },
+        ],
+      },
+      endPositions: {
+        ends: [
+          { partition: 0, lastMessageId: 'CLwBEBQg/////w8=' },
+          { partition: 1, lastMessageId: 'CL0BEAMg/////w8=' },
+        ],
+      },
+      columns: ['__messageId', 'value'],
+    }),
+    deserialize,
+  );
+  t.is(request.start.kind, 'positions');
+  t.is(request.end.kind, 'positions');
+  if (request.end.kind !== 'positions') return;
+  t.deepEqual(
+    [...request.end.last].map(([p, id]) => [p, id.ledgerId, id.entryId]),
+    [
+      [0, 188, 20],
+      [1, 189, 3],
+    ],
+  );
+});
