@@ -253,3 +253,49 @@ test("DoGet's check: another topic's ticket is INVALID_ARGUMENT, a deleted ledge
   const read = await t.throwsAsync<SeamError>(rows(rangeRequest(range)));
   t.is(read?.code, 'DATA_LOSS');
 });
+
+test("a ticket's range reads with the schema version GetFlightInfo announced", async (t) => {
+  const topic = freshTopic('fp-schema');
+  const v1 = { type: 'record', name: 'Reading', fields: [{ name: 'sensor', type: 'string' }] };
+  const v2 = {
+    ...v1,
+    fields: [...v1.fields, { name: 'celsius', type: 'double', default: -273.15 }],
+  };
+  const readings = (schema: unknown, values: Record<string, unknown>[]) =>
+    produce(topic, {
+      schema: 'avro',
+      schemaDefinition: schema,
+      messages: values.map((value) => ({ value })),
+    });
+  await readings(v1, [{ sensor: 's0' }, { sensor: 's1' }, { sensor: 's2' }]);
+  const plan = await planFlight(
+    deps,
+    request(topic, { kind: 'earliest' }, { kind: 'atOpen' }),
+    signal(),
+  );
+  // The topic's schema moves on after planning.
+  await readings(v2, [{ sensor: 's3', celsius: 1 }]);
+  const range = plan.endpoints[0]?.range;
+  if (!range) throw new Error('no endpoint');
+  t.truthy(range.schemaVersion);
+  const fields = (schema: { fields: { toString(): string }[] }) => schema.fields.map(String);
+  const firstSchema = async (read: ReadRequest) => {
+    for await (const event of readStream(deps, read, signal())) {
+      if (event.kind === 'start') return event.schema;
+    }
+    throw new Error('no schema');
+  };
+  const pinned = await firstSchema(rangeRequest(range));
+  t.deepEqual(fields(pinned), fields(plan.schema));
+  t.false(fields(pinned).some((f) => f.startsWith('celsius')));
+  // Unpinned, the stream takes the latest version.
+  const latest = await firstSchema({ ...rangeRequest(range), schemaVersion: undefined });
+  t.true(fields(latest).some((f) => f.startsWith('celsius')));
+  t.is((await rows(rangeRequest(range))).length, 3);
+  // A version the registry does not have.
+  const gone = await t.throwsAsync<SeamError>(
+    rows({ ...rangeRequest(range), schemaVersion: Buffer.from('0000000000000063', 'hex') }),
+  );
+  t.is(gone?.code, 'FAILED_PRECONDITION');
+  t.regex(gone?.message ?? '', /schema changed: version 99 .* no longer in its schema registry/);
+});

@@ -43,15 +43,26 @@ for (const batching of [true, false]) {
     await produce(topic, { count: 300, size: 20, batching, batchMaxMessages: 10 });
     const official = await readOfficial(topic);
     t.is(official.length, 300);
-    const from = official[23] as OfficialMessage;
-    const to = official[256] as OfficialMessage;
-    if (batching) t.true(from.message_id.batch_index > 0 && to.message_id.batch_index > 0);
+    // Batched: messages inside a batch, neither its first nor its last (batches may be cut
+    // short by the producer's delay on a busy machine).
+    const sameEntry = (a: OfficialMessage | undefined, b: OfficialMessage | undefined) =>
+      a?.message_id.ledger === b?.message_id.ledger && a?.message_id.entry === b?.message_id.entry;
+    const pickAfter = (after: number) =>
+      batching
+        ? official.findIndex(
+            (m, i) => i > after && m.message_id.batch_index > 0 && sameEntry(m, official[i + 1]),
+          )
+        : after + 1;
+    const [first, end] = [pickAfter(20), pickAfter(250)];
+    t.true(first > 0 && end > 0 && end < 290);
+    const from = official[first] as OfficialMessage;
+    const to = official[end] as OfficialMessage;
     const slice = await idsRead(t, {
       topic,
       message_id: bytesOf(from.message_id.serialized_b64),
       ...endAt(-1, bytesOf(to.message_id.serialized_b64)),
     });
-    t.deepEqual(slice, ids(official.slice(23, 257)));
+    t.deepEqual(slice, ids(official.slice(first, end + 1)));
 
     // An end without batch index covers its whole entry.
     const whole = official.filter(
@@ -59,15 +70,11 @@ for (const batching of [true, false]) {
         m.message_id.ledger < to.message_id.ledger ||
         (m.message_id.ledger === to.message_id.ledger && m.message_id.entry <= to.message_id.entry),
     );
-    if (batching) t.true(whole.length > 257);
+    if (batching) t.true(whole.length > end + 1);
     t.deepEqual(await idsRead(t, { topic, ...endAt(-1, entryOf(to)) }), ids(whole));
 
     // After a message inside a batch, up to its whole entry: the rest of that batch.
-    const sameEntry = official.filter(
-      (m) =>
-        m.message_id.ledger === from.message_id.ledger &&
-        m.message_id.entry === from.message_id.entry,
-    );
+    const fromEntry = official.filter((m) => sameEntry(m, from));
     t.deepEqual(
       await idsRead(t, {
         topic,
@@ -76,9 +83,9 @@ for (const batching of [true, false]) {
         },
         ...endAt(-1, entryOf(from)),
       }),
-      ids(sameEntry.filter((m) => m.message_id.batch_index > from.message_id.batch_index)),
+      ids(fromEntry.filter((m) => m.message_id.batch_index > from.message_id.batch_index)),
     );
-    if (batching) t.true(sameEntry.length > 4);
+    if (batching) t.true(fromEntry.length > from.message_id.batch_index + 1);
 
     // The last message at open: the stream ends there without waiting for another.
     const last = official.at(-1) as OfficialMessage;
@@ -224,7 +231,8 @@ test('a resume token continues a stream with end positions up to the same end', 
     { stopWhen: (r) => r.batches.length >= 2 },
   );
   const before = allRows(cut).map(idOf);
-  t.is(before.length, 140);
+  // (History batches also go out when the reader idles: two are 140 rows at most.)
+  t.true(before.length > 0 && before.length <= 140);
   const token = cut.batches.at(-1)?.resumeToken as Buffer;
   const after = await idsRead(t, { topic, resume_token: token, ...end });
   t.deepEqual([...before, ...after], ids(official.slice(0, 402)));

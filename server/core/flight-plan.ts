@@ -289,6 +289,7 @@ export function rangeRequest(range: TicketRange): ReadRequest {
     end,
     columns: [...range.columns],
     batching: { ...range.batching },
+    schemaVersion: range.schemaVersion,
   };
 }
 

@@ -202,7 +202,7 @@ class Planner {
 
     const schemaTopic =
       name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
-    const schema = await client.schema(schemaTopic);
+    const schema = await this.schemaOf(schemaTopic);
     const value = topicSchema(schema?.schema);
     const streamSchema = new StreamSchema(value, this.request.columns);
     const versions = new SchemaVersions(client, schemaTopic, value, schema?.version);
@@ -249,6 +249,21 @@ class Planner {
         schemaVersion: schema?.version,
       },
     };
+  }
+
+  /** The topic's schema: the latest, or the version the request pins. */
+  private async schemaOf(topic: string): ReturnType<CoreClient['schema']> {
+    const pinned = this.request.schemaVersion;
+    if (!pinned?.length) return this.deps.client.schema(topic);
+    // The broker answers a version it does not have as "no schema".
+    const schema = await this.deps.client.schema(topic, pinned);
+    if (!schema) {
+      throw new SeamError(
+        'FAILED_PRECONDITION',
+        `schema changed: version ${BigInt(`0x${pinned.toString('hex')}`)} of ${topic}'s schema is no longer in its schema registry; plan the read again (GetFlightInfo)`,
+      );
+    }
+    return schema;
   }
 
   private startPositions(partitions: number[]): Map<number, Position | 'latest'> {

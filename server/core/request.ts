@@ -79,4 +79,10 @@ export interface ReadRequest {
   /** Column names; empty = all. */
   columns: string[];
   batching: BatchLimits;
+  /**
+   * Read with this version of the topic's Pulsar schema instead of the latest: a Flight
+   * ticket's, so that DoGet sends the schema GetFlightInfo announced. A version the schema
+   * registry no longer has is FAILED_PRECONDITION.
+   */
+  schemaVersion?: Buffer | undefined;
 }

@@ -6,7 +6,13 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { historyRanges, rangeRequest, segmentRanges } from '../../server/core/flight-plan.ts';
+import { apiType } from '../../server/api.ts';
+import {
+  encodeEndpointInfo,
+  historyRanges,
+  rangeRequest,
+  segmentRanges,
+} from '../../server/core/flight-plan.ts';
 import { isAfter } from '../../server/core/positions.ts';
 import { defaultBatchLimits } from '../../server/core/request.ts';
 import type { Position } from '../../server/core/resume-token.ts';
@@ -212,4 +218,55 @@ test("a ticket's range reads through the stream from its start to its last messa
     kind: 'publishTime',
     ms: 1_700_000_000_000,
   });
+});
+
+test("an endpoint's app_metadata is a seam.v1.EndpointInfo of its range", (t) => {
+  const EndpointInfo = apiType('EndpointInfo');
+  const range: TicketRange = {
+    topic: 'persistent://public/default/orders-partition-1',
+    partition: 1,
+    start: { kind: 'after', id: new MessageId(8, 3, 2, 1, 10) },
+    lastMessageId: new MessageId(8, 41),
+    endPublishTimeMs: undefined,
+    columns: [],
+    batching: defaultBatchLimits,
+    schemaVersion: undefined,
+    ledgerId: 8,
+    issuedAtMs: 1,
+  };
+  const info = {
+    topic: range.topic,
+    partition: 1,
+    ledgerId: 8,
+    firstEntry: 3,
+    lastEntry: 41,
+    storedBytes: 3900,
+  };
+  const decoded = EndpointInfo.toObject(EndpointInfo.decode(encodeEndpointInfo({ range, info })), {
+    longs: Number,
+    bytes: Buffer,
+  });
+  t.like(decoded, {
+    topic: range.topic,
+    partition: 1,
+    ledger_id: 8,
+    first_entry: 3,
+    last_entry: 41,
+    stored_bytes: 3900,
+    start: { partition: 1 },
+  });
+  t.true(MessageId.deserialize(decoded.start.after_message_id).equals(new MessageId(8, 3, 2, 1)));
+  t.true(MessageId.deserialize(decoded.last_message_id).equals(new MessageId(8, 41)));
+  t.is(decoded.end_publish_time_ms, undefined);
+  // A tail range: no ledger, no last message.
+  const tail = EndpointInfo.toObject(
+    EndpointInfo.decode(
+      encodeEndpointInfo({
+        range: { ...range, lastMessageId: undefined, ledgerId: undefined },
+        info: { ...info, ledgerId: undefined, firstEntry: 0, lastEntry: 0, storedBytes: 0 },
+      }),
+    ),
+  );
+  t.is(tail.ledger_id, undefined);
+  t.is(tail.last_message_id, undefined);
 });
