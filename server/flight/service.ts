@@ -63,25 +63,15 @@ const flightWire: Wire = { status: flightStatus, responses: 'flight' };
 const readOnly = 'Seam is read-only: publish with a Pulsar client';
 
 /**
- * A ticket's stream, as ReadStream's for its range with two differences: a range planned
- * with one schema version refuses to read with another (the endpoints of one FlightInfo
- * must concatenate), and a sealed range sends no seam marker (it has no tail to mark).
+ * A ticket's stream: ReadStream's for its range (read with the schema version the ticket
+ * pins, so the endpoints of one FlightInfo concatenate), except that a sealed range sends no
+ * seam marker: it has no tail to mark.
  */
 async function* rangeEvents(
   events: AsyncIterable<StreamEvent>,
   range: TicketRange,
 ): AsyncGenerator<StreamEvent> {
   for await (const event of events) {
-    if (event.kind === 'start') {
-      const planned = range.schemaVersion ?? Buffer.alloc(0);
-      const now = event.info.schemaVersion ?? Buffer.alloc(0);
-      if (!planned.equals(now)) {
-        throw new SeamError(
-          'FAILED_PRECONDITION',
-          `schema changed: the topic's schema is at version ${now.toString('hex') || 'none'} since this ticket was planned with ${planned.toString('hex') || 'none'}; call GetFlightInfo again`,
-        );
-      }
-    }
     if (event.kind === 'seam' && range.lastMessageId !== undefined) continue;
     yield event;
   }
