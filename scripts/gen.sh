@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Regenerates code from proto/ (all of it git-ignored): the TypeScript types of the seam.v1
-# API for the server and for the TypeScript SDK (with the SDK's own copy of the proto, so
-# its package is self-contained), and the Python client's protobuf modules (when the
-# project's virtualenv exists).
+# API and of Arrow Flight for the server, the descriptor set of everything under proto/, the
+# types for the TypeScript SDK (with the SDK's own copy of the proto, so its package is
+# self-contained), and the Python client's protobuf modules (when the project's virtualenv
+# exists).
 #
 #   gen.sh            all of it, in place
 #   gen.sh sdk DIR    only the SDK's part, into DIR/proto and DIR/src/generated
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-# gen_types PROTO_DIR OUT_DIR: grpc-js types of seam/v1/seam.proto under PROTO_DIR.
+# gen_types PROTO_DIR OUT_DIR [FILE...]: grpc-js types of seam/v1/seam.proto (and FILEs)
+# under PROTO_DIR.
 gen_types() {
   rm -rf "$2"
-  proto-loader-gen-types seam/v1/seam.proto --grpcLib=@grpc/grpc-js --keepCase --longs=Number \
+  proto-loader-gen-types seam/v1/seam.proto "${@:3}" --grpcLib=@grpc/grpc-js --keepCase --longs=Number \
     --enums=String --oneofs --includeComments --importFileExtension=.ts \
     --includeDirs="$1" --outDir="$2" >/dev/null
 }
@@ -28,7 +30,11 @@ if [ "${1:-}" = sdk ]; then
   gen_sdk "$2"
   exit
 fi
-gen_types "$root/proto" "$root/server/grpc/generated"
+gen_types "$root/proto" "$root/server/grpc/generated" arrow/flight/protocol/Flight.proto
+# Every file under proto/ (seam.v1, Flight.proto, the google/protobuf files they import) as
+# one FileDescriptorSet, as protoc would write it: the registry Flight's JSON commands are
+# parsed with (server/flight/descriptor.ts).
+buf build "$root/proto" -o "$root/server/grpc/generated/descriptors.binpb"
 gen_sdk "$root/clients/ts"
 if [ -x "$python" ]; then
   py_out="$root/clients/python/pulsar_seam/_generated"

@@ -11,6 +11,18 @@ export const protoFile = fileURLToPath(new URL('../proto/seam/v1/seam.proto', im
 /** The include directory for `protoFile`'s imports. */
 export const protoRoot = fileURLToPath(new URL('../proto', import.meta.url));
 
+/**
+ * How the gateway's gRPC services load their protos with proto-loader (seam.v1, Flight): field
+ * names as written, 64-bit integers as numbers, enums by name, the set oneof named.
+ */
+export const loaderOptions = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  oneofs: true,
+  includeDirs: [protoRoot],
+};
+
 const root = new protobuf.Root();
 // google/protobuf/*.proto come with protobufjs; everything else from proto/.
 root.resolvePath = (_origin, target) =>

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { defaultHistoryBudgetBytes, defaultHistoryParallelism } from './core/segmented-history.ts';
 import type { StreamDeps } from './core/stream.ts';
+import { loadTicketKeys, type TicketKeyRing } from './core/ticket.ts';
 import type { GatewayOptions } from './grpc/server.ts';
 import { defaultMemoryBudgetBytes, MemoryPool } from './memory-pool.ts';
 import { defaultOperationTimeoutMs } from './pulsar/connection.ts';
@@ -124,6 +125,13 @@ export const configSchema = z.strictObject({
     .default(512)
     .describe(
       'Broker connections the gateway may hold open for its callers at once (each caller credential has its own per broker); at the limit idle ones close, and a new caller gets RESOURCE_EXHAUSTED when none is idle.',
+    ),
+  flightTicketKeys: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Arrow Flight ticket keys: a file of lines `k:base64key` (k in 1..255, keys of 16 bytes or more: `openssl rand -base64 32`); the first line signs, every line verifies, so keys rotate with no downtime. Tickets are then HMAC-SHA256-signed and unsigned ones refused; give every gateway of a fleet the same file. Unset: tickets carry a CRC32C, which refuses damaged and foreign tickets but not hand-made ones (a ticket grants nothing: DoGet checks the caller as ReadStream does).',
     ),
   host: z.string().min(1).default('127.0.0.1').describe('Address the gRPC server listens on.'),
   port: port.default(50051).describe('gRPC port; 0 picks a free one.'),
@@ -389,7 +397,18 @@ export function gatewayOptions(config: Config): GatewayOptions {
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     shutdownGraceMs: config.shutdownGraceMs,
     maxBufferedBytes: config.maxBufferedBytes,
+    ticketKeys: ticketKeys(config.flightTicketKeys),
   };
+}
+
+/** The Flight ticket key ring of `--flight-ticket-keys`; ConfigError when it is unusable. */
+function ticketKeys(file: string | undefined): TicketKeyRing | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return loadTicketKeys(file);
+  } catch (error) {
+    throw new ConfigError(`--flight-ticket-keys: ${(error as Error).message}`);
+  }
 }
 
 /**

@@ -86,3 +86,31 @@ test('the standard health check answers SERVING', async (t) => {
   ) as { status: string };
   t.is(seam.status, 'SERVING');
 });
+
+test('Arrow Flight: described, healthy and called through reflection alone', async (t) => {
+  const services = (await call(address(), 'list')).trim().split('\n');
+  t.true(services.includes('arrow.flight.protocol.FlightService'), services.join(', '));
+  const service = await call(address(), 'describe', 'arrow.flight.protocol.FlightService');
+  t.regex(service, /rpc DoGet \( \.arrow\.flight\.protocol\.Ticket \) returns \( stream /);
+  const info = await call(address(), 'describe', 'arrow.flight.protocol.FlightEndpoint');
+  t.regex(info, /google\.protobuf\.Timestamp expiration_time/);
+  const health = JSON.parse(
+    await call(
+      '-d',
+      '{"service":"arrow.flight.protocol.FlightService"}',
+      address(),
+      'grpc.health.v1.Health/Check',
+    ),
+  ) as { status: string };
+  t.is(health.status, 'SERVING');
+  const schema = JSON.parse(
+    await call(
+      '-d',
+      JSON.stringify({ type: 'PATH', path: [topic] }),
+      address(),
+      'arrow.flight.protocol.FlightService/GetSchema',
+    ),
+  ) as { schema: string };
+  // The IPC continuation marker, then the Schema message.
+  t.is(Buffer.from(schema.schema, 'base64').readUInt32LE(0), 0xffffffff);
+});

@@ -139,6 +139,8 @@ function checkTokens(t: ExecutionContext, topic: string, start: Start, read: Rea
         return { kind: 'at', id: start.id };
       case 'resumeToken':
         return decodeResumeToken(topic, start.token).get(partition) as Position;
+      case 'positions':
+        return start.positions.get(partition) as Position;
       case 'latest':
         throw new Error('no history to check');
     }

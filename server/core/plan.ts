@@ -23,8 +23,8 @@ import {
 import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
 import type { Taken } from './continuity.ts';
 import { SeamError } from './errors.ts';
-import { entryBefore, firstEntry, readerStart, startsAfter } from './positions.ts';
-import type { ReadRequest } from './request.ts';
+import { entryBefore, firstEntry, isAfter, readerStart, startsAfter } from './positions.ts';
+import { type End, endPublishTime, type ReadRequest } from './request.ts';
 import { decodeResumeToken, type Position } from './resume-token.ts';
 import { SchemaVersions } from './schema-versions.ts';
 import {
@@ -81,7 +81,10 @@ export interface StreamDeps<
 export interface PartitionPlan {
   partition: number;
   topic: string;
-  /** Last message at open; undefined when the partition was empty. */
+  /**
+   * Last message of history: the last message at open, or the partition's end
+   * (`end_positions`) when that comes first; undefined when the partition was empty.
+   */
   boundary: MessageId | undefined;
 }
 
@@ -120,7 +123,12 @@ export interface Partition extends PartitionPlan {
   next: number;
   inflight: Promise<void> | undefined;
   historyDone: boolean;
-  /** The end (publish time) was reached: nothing more from this partition. */
+  /**
+   * The last message to read, inclusive (`end_positions`; the last message at open for a
+   * partition they leave out); undefined when the end is not by position.
+   */
+  end: MessageId | undefined;
+  /** The end (publish time or position) was reached: nothing more from this partition. */
   finished: boolean;
 }
 
@@ -137,17 +145,22 @@ export interface Plan {
   readonly historyBytesRead: number;
 }
 
-/** Plans a read: opens one reader per partition (closing them all if any step fails). */
+/**
+ * Plans a read: opens one reader per partition (closing them all if any step fails). With
+ * `segmentReaders: false`, the history is planned by segment but no segment reader starts
+ * (for planning alone, as Flight's GetFlightInfo does).
+ */
 export function openPlan(
   deps: StreamDeps<CoreClient, CoreAdmin>,
   request: ReadRequest,
   signal: AbortSignal,
+  options: { segmentReaders?: boolean } = {},
 ): Promise<Plan> {
-  return new Planner(deps, request, signal).open();
+  return new Planner(deps, request, signal).open(options.segmentReaders ?? true);
 }
 
 /** The stream's way to open readers: `openReader`, or `Reader.open` on its client. */
-function readerOpener(deps: StreamDeps<CoreClient, CoreAdmin>): OpenReader {
+export function readerOpener(deps: StreamDeps<CoreClient, CoreAdmin>): OpenReader {
   if (deps.openReader !== undefined) return deps.openReader;
   const { client } = deps;
   if (!(client instanceof PulsarClient)) {
@@ -173,13 +186,13 @@ class Planner {
   }
 
   /** Plans the read and opens one reader per partition. */
-  async open(): Promise<Plan> {
+  async open(segmentReaders: boolean): Promise<Plan> {
     const name = parseTopicName(this.request.topic);
     this.topic = name.full;
     const { client } = this.deps;
-    // The call's signal bounds the retries below (an open waits out a broker restart).
-    const retry = { signal: this.signal };
-    const count = name.partition >= 0 ? 0 : await client.partitions(this.topic, retry);
+    // The call's signal bounds the retries (an open waits out a broker restart).
+    const count =
+      name.partition >= 0 ? 0 : await client.partitions(this.topic, { signal: this.signal });
     const plans =
       count === 0
         ? [{ partition: name.partition, topic: this.topic }]
@@ -188,16 +201,17 @@ class Planner {
             topic: partitionTopic(this.topic, i),
           }));
     const starts = this.startPositions(plans.map((p) => p.partition));
+    const ends = this.endPositions(plans.map((p) => p.partition));
 
     const schemaTopic =
       name.partition >= 0 ? this.topic.replace(/-partition-\d+$/, '') : this.topic;
-    const schema = await client.schema(schemaTopic, undefined, retry);
+    const schema = await this.schemaOf(schemaTopic);
     const value = topicSchema(schema?.schema);
     const streamSchema = new StreamSchema(value, this.request.columns);
     const versions = new SchemaVersions(client, schemaTopic, value, schema?.version);
 
     const opened = await Promise.allSettled(
-      plans.map((plan) => this.openPartition(plan, starts.get(plan.partition))),
+      plans.map((plan) => this.openPartition(plan, starts.get(plan.partition), ends)),
     );
     const failed = opened.find((o) => o.status === 'rejected');
     const partitions = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
@@ -214,7 +228,7 @@ class Planner {
     };
     for (const p of partitions) this.historyBytesRead += coveredAtStart(p);
     try {
-      await this.readBySegment();
+      if (segmentReaders) await this.readBySegment();
     } catch (error) {
       await Promise.all(partitions.map((p) => p.reader.close()));
       throw error;
@@ -240,6 +254,23 @@ class Planner {
     };
   }
 
+  /** The topic's schema: the latest, or the version the request pins. */
+  private async schemaOf(topic: string): ReturnType<CoreClient['schema']> {
+    const pinned = this.request.schemaVersion;
+    // The call's signal bounds the retries (an open waits out a broker restart).
+    const retry = { signal: this.signal };
+    if (!pinned?.length) return this.deps.client.schema(topic, undefined, retry);
+    // The broker answers a version it does not have as "no schema".
+    const schema = await this.deps.client.schema(topic, pinned, retry);
+    if (!schema) {
+      throw new SeamError(
+        'FAILED_PRECONDITION',
+        `schema changed: version ${BigInt(`0x${pinned.toString('hex')}`)} of ${topic}'s schema is no longer in its schema registry; plan the read again (GetFlightInfo)`,
+      );
+    }
+    return schema;
+  }
+
   private startPositions(partitions: number[]): Map<number, Position | 'latest'> {
     const start = this.request.start;
     const all = (p: Position | 'latest') => new Map(partitions.map((i) => [i, p]));
@@ -261,21 +292,58 @@ class Planner {
       }
       case 'resumeToken': {
         const positions = decodeResumeToken(this.topic, start.token, partitions.length);
-        const known = [...positions.keys()].sort((a, b) => a - b).join(',');
-        if (known !== partitions.join(',')) {
-          throw new SeamError(
-            'FAILED_PRECONDITION',
-            `the resume token covers partitions [${known}] but ${this.topic} now has [${partitions.join(',')}]: the topic was repartitioned`,
-          );
-        }
+        this.samePartitions('the resume token', positions, partitions);
         return positions;
       }
+      case 'positions':
+        this.knownPartitions('start_positions', start.positions, partitions);
+        this.samePartitions('start_positions', start.positions, partitions);
+        return new Map(start.positions);
+    }
+  }
+
+  /** The end of each partition named by `end_positions`; empty for other ends. */
+  private endPositions(partitions: number[]): ReadonlyMap<number, MessageId> {
+    const end = this.request.end;
+    if (end.kind !== 'positions') return new Map();
+    this.knownPartitions('end_positions', end.last, partitions);
+    return end.last;
+  }
+
+  /** INVALID_ARGUMENT when `positions` name a partition the topic does not have. */
+  private knownPartitions(
+    what: string,
+    positions: ReadonlyMap<number, unknown>,
+    partitions: number[],
+  ): void {
+    const unknown = [...positions.keys()].filter((i) => !partitions.includes(i));
+    if (unknown.length > 0) {
+      throw new SeamError(
+        'INVALID_ARGUMENT',
+        `${what} names partition ${unknown.join(', ')}, but ${this.topic} has partitions [${partitions.join(',')}]${partitions[0] === -1 ? ' (-1: it is not partitioned)' : ''}`,
+      );
+    }
+  }
+
+  /** FAILED_PRECONDITION when `positions` do not cover exactly the topic's partitions. */
+  private samePartitions(
+    what: string,
+    positions: ReadonlyMap<number, unknown>,
+    partitions: number[],
+  ): void {
+    const known = [...positions.keys()].sort((a, b) => a - b).join(',');
+    if (known !== partitions.join(',')) {
+      throw new SeamError(
+        'FAILED_PRECONDITION',
+        `${what} covers partitions [${known}] but ${this.topic} now has [${partitions.join(',')}]: the topic was repartitioned`,
+      );
     }
   }
 
   private async openPartition(
     plan: { partition: number; topic: string },
     start: Position | 'latest' | undefined,
+    ends: ReadonlyMap<number, MessageId>,
   ): Promise<Partition> {
     const { receiverQueueBytes, memory } = this.deps;
     const options = {
@@ -296,6 +364,8 @@ class Planner {
     }
     let boundary: MessageId | undefined;
     let historyDone: boolean;
+    let end: MessageId | undefined;
+    let finished = false;
     let segments: Segment[] = [];
     const entryBytes = new Map<number, number>();
     try {
@@ -304,14 +374,34 @@ class Planner {
       if (start === 'latest') {
         // Everything after "latest" is tail; pin the position to the boundary so a resume
         // continues exactly here rather than at a later "latest".
-        historyDone = true;
         position = boundary ? { kind: 'after', id: boundary } : { kind: 'earliest' };
-      } else {
-        historyDone = !boundary || startsAfter(position, boundary, markDeletePosition);
       }
+      if (this.request.end.kind === 'positions') {
+        // A partition left out ends where `at_open` would; an empty one has nothing then.
+        end = ends.get(plan.partition) ?? boundary ?? MessageId.earliest;
+        // History ends at the end when it comes before the last message at open.
+        if (boundary && !isAfter(end, boundary)) boundary = end;
+        finished = end.isSentinel || startsAfter(position, end, markDeletePosition);
+      }
+      historyDone =
+        start === 'latest' ||
+        finished ||
+        !boundary ||
+        startsAfter(position, boundary, markDeletePosition);
       const ledgers = await this.deps.admin?.ledgers(plan.topic).catch(() => undefined);
       // Before any row: a position in no ledger of the topic's is lost data or a foreign id.
-      await this.checkPosition(plan.topic, position, ledgers);
+      await checkPosition(this.openReader, this.signal, plan.topic, position, ledgers);
+      // So is an end (read up to) that no ledger holds: what was before it is gone.
+      if (end && !finished && !end.isSentinel) {
+        await checkPosition(
+          this.openReader,
+          this.signal,
+          plan.topic,
+          { kind: 'at', id: end },
+          ledgers,
+          'end',
+        );
+      }
       for (const l of ledgers ?? [])
         if (l.entries > 0) entryBytes.set(l.ledgerId, l.size / l.entries);
       if (ledgers && boundary && !historyDone) {
@@ -336,58 +426,9 @@ class Planner {
       next: 0,
       inflight: undefined,
       historyDone,
-      finished: false,
+      end,
+      finished,
     };
-  }
-
-  /**
-   * DATA_LOSS when a position points into a ledger that retention already deleted;
-   * INVALID_ARGUMENT when it names a ledger this topic never had (ledger ids are unique in
-   * a cluster, so the id came from another topic). An older ledger than the topic's oldest
-   * is another topic's too when the topic still holds its first message ever; otherwise it
-   * cannot be told from one retention deleted: DATA_LOSS. Either way, no row.
-   */
-  private async checkPosition(
-    topic: string,
-    position: Position,
-    ledgers: Ledger[] | undefined,
-  ): Promise<void> {
-    if (position.kind !== 'after' && position.kind !== 'at') return;
-    const first = ledgers?.[0];
-    if (!first) return;
-    const { ledgerId } = position.id;
-    const foreign = new SeamError(
-      'INVALID_ARGUMENT',
-      `${topic} has no ledger ${ledgerId}: the message id comes from another topic (or partition); use an id read from this one`,
-    );
-    if (ledgerId >= first.ledgerId) {
-      if (ledgers.some((l) => l.ledgerId === ledgerId)) return;
-      throw foreign;
-    }
-    if (await this.holdsFirstMessageEver(topic)) throw foreign;
-    throw new SeamError(
-      'DATA_LOSS',
-      `${topic}: position ${position.id.ledgerId}:${position.id.entryId} is in a segment retention has deleted (the oldest left is ledger ${first.ledgerId}); messages after it are lost. Start from earliest to read what remains. (A message id taken from another, older topic looks the same when the brokers add no message index.)`,
-    );
-  }
-
-  /**
-   * Whether the topic still holds the first message it ever had (broker index 0): then
-   * retention deleted nothing, and an older ledger was never its. Unknown (false) when the
-   * brokers do not add message indexes (AppendIndexMetadataInterceptor).
-   */
-  private async holdsFirstMessageEver(topic: string): Promise<boolean> {
-    const reader = await this.openReader({ topic, receiverQueueSize: 1, signal: this.signal });
-    try {
-      const [first] = await reader.receive(
-        AbortSignal.any([this.signal, AbortSignal.timeout(5000)]),
-      );
-      return first?.brokerIndex === 0;
-    } catch {
-      return false;
-    } finally {
-      await reader.close();
-    }
   }
 
   /**
@@ -407,14 +448,7 @@ class Planner {
       this.partitions.map(async (p) => {
         if (p.historyDone || !p.boundary || p.segments.length < 2) return;
         // Without the publish times (the admin API refused or failed), one reader reads.
-        const pruned = await prunedByTime(
-          { admin, topic: p.topic, times: this.deps.publishTimes ?? publishTimes },
-          p.segments,
-          {
-            startMs: p.position.kind === 'publishTime' ? p.position.ms : undefined,
-            endMs: end.kind === 'publishTime' ? end.ms : undefined,
-          },
-        ).catch(() => undefined);
+        const pruned = await prunedSegments(this.deps, admin, p, end).catch(() => undefined);
         if (!pruned) return;
         const { before, kept } = pruned;
         const main = p.segments[0] as Segment;
@@ -443,6 +477,91 @@ class Planner {
       }),
     );
   }
+}
+
+/**
+ * DATA_LOSS when a position points into a ledger that retention already deleted;
+ * INVALID_ARGUMENT when it names a ledger this topic never had (ledger ids are unique in
+ * a cluster, so the id came from another topic). An older ledger than the topic's oldest
+ * is another topic's too when the topic still holds its first message ever; otherwise it
+ * cannot be told from one retention deleted: DATA_LOSS. Either way, no row. `what` says
+ * whether the position starts the read, ends it, or is a Flight ticket's ledger (what is
+ * lost: after it, up to it, the ticket's range).
+ * Nothing to check without `ledgers` (no admin API).
+ */
+export async function checkPosition(
+  openReader: OpenReader,
+  signal: AbortSignal,
+  topic: string,
+  position: Position,
+  ledgers: Ledger[] | undefined,
+  what: 'start' | 'end' | 'ticket' = 'start',
+): Promise<void> {
+  if (position.kind !== 'after' && position.kind !== 'at') return;
+  const first = ledgers?.[0];
+  if (!first) return;
+  const { ledgerId } = position.id;
+  const foreign = new SeamError(
+    'INVALID_ARGUMENT',
+    what === 'ticket'
+      ? `${topic} has no ledger ${ledgerId}: a ticket of another topic (or partition)`
+      : `${topic} has no ledger ${ledgerId}: the message id comes from another topic (or partition); use an id read from this one`,
+  );
+  if (ledgerId >= first.ledgerId) {
+    if (ledgers.some((l) => l.ledgerId === ledgerId)) return;
+    throw foreign;
+  }
+  if (await holdsFirstMessageEver(openReader, signal, topic)) throw foreign;
+  const lost = {
+    start: 'messages after it are lost. Start from earliest to read what remains.',
+    end: 'messages up to it are lost. End later, or read what remains from earliest.',
+    ticket: "the ticket's messages are lost. Call GetFlightInfo again to read what remains.",
+  }[what];
+  throw new SeamError(
+    'DATA_LOSS',
+    `${topic}: ${what} position ${position.id.ledgerId}:${position.id.entryId} is in a segment retention has deleted (the oldest left is ledger ${first.ledgerId}); ${lost} (A message id taken from another, older topic looks the same when the brokers add no message index.)`,
+  );
+}
+
+/**
+ * Whether the topic still holds the first message it ever had (broker index 0): then
+ * retention deleted nothing, and an older ledger was never its. Unknown (false) when the
+ * brokers do not add message indexes (AppendIndexMetadataInterceptor).
+ */
+async function holdsFirstMessageEver(
+  openReader: OpenReader,
+  signal: AbortSignal,
+  topic: string,
+): Promise<boolean> {
+  const reader = await openReader({ topic, receiverQueueSize: 1, signal });
+  try {
+    const [first] = await reader.receive(AbortSignal.any([signal, AbortSignal.timeout(5000)]));
+    return first?.brokerIndex === 0;
+  } catch {
+    return false;
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
+ * A partition's history segments cut to the read's publish-time window (see
+ * `prunedByTime`): the start's, when it starts at a publish time, and the end's.
+ */
+export function prunedSegments(
+  deps: Pick<StreamDeps<CoreClient, CoreAdmin>, 'publishTimes'>,
+  admin: Pick<CoreAdmin, 'entryPublishTime'>,
+  p: Pick<Partition, 'topic' | 'segments' | 'position'>,
+  end: End,
+): Promise<{ before: Segment[]; kept: Segment[] }> {
+  return prunedByTime(
+    { admin, topic: p.topic, times: deps.publishTimes ?? publishTimes },
+    p.segments,
+    {
+      startMs: p.position.kind === 'publishTime' ? p.position.ms : undefined,
+      endMs: endPublishTime(end),
+    },
+  );
 }
 
 /**

@@ -72,8 +72,17 @@ export function startsAfter(
   switch (position.kind) {
     case 'earliest':
       return false;
-    case 'after':
-      return !isAfter(boundary, position.id) || isBoundary(position.id, boundary);
+    case 'after': {
+      const id = position.id;
+      if (id.ledgerId !== boundary.ledgerId || id.entryId !== boundary.entryId)
+        return compareMessageIds(id, boundary) > 0;
+      // In the boundary's entry: after the whole entry, at or past the boundary's batch
+      // index, or (a boundary that is the whole entry) after the batch's last message.
+      if (id.batchIndex < 0) return true;
+      return boundary.batchIndex >= 0
+        ? id.batchIndex >= boundary.batchIndex
+        : isBoundary(id, boundary);
+    }
     case 'at':
       return isAfter(position.id, boundary);
     case 'publishTime':

@@ -1,5 +1,6 @@
 /** A validated read request, as the core takes it, and the batching defaults. */
 import type { MessageId } from '../pulsar/message-id.ts';
+import type { Position } from './resume-token.ts';
 
 /**
  * Latest publish time a request or token may name: the end of year 9999, the last instant
@@ -14,10 +15,32 @@ export type Start =
   | { kind: 'latest' }
   | { kind: 'publishTime'; ms: number }
   | { kind: 'messageId'; id: MessageId }
-  | { kind: 'resumeToken'; token: Buffer };
+  | { kind: 'resumeToken'; token: Buffer }
+  /** One position per partition, keyed by partition index (-1 when not partitioned). */
+  | { kind: 'positions'; positions: ReadonlyMap<number, Position> };
 
 /** When the stream ends. */
-export type End = { kind: 'follow' } | { kind: 'atOpen' } | { kind: 'publishTime'; ms: number };
+export type End =
+  | { kind: 'follow' }
+  | { kind: 'atOpen' }
+  | { kind: 'publishTime'; ms: number }
+  | {
+      kind: 'positions';
+      /**
+       * The last message of each partition named, inclusive (earliest = nothing); the
+       * partitions not named end at their last message at open.
+       */
+      last: ReadonlyMap<number, MessageId>;
+      /** Also stop before the first message with this publish time or later (ms). */
+      beforePublishTimeMs?: number | undefined;
+    };
+
+/** The publish time (ms) before which the stream ends, if its end has one. */
+export function endPublishTime(end: End): number | undefined {
+  if (end.kind === 'publishTime') return end.ms;
+  if (end.kind === 'positions') return end.beforePublishTimeMs;
+  return undefined;
+}
 
 /** Batch limits; every field has a default. */
 export interface BatchLimits {
@@ -56,4 +79,10 @@ export interface ReadRequest {
   /** Column names; empty = all. */
   columns: string[];
   batching: BatchLimits;
+  /**
+   * Read with this version of the topic's Pulsar schema instead of the latest: a Flight
+   * ticket's, so that DoGet sends the schema GetFlightInfo announced. A version the schema
+   * registry no longer has is FAILED_PRECONDITION.
+   */
+  schemaVersion?: Buffer | undefined;
 }

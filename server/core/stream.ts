@@ -20,7 +20,7 @@ import {
   type StreamInfo,
 } from './plan.ts';
 import { isAfter, isBoundary } from './positions.ts';
-import type { ReadRequest } from './request.ts';
+import { endPublishTime, type ReadRequest } from './request.ts';
 import { encodeResumeToken } from './resume-token.ts';
 import type { SchemaVersions } from './schema-versions.ts';
 
@@ -136,18 +136,18 @@ class Stream {
   /** The live tail: batches by size or latency, heartbeats while idle. */
   async *tail(): AsyncGenerator<StreamEvent> {
     const { maxLatencyMs, heartbeatMs } = this.request.batching;
-    const end = this.request.end;
+    const endMs = endPublishTime(this.request.end);
     const batch = this.batch;
     let lastSentAt = Date.now();
     // Tail rows that arrived with the last history entries go first.
     yield* this.drain('tail');
     while (!this.allFinished()) {
       const now = Date.now();
-      const pastEnd = end.kind === 'publishTime' && now >= end.ms;
+      const pastEnd = endMs !== undefined && now >= endMs;
       let wait =
         batch.rows > 0 ? batch.startedAt + maxLatencyMs - now : lastSentAt + heartbeatMs - now;
       // Past the end time, look every 100 ms for partitions with nothing left.
-      if (end.kind === 'publishTime') wait = Math.min(wait, pastEnd ? 100 : end.ms - now);
+      if (endMs !== undefined) wait = Math.min(wait, pastEnd ? 100 : endMs - now);
       if (
         await this.receive(
           this.partitions.filter((p) => !p.finished),
@@ -244,7 +244,7 @@ class Stream {
    */
   private *drain(phase: 'history' | 'tail'): Generator<StreamEvent> {
     const batch = this.batch;
-    const end = this.request.end;
+    const endMs = endPublishTime(this.request.end);
     for (const p of this.partitions) {
       while (p.next < p.pending.length && !p.finished && !(phase === 'history' && p.historyDone)) {
         const message = p.pending[p.next];
@@ -252,6 +252,12 @@ class Stream {
         if (p.loss?.at === message) {
           if (batch.rows > 0) yield this.flush(phase);
           throw dataLoss(p.topic, p.loss.reason);
+        }
+        // Past the end (a message after it, when the end itself was not read: a batch
+        // index past the batch, an entry the broker filtered out).
+        if (p.end && isAfter(message.messageId, p.end)) {
+          p.finished = true;
+          break;
         }
         if (phase === 'history' && p.boundary && isAfter(message.messageId, p.boundary)) {
           p.historyDone = true;
@@ -266,9 +272,10 @@ class Stream {
             this.historyBytesRead += storedBytes(p, message);
             if (p.boundary && isBoundary(message.messageId, p.boundary)) p.historyDone = true;
           }
+          if (p.end && isBoundary(message.messageId, p.end)) p.finished = true;
           continue;
         }
-        if (end.kind === 'publishTime' && message.publishTime >= end.ms) {
+        if (endMs !== undefined && message.publishTime >= endMs) {
           p.finished = true;
           break;
         }
@@ -293,6 +300,8 @@ class Stream {
           this.historyBytesRead += storedBytes(p, message);
           if (p.boundary && isBoundary(message.messageId, p.boundary)) p.historyDone = true;
         }
+        // The end message itself: finished now, not when a later message comes.
+        if (p.end && isBoundary(message.messageId, p.end)) p.finished = true;
         if (batch.full(this.request.batching)) yield this.flush(phase);
       }
       if (p.finished) {

@@ -39,6 +39,7 @@ export class GatewayTelemetry {
   readonly historyBytesRead: Counter;
   readonly historyBytesExpected: Counter;
   readonly tailLag: Histogram;
+  readonly calls: Counter;
   private readonly buffered: ObservableGauge;
   private readonly observeBuffered: ObservableCallback;
 
@@ -75,6 +76,11 @@ export class GatewayTelemetry {
       unit: 'ms',
       advice: { explicitBucketBoundaries: lagBucketsMs },
     });
+    this.calls = counter(
+      'seam.calls',
+      'Calls answered that read metadata, not rows (Flight planning, schemas, listings, actions), by method and gRPC status',
+      '{call}',
+    );
     this.buffered = meter.createObservableGauge('seam.write.buffered', {
       description: 'Response bytes written to gRPC that HTTP/2 has not sent yet',
       unit: 'By',
@@ -103,6 +109,32 @@ export class GatewayTelemetry {
       { event: 'stream.refused', peer, status, message, ...(suppressed > 0 ? { suppressed } : {}) },
       'stream refused',
     );
+  }
+
+  /**
+   * A call that reads metadata, not rows, was answered with `status`: counted, and logged
+   * (debug when OK, a warning otherwise, so refused callers show as streams' do).
+   */
+  answered(
+    method: string,
+    peer: string,
+    principal: string | undefined,
+    status: string,
+    startedAt: number,
+    message?: string,
+  ): void {
+    this.calls.add(1, { method, status });
+    const line = {
+      event: 'call',
+      method,
+      peer,
+      ...(principal ? { principal } : {}),
+      status,
+      ...(message ? { message } : {}),
+      durationMs: Math.round(performance.now() - startedAt),
+    };
+    if (status === 'OK') this.logger.debug(line, 'call answered');
+    else this.logger.warn(line, 'call failed');
   }
 
   /** When a refusal line was last written per status, and how many were not written since. */

@@ -7,9 +7,11 @@ import {
   maxPublishTimeMs,
   type ReadRequest,
 } from '../core/request.ts';
-import { maxTokenBytes, maxTokenPositions } from '../core/resume-token.ts';
+import { maxTokenBytes, maxTokenPositions, type Position } from '../core/resume-token.ts';
 import { MessageId } from '../pulsar/message-id.ts';
+import type { EndPositions__Output } from './generated/seam/v1/EndPositions.ts';
 import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRequest.ts';
+import type { StartPositions__Output } from './generated/seam/v1/StartPositions.ts';
 
 interface Timestamp {
   seconds?: number | string | null;
@@ -118,6 +120,9 @@ export function toReadRequest(wire: ReadStreamRequest__Output): ReadRequest {
         );
       request.start = { kind: 'resumeToken', token: Buffer.from(wire.resume_token) };
       break;
+    case 'start_positions':
+      request.start = { kind: 'positions', positions: startPositions(wire.start_positions) };
+      break;
     default:
       break;
   }
@@ -130,6 +135,9 @@ export function toReadRequest(wire: ReadStreamRequest__Output): ReadRequest {
         kind: 'publishTime',
         ms: publishTime(wire.end_publish_time, 'end_publish_time'),
       };
+      break;
+    case 'end_positions':
+      request.end = { kind: 'positions', last: endPositions(wire.end_positions) };
       break;
     default:
       break;
@@ -144,15 +152,15 @@ export function toReadRequest(wire: ReadStreamRequest__Output): ReadRequest {
   return request;
 }
 
-function messageId(bytes: Buffer | null | undefined): MessageId {
-  if (!bytes?.length) throw new SeamError('INVALID_ARGUMENT', 'message_id is empty');
+function messageId(bytes: Buffer | null | undefined, what = 'message_id'): MessageId {
+  if (!bytes?.length) throw new SeamError('INVALID_ARGUMENT', `${what} is empty`);
   let id: MessageId;
   try {
     id = MessageId.deserialize(bytes);
   } catch (error) {
     throw new SeamError(
       'INVALID_ARGUMENT',
-      `message_id is not a serialized Pulsar MessageId: ${(error as Error).message}`,
+      `${what} is not a serialized Pulsar MessageId: ${(error as Error).message}`,
       {
         cause: error,
       },
@@ -161,10 +169,98 @@ function messageId(bytes: Buffer | null | undefined): MessageId {
   if (id.isSentinel || id.ledgerId < 0 || id.entryId < 0) {
     throw new SeamError(
       'INVALID_ARGUMENT',
-      'message_id must name a message; use earliest or latest for the ends',
+      `${what} must name a message; use earliest or latest for the ends`,
     );
   }
   return id;
+}
+
+/**
+ * The partition index of a position or end: -1 (not partitioned) up to the most
+ * partitions a stream reads; named once. Whether the topic has it is known at open.
+ */
+function partitionIndex(partition: number | undefined, seen: Set<number>, what: string): number {
+  const index = partition ?? 0;
+  if (!(Number.isInteger(index) && index >= -1 && index < maxTokenPositions)) {
+    throw new SeamError(
+      'INVALID_ARGUMENT',
+      `${what}: partition ${index} is not a partition index (-1 for a non-partitioned topic, else 0..N-1)`,
+    );
+  }
+  if (seen.has(index))
+    throw new SeamError('INVALID_ARGUMENT', `${what}: partition ${index} is named twice`);
+  seen.add(index);
+  return index;
+}
+
+function startPositions(wire: StartPositions__Output | undefined): Map<number, Position> {
+  const list = wire?.positions ?? [];
+  if (list.length === 0) {
+    throw new SeamError(
+      'INVALID_ARGUMENT',
+      'start_positions names no partition: give one position per partition',
+    );
+  }
+  if (list.length > maxTokenPositions) {
+    throw new SeamError(
+      'INVALID_ARGUMENT',
+      `start_positions: ${maxTokenPositions} partitions at most`,
+    );
+  }
+  const seen = new Set<number>();
+  const positions = new Map<number, Position>();
+  for (const [i, p] of list.entries()) {
+    const what = `start_positions.positions[${i}]`;
+    const partition = partitionIndex(p.partition, seen, what);
+    let position: Position;
+    switch (p.position) {
+      case 'after_message_id':
+        position = { kind: 'after', id: messageId(p.after_message_id, `${what}.after_message_id`) };
+        break;
+      case 'at_message_id':
+        position = { kind: 'at', id: messageId(p.at_message_id, `${what}.at_message_id`) };
+        break;
+      case 'from_publish_time_ms': {
+        const ms = Number(p.from_publish_time_ms);
+        if (!(Number.isSafeInteger(ms) && ms >= 0 && ms <= maxPublishTimeMs)) {
+          throw new SeamError(
+            'INVALID_ARGUMENT',
+            `${what}.from_publish_time_ms (${p.from_publish_time_ms}) is outside 0..${maxPublishTimeMs} (ms since the epoch)`,
+          );
+        }
+        position = { kind: 'publishTime', ms };
+        break;
+      }
+      default:
+        position = { kind: 'earliest' };
+    }
+    positions.set(partition, position);
+  }
+  return positions;
+}
+
+function endPositions(wire: EndPositions__Output | undefined): Map<number, MessageId> {
+  const list = wire?.ends ?? [];
+  if (list.length > maxTokenPositions) {
+    throw new SeamError(
+      'INVALID_ARGUMENT',
+      `end_positions: ${maxTokenPositions} partitions at most`,
+    );
+  }
+  const seen = new Set<number>();
+  const ends = new Map<number, MessageId>();
+  for (const [i, e] of list.entries()) {
+    const what = `end_positions.ends[${i}]`;
+    const partition = partitionIndex(e.partition, seen, what);
+    // Empty: nothing from this partition; earliest is before every message.
+    ends.set(
+      partition,
+      e.last_message_id?.length
+        ? messageId(e.last_message_id, `${what}.last_message_id`)
+        : MessageId.earliest,
+    );
+  }
+  return ends;
 }
 
 function batching(wire: ReadStreamRequest__Output['batching']): BatchLimits {

@@ -5,10 +5,11 @@
 
 import { apiType } from '../api.ts';
 import { batchMessages, schemaMessage } from '../arrow/flight.ts';
-import type { StreamEvent } from '../core/stream.ts';
+import type { StreamEvent, StreamInfo } from '../core/stream.ts';
 
 const ReadStreamResponse = apiType('ReadStreamResponse');
 const StreamMetadata = apiType('StreamMetadata');
+const StreamInfoMessage = apiType('StreamInfo');
 
 const empty = new Uint8Array(0);
 
@@ -20,16 +21,49 @@ function metadata(value: Record<string, unknown>): Uint8Array {
   return StreamMetadata.encode(StreamMetadata.fromObject(value)).finish();
 }
 
-/** Serializes one ReadStreamResponse. */
+/** A StreamInfo as the seam.v1 message's fields. */
+function streamInfoFields(info: StreamInfo): Record<string, unknown> {
+  return {
+    topic: info.topic,
+    partitions: info.partitions.map((p) => ({
+      partition: p.partition,
+      topic: p.topic,
+      boundary_message_id: p.boundary?.serialize() ?? empty,
+    })),
+    estimated_history_bytes: info.estimatedHistoryBytes,
+    estimated_history_entries: info.estimatedHistoryEntries,
+    pulsar_schema_type: info.schemaType,
+    pulsar_schema_version: info.schemaVersion ?? empty,
+  };
+}
+
+/** A serialized seam.v1.StreamInfo: what a Flight client finds in FlightInfo.app_metadata. */
+export function encodeStreamInfo(info: StreamInfo): Buffer {
+  return Buffer.from(
+    StreamInfoMessage.encode(StreamInfoMessage.fromObject(streamInfoFields(info))).finish(),
+  );
+}
+
+/**
+ * How responses are written: `seam` (ReadStream) writes every field, as it always has;
+ * `flight` (DoGet) leaves empty ones out, as proto3 encoders do. Arrow C++'s Flight client
+ * (pyarrow) parses a present `data_header` of length 0 as a Message: it fails on a seam
+ * marker ("Invalid flatbuffers message") and hangs on a heartbeat.
+ */
+export type ResponseStyle = 'seam' | 'flight';
+
+/** Serializes one ReadStreamResponse (FlightData). */
 export function encodeResponse(
   header: Uint8Array,
   appMetadata: Uint8Array,
   body: Uint8Array,
+  style: ResponseStyle = 'seam',
 ): Buffer {
+  const all = style === 'seam';
   const message = ReadStreamResponse.create({
-    data_header: header,
-    app_metadata: appMetadata,
-    data_body: body,
+    ...(all || header.length > 0 ? { data_header: header } : {}),
+    ...(all || appMetadata.length > 0 ? { app_metadata: appMetadata } : {}),
+    ...(all || body.length > 0 ? { data_body: body } : {}),
   });
   const bytes = ReadStreamResponse.encode(message).finish();
   // A view, not a copy: protobufjs allocates a fresh buffer for each message and never
@@ -38,26 +72,14 @@ export function encodeResponse(
 }
 
 /** The serialized responses for one event, in order. */
-export function responsesFor(event: StreamEvent): Buffer[] {
+export function responsesFor(event: StreamEvent, style: ResponseStyle = 'seam'): Buffer[] {
+  const encode = (header: Uint8Array, app: Uint8Array, body: Uint8Array) =>
+    encodeResponse(header, app, body, style);
   switch (event.kind) {
     case 'start': {
-      const { info } = event;
-      const app = metadata({
-        stream_info: {
-          topic: info.topic,
-          partitions: info.partitions.map((p) => ({
-            partition: p.partition,
-            topic: p.topic,
-            boundary_message_id: p.boundary?.serialize() ?? empty,
-          })),
-          estimated_history_bytes: info.estimatedHistoryBytes,
-          estimated_history_entries: info.estimatedHistoryEntries,
-          pulsar_schema_type: info.schemaType,
-          pulsar_schema_version: info.schemaVersion ?? empty,
-        },
-      });
+      const app = metadata({ stream_info: streamInfoFields(event.info) });
       const schema = schemaMessage(event.schema);
-      return [encodeResponse(schema.header, app, schema.body)];
+      return [encode(schema.header, app, schema.body)];
     }
     case 'batch': {
       const app = metadata({
@@ -72,11 +94,11 @@ export function responsesFor(event: StreamEvent): Buffer[] {
         },
       });
       // Dictionary batches precede their record batch; all carry the batch's metadata.
-      return batchMessages(event.batch).map((m) => encodeResponse(m.header, app, m.body));
+      return batchMessages(event.batch).map((m) => encode(m.header, app, m.body));
     }
     case 'seam':
       return [
-        encodeResponse(
+        encode(
           empty,
           metadata({ seam: { resume_token: event.resumeToken, history_rows: event.historyRows } }),
           empty,
@@ -84,7 +106,7 @@ export function responsesFor(event: StreamEvent): Buffer[] {
       ];
     case 'heartbeat':
       return [
-        encodeResponse(
+        encode(
           empty,
           metadata({
             heartbeat: {

@@ -88,6 +88,23 @@ export class PulsarAdmin {
     );
   }
 
+  /**
+   * The persistent topics of a namespace (`tenant/namespace`), sorted: a partitioned topic
+   * once, by its own name, not its partitions'.
+   */
+  async topics(namespace: string): Promise<string[]> {
+    const path = `persistent/${namespace.split('/').map(encodeURIComponent).join('/')}`;
+    const [all, partitioned] = await Promise.all([
+      this.get<string[]>(path),
+      this.get<string[]>(`${path}/partitioned`),
+    ]);
+    const names = new Set(partitioned);
+    for (const topic of all) {
+      if (!names.has(topic.replace(/-partition-\d+$/, ''))) names.add(topic);
+    }
+    return [...names].sort();
+  }
+
   /** Partitions of a topic; 0 when it is not partitioned. */
   async partitions(topic: string): Promise<number> {
     const body = await this.get<{ partitions: number }>(`${restPath(topic)}/partitions`);

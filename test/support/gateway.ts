@@ -8,12 +8,9 @@ import * as grpc from '@grpc/grpc-js';
 import * as arrow from 'apache-arrow';
 import { apiType } from '../../server/api.ts';
 import { configWith, gatewayOptions } from '../../server/config.ts';
+import { resumeTokenTrailer } from '../../server/grpc/serve.ts';
 import type { Gateway } from '../../server/grpc/server.ts';
-import {
-  Gateway as GatewayServer,
-  loadDefinition,
-  resumeTokenTrailer,
-} from '../../server/grpc/server.ts';
+import { Gateway as GatewayServer, loadDefinition } from '../../server/grpc/server.ts';
 import type { MemoryPool } from '../../server/memory-pool.ts';
 import { PulsarAdmin } from '../../server/pulsar/admin.ts';
 import { PulsarClient } from '../../server/pulsar/client.ts';

@@ -12,8 +12,10 @@ import {
   type Config,
   ConfigError,
   configSchema,
+  configWith,
   envName,
   flagName,
+  gatewayOptions,
   loadConfig,
   settingKeys,
   streamOptions,
@@ -122,5 +124,25 @@ test('the Pulsar operation timeout is 30 s unless set, as the official clients',
   );
   t.throws(() => loadConfig({ flags: { pulsarOperationTimeoutMs: '0' } }), {
     message: /pulsar-operation-timeout-ms/,
+  });
+});
+
+test('--flight-ticket-keys: the key ring that signs tickets, or a start-up error naming the line', (t) => {
+  const file = join(tmpdir(), `seam-ticket-keys-${process.pid}`);
+  const key = (byte: number, bytes = 32) => Buffer.alloc(bytes, byte).toString('base64');
+  writeFileSync(file, `# rotated in 2026-12\n2:${key(2)}\n1:${key(1)}\n`);
+  const base = { plaintext: 'true', flightTicketKeys: file } as const;
+  const ring = gatewayOptions(configWith(base)).ticketKeys;
+  t.is(ring?.signing.kid, 2);
+  t.deepEqual([...(ring?.keys.keys() ?? [])], [2, 1]);
+  t.is(gatewayOptions(configWith({ plaintext: 'true' })).ticketKeys, undefined);
+  writeFileSync(file, `1:${key(1, 8)}\n`);
+  t.throws(() => gatewayOptions(configWith(base)), {
+    instanceOf: ConfigError,
+    message: /--flight-ticket-keys: .*:1: key 1 is 8 bytes; use at least 16/,
+  });
+  t.throws(() => gatewayOptions(configWith({ ...base, flightTicketKeys: `${file}.absent` })), {
+    instanceOf: ConfigError,
+    message: /--flight-ticket-keys: cannot read ticket keys/,
   });
 });

@@ -1,0 +1,99 @@
+/**
+ * Flight actions: what ListActions lists and DoAction runs. Names carry the `seam.` prefix,
+ * so they never clash with Flight's own (CancelFlightInfo, RenewFlightEndpoint, ...).
+ */
+import { SeamError } from '../core/errors.ts';
+import type { StreamDeps } from '../core/stream.ts';
+import type { ActionType } from '../grpc/generated/arrow/flight/protocol/ActionType.ts';
+import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
+
+/** One action: its name, what it does, and how it runs. */
+interface ActionSpec {
+  description: string;
+  /** The results' bodies for a request body, read as the caller (`deps`). */
+  run(deps: StreamDeps, body: Buffer): Promise<Buffer[]>;
+}
+
+const actions: Record<string, ActionSpec> = {
+  'seam.LastMessageIds': {
+    description:
+      'Body: JSON {"topic": "..."}. Result: one JSON document {"topic", "endPositions": {"ends": [{"partition", "lastMessageId"}]}}, the last message of each partition now (base64 of the serialized MessageId; "" for an empty partition). It is itself a ReadStreamRequest in proto3 JSON: as a CMD descriptor it reads the topic from earliest up to these messages.',
+    run: async (deps, body) => [Buffer.from(JSON.stringify(await lastMessageIds(deps, body)))],
+  },
+};
+
+/** The actions ListActions lists. */
+export function actionTypes(): ActionType[] {
+  return Object.entries(actions).map(([type, spec]) => ({
+    type,
+    description: spec.description,
+  }));
+}
+
+/** Runs one action as the caller; INVALID_ARGUMENT for an unknown one. */
+export function runAction(deps: StreamDeps, type: string, body: Buffer): Promise<Buffer[]> {
+  const spec = Object.hasOwn(actions, type) ? actions[type] : undefined;
+  if (!spec) {
+    throw new SeamError(
+      'INVALID_ARGUMENT',
+      `unknown action ${JSON.stringify(type)}: this gateway runs ${Object.keys(actions).join(', ')} (ListActions describes them)`,
+    );
+  }
+  return spec.run(deps, body);
+}
+
+/** The `topic` of a JSON action body, or INVALID_ARGUMENT. */
+function topicOf(body: Buffer, action: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new SeamError('INVALID_ARGUMENT', `${action} takes a JSON body: {"topic": "orders"}`, {
+      cause: error,
+    });
+  }
+  const topic =
+    typeof parsed === 'object' && parsed !== null && 'topic' in parsed ? parsed.topic : undefined;
+  if (typeof topic !== 'string' || topic.trim() === '') {
+    throw new SeamError('INVALID_ARGUMENT', `${action} takes a JSON body: {"topic": "orders"}`);
+  }
+  return topic.trim();
+}
+
+/** The last message id of every partition of a topic, as the caller reads them now. */
+async function lastMessageIds(
+  deps: StreamDeps,
+  body: Buffer,
+): Promise<{
+  topic: string;
+  endPositions: { ends: { partition: number; lastMessageId: string }[] };
+}> {
+  const name = parseTopicName(topicOf(body, 'seam.LastMessageIds'));
+  const { admin } = deps;
+  if (!admin) {
+    throw new SeamError(
+      'FAILED_PRECONDITION',
+      'seam.LastMessageIds needs the admin API: start the gateway with --pulsar-admin-url',
+    );
+  }
+  const count = name.partition >= 0 ? 0 : await deps.client.partitions(name.full);
+  const partitions =
+    count === 0
+      ? [{ partition: name.partition, topic: name.full }]
+      : Array.from({ length: count }, (_, i) => ({
+          partition: i,
+          topic: partitionTopic(name.full, i),
+        }));
+  const ends = await Promise.all(
+    partitions.map(async ({ partition, topic }) => {
+      const id = await admin.lastMessageId(topic);
+      // An empty partition's last message is (-1, -1): nothing to read from it.
+      const empty = id.ledgerId < 0 || id.entryId < 0;
+      return {
+        partition,
+        lastMessageId: empty ? '' : id.serialize().toString('base64'),
+      };
+    }),
+  );
+  return { topic: name.full, endPositions: { ends } };
+}
