@@ -579,3 +579,25 @@ function coveredAtStart(p: Partition): number {
   const before = position.kind === 'after' ? id.batchIndex + 1 : id.batchIndex;
   return (first.entryBytes * before) / id.batchSize;
 }
+
+/**
+ * The stored bytes a history message stands for: its share of its entry's average size
+ * in the segment metadata (its payload size without metadata).
+ */
+export function storedBytes(p: Partition, message: Message): number {
+  const entry = p.entryBytes.get(message.messageId.ledgerId);
+  return entry === undefined
+    ? message.payload.length
+    : entry / Math.max(1, message.messageId.batchSize);
+}
+
+/** Past an end publish time: a partition with nothing left to read is finished. */
+export async function finishCaughtUp(partitions: Partition[]): Promise<void> {
+  for (const p of partitions) {
+    if (p.finished || p.next < p.pending.length) continue;
+    const { lastMessageId } = await p.reader.positions();
+    const delivered = p.position.kind === 'after' ? p.position.id : undefined;
+    if (lastMessageId.entryId < 0 || (delivered && !isAfter(lastMessageId, delivered)))
+      p.finished = true;
+  }
+}

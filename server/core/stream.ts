@@ -13,11 +13,13 @@ import { SeamError } from './errors.ts';
 import {
   type CoreAdmin,
   type CoreClient,
+  finishCaughtUp,
   openPlan,
   type Partition,
   type Plan,
   type StreamDeps,
   type StreamInfo,
+  storedBytes,
 } from './plan.ts';
 import { isAfter, isBoundary } from './positions.ts';
 import { endPublishTime, type ReadRequest } from './request.ts';
@@ -165,7 +167,7 @@ class Stream {
         lastSentAt = Date.now();
         continue;
       }
-      if (pastEnd) await this.finishCaughtUp();
+      if (pastEnd) await finishCaughtUp(this.partitions);
       if (batch.rows === 0 && Date.now() >= lastSentAt + heartbeatMs) {
         lastSentAt = Date.now();
         this.lastToken = this.token();
@@ -178,17 +180,6 @@ class Stream {
       }
     }
     if (batch.rows > 0) yield this.flush('tail');
-  }
-
-  /** Past an end publish time: a partition with nothing left to read is finished. */
-  private async finishCaughtUp(): Promise<void> {
-    for (const p of this.partitions) {
-      if (p.finished || p.next < p.pending.length) continue;
-      const { lastMessageId } = await p.reader.positions();
-      const delivered = p.position.kind === 'after' ? p.position.id : undefined;
-      if (lastMessageId.entryId < 0 || (delivered && !isAfter(lastMessageId, delivered)))
-        p.finished = true;
-    }
   }
 
   allFinished(): boolean {
@@ -351,15 +342,4 @@ class Stream {
     this.batch.release();
     await Promise.all(this.partitions.map((p) => p.reader.close()));
   }
-}
-
-/**
- * The stored bytes a history message stands for: its share of its entry's average size
- * in the segment metadata (its payload size without metadata).
- */
-function storedBytes(p: Partition, message: Message): number {
-  const entry = p.entryBytes.get(message.messageId.ledgerId);
-  return entry === undefined
-    ? message.payload.length
-    : entry / Math.max(1, message.messageId.batchSize);
 }
