@@ -30,7 +30,11 @@ if [ "${1:-}" = sdk ]; then
   gen_sdk "$2"
   exit
 fi
-gen_types "$root/proto" "$root/server/grpc/generated" arrow/flight/protocol/Flight.proto
+# Flight.proto comes from Arrow Java's jar (scripts/java-client.sh, with Maven): without it
+# the gateway serves ReadStream only, and the unit tier needs only seam.v1.
+flight=()
+[ -f "$root/proto/arrow/flight/protocol/Flight.proto" ] && flight=(arrow/flight/protocol/Flight.proto)
+gen_types "$root/proto" "$root/server/grpc/generated" "${flight[@]}"
 # Every file under proto/ (seam.v1, Flight.proto, the google/protobuf files they import) as
 # one FileDescriptorSet, as protoc would write it: the registry Flight's JSON commands are
 # parsed with (server/flight/descriptor.ts).

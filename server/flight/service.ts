@@ -37,15 +37,18 @@ export const flightServiceName = 'arrow.flight.protocol.FlightService';
 /** Where scripts/java-client.sh extracts Flight.proto from Arrow Java's flight-core jar. */
 const flightProto = 'arrow/flight/protocol/Flight.proto';
 
-/** Flight.proto as proto-loader reads it, with the gateway's options; shared with reflection. */
-export function loadFlightDefinition(): protoLoader.PackageDefinition {
-  if (!existsSync(`${protoRoot}/${flightProto}`)) {
-    throw new Error(
-      `proto/${flightProto} is missing: run 'npm run setup' (it extracts Flight.proto from Arrow Java's flight-core jar)`,
-    );
-  }
+/**
+ * Flight.proto as proto-loader reads it, with the gateway's options; shared with reflection.
+ * Undefined when setup has not extracted it (no Java or Maven where the gateway was set up):
+ * the gateway then serves ReadStream without Flight rather than not at all.
+ */
+export function loadFlightDefinition(): protoLoader.PackageDefinition | undefined {
+  if (!existsSync(`${protoRoot}/${flightProto}`)) return undefined;
   return protoLoader.loadSync(flightProto, loaderOptions);
 }
+
+/** Why Flight is off, for the gateway's start-up warning. */
+export const flightMissing = `Arrow Flight is off: proto/${flightProto} is missing; run 'npm run setup' (it extracts Flight.proto from Arrow Java's flight-core jar, with Maven and a JDK)`;
 
 /** A status for a Flight client: the code's name in words first ("data loss: ..."). */
 const flightStatus: StatusMapper = (error, lastToken) => {

@@ -10,7 +10,12 @@ import { HealthImplementation } from 'grpc-health-check';
 import { loaderOptions, protoFile } from '../api.ts';
 import { readStream, type StreamDeps } from '../core/stream.ts';
 import type { TicketKeyRing } from '../core/ticket.ts';
-import { addFlightService, flightServiceName, loadFlightDefinition } from '../flight/service.ts';
+import {
+  addFlightService,
+  flightMissing,
+  flightServiceName,
+  loadFlightDefinition,
+} from '../flight/service.ts';
 import type { CallerAuthOptions } from '../security/authenticate.ts';
 import { type PrincipalLimitOptions, PrincipalLimits } from '../security/limits.ts';
 import { type Logger, silentLogger } from '../telemetry/log.ts';
@@ -136,6 +141,8 @@ export class Gateway {
     } satisfies grpc.ChannelOptions);
     const definition = loadDefinition();
     const flightDefinition = loadFlightDefinition();
+    if (!flightDefinition)
+      (options.logger ?? silentLogger).warn({ event: 'flight.off' }, flightMissing);
     const service = (
       grpc.loadPackageDefinition(definition) as unknown as {
         seam: { v1: { SeamService: grpc.ServiceClientConstructor } };
@@ -155,7 +162,7 @@ export class Gateway {
     const health = new HealthImplementation({
       '': 'SERVING',
       [serviceName]: 'SERVING',
-      [flightServiceName]: 'SERVING',
+      ...(flightDefinition ? { [flightServiceName]: 'SERVING' as const } : {}),
     });
     const gateway = await new Promise<Gateway>((resolve, reject) => {
       server.bindAsync(
@@ -192,13 +199,19 @@ export class Gateway {
         },
       },
     );
-    addFlightService(server, flightDefinition, gateway.path, {
-      ticketKeys: options.ticketKeys,
-      deserializeRequest,
-    });
+    if (flightDefinition) {
+      addFlightService(server, flightDefinition, gateway.path, {
+        ticketKeys: options.ticketKeys,
+        deserializeRequest,
+      });
+    }
     health.addToServer(server);
     // Every service on the port, so generic tools can describe and call each.
-    addReflection(server, [definition, flightDefinition, healthDefinition()]);
+    addReflection(server, [
+      definition,
+      ...(flightDefinition ? [flightDefinition] : []),
+      healthDefinition(),
+    ]);
     return gateway;
   }
 
