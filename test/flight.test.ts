@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { configWith, gatewayOptions } from '../server/config.ts';
-import { loadFlightDefinition } from '../server/flight/service.ts';
+import { flightMissing, loadFlightDefinition } from '../server/flight/service.ts';
 import { Gateway } from '../server/grpc/server.ts';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
@@ -27,8 +27,11 @@ interface FlightInfo {
   endpoint: { ticket: { ticket: Buffer } }[];
 }
 
+// Setup extracts Flight.proto (with Maven); without it these tests fail, saying so.
+const flightDefinition = loadFlightDefinition();
+if (!flightDefinition) throw new Error(flightMissing);
 const FlightService = (
-  grpc.loadPackageDefinition(loadFlightDefinition()) as unknown as {
+  grpc.loadPackageDefinition(flightDefinition) as unknown as {
     arrow: { flight: { protocol: { FlightService: grpc.ServiceClientConstructor } } };
   }
 ).arrow.flight.protocol.FlightService;
