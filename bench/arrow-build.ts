@@ -17,9 +17,9 @@ import { StreamSchema } from '../server/arrow/batch-builder.ts';
 import { topicSchema } from '../server/arrow/topic-schema.ts';
 import { defaultBatchLimits } from '../server/core/request.ts';
 import { responsesFor } from '../server/grpc/responses.ts';
+import type { Message } from '../server/pulsar/message.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
 import { PulsarSchemaType } from '../server/pulsar/protocol/commands.ts';
-import type { Message } from '../server/pulsar/reader.ts';
 import { printTable, root } from './support.ts';
 
 const { values: args } = parseArgs({

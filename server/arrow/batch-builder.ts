@@ -4,9 +4,9 @@
  * `__publishTime`, `__eventTime`, `__messageProperties`), projected to the requested ones.
  */
 import * as arrow from 'apache-arrow';
+import type { Message } from '../pulsar/message.ts';
 import { writeMessageIdData } from '../pulsar/message-id.ts';
 import { ProtoWriter } from '../pulsar/protocol/wire.ts';
-import type { Message } from '../pulsar/reader.ts';
 import {
   BytesColumn,
   type Column,

@@ -6,8 +6,8 @@
  * picks among them.
  */
 import * as arrow from 'apache-arrow';
+import type { Message } from '../pulsar/message.ts';
 import { PulsarSchemaType, type SchemaInfo, schemaTypeName } from '../pulsar/protocol/commands.ts';
-import type { Message } from '../pulsar/reader.ts';
 import {
   BoolColumn,
   BytesColumn,

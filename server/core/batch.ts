@@ -7,7 +7,7 @@ import type * as arrow from 'apache-arrow';
 import type { BatchBuilder, StreamSchema } from '../arrow/batch-builder.ts';
 import type { Translate } from '../arrow/value-schema.ts';
 import type { MemoryPool } from '../memory-pool.ts';
-import type { Message } from '../pulsar/reader.ts';
+import type { Message } from '../pulsar/message.ts';
 import type { BatchLimits } from './request.ts';
 
 /** With the gateway's memory used up, batches go out from this size on, bytes (256 KiB). */

@@ -14,7 +14,7 @@
  * Within a ledger, entries may be skipped legitimately (the broker filters markers out).
  */
 import type { PulsarAdmin } from '../pulsar/admin.ts';
-import type { Message } from '../pulsar/reader.ts';
+import type { Message } from '../pulsar/message.ts';
 import type { Segment } from '../pulsar/segments.ts';
 import { SeamError } from './errors.ts';
 import type { Position } from './resume-token.ts';

@@ -11,8 +11,9 @@ import type { MemoryPool } from '../memory-pool.ts';
 import type { Ledger, PulsarAdmin } from '../pulsar/admin.ts';
 import { PulsarClient } from '../pulsar/client.ts';
 import { defaultReceiverQueueSize } from '../pulsar/flow-control.ts';
+import type { Message } from '../pulsar/message.ts';
 import { MessageId } from '../pulsar/message-id.ts';
-import { type Message, Reader } from '../pulsar/reader.ts';
+import { Reader } from '../pulsar/reader.ts';
 import {
   historySegments,
   type PublishTimes,

@@ -3,8 +3,8 @@
  * begins and ends (the boundary), and which segment a message belongs to. Pure functions.
  */
 
+import type { Message } from '../pulsar/message.ts';
 import { compareMessageIds, MessageId } from '../pulsar/message-id.ts';
-import type { Message } from '../pulsar/reader.ts';
 import type { Segment } from '../pulsar/segments.ts';
 import type { Position } from './resume-token.ts';
 

@@ -7,7 +7,7 @@
 import { topicSchema } from '../arrow/topic-schema.ts';
 import { sameSchema, type Translate, type ValueSchema } from '../arrow/value-schema.ts';
 import type { PulsarClient } from '../pulsar/client.ts';
-import type { Message } from '../pulsar/reader.ts';
+import type { Message } from '../pulsar/message.ts';
 import { SeamError } from './errors.ts';
 
 /** How the stream reads each schema version other than its own (hex), or why it cannot. */

@@ -13,8 +13,9 @@
 import type { MemoryPool } from '../memory-pool.ts';
 import type { PulsarAdmin } from '../pulsar/admin.ts';
 import { defaultReceiverQueueBytes } from '../pulsar/flow-control.ts';
+import { type Message, messageBytes } from '../pulsar/message.ts';
 import { MessageId } from '../pulsar/message-id.ts';
-import { type Message, messageBytes, type Reader, type ReaderOptions } from '../pulsar/reader.ts';
+import type { Reader, ReaderOptions } from '../pulsar/reader.ts';
 import { firstWhere, type PublishTimes, type Segment, segmentEntries } from '../pulsar/segments.ts';
 import { SeamError } from './errors.ts';
 import { isLast, isPast, startsIn } from './positions.ts';

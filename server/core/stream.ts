@@ -6,7 +6,7 @@
  * that the transport writes out, pulling only as fast as its client reads.
  */
 import type * as arrow from 'apache-arrow';
-import type { Message } from '../pulsar/reader.ts';
+import type { Message } from '../pulsar/message.ts';
 import { Batch } from './batch.ts';
 import { checkReceived, dataLoss, stalledLoss } from './continuity.ts';
 import { SeamError } from './errors.ts';

@@ -7,11 +7,11 @@
  */
 import { PulsarError } from './errors.ts';
 import { messageOverheadBytes } from './flow-control.ts';
+import type { Message } from './message.ts';
 import { compareMessageIds, MessageId } from './message-id.ts';
 import { decompress, maxUncompressedBytes } from './protocol/compression.ts';
 import { decodeEntry, type EntryMessage, type EntryMessages } from './protocol/entry.ts';
 import type { MessageMetadata } from './protocol/metadata.ts';
-import type { Message } from './reader.ts';
 
 /** What the broker stamped on an entry (or on one of its messages). */
 type BrokerStamp = Pick<Message, 'brokerTimestamp' | 'brokerIndex'>;
@@ -37,7 +37,7 @@ interface OpenEntry {
   messages: EntryMessages;
 }
 
-/** The memory a message holds (`messageBytes` of reader.ts). */
+/** The memory a message holds (`messageBytes` of message.ts). */
 function messageBytes(message: Message): number {
   return message.payload.length + messageOverheadBytes;
 }

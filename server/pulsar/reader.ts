@@ -21,9 +21,9 @@ import {
   defaultReceiverQueueBytes,
   defaultReceiverQueueSize,
   FlowControl,
-  messageOverheadBytes,
   type Queued,
 } from './flow-control.ts';
+import { type Message, messageBytes } from './message.ts';
 import { MessageId } from './message-id.ts';
 import {
   encodeCloseConsumer,
@@ -35,37 +35,6 @@ import {
 } from './protocol/commands.ts';
 import { DecompressionError } from './protocol/compression.ts';
 import { parseTopicName } from './topic-name.ts';
-
-/** One message as Pulsar stored it. */
-export interface Message {
-  /** The partition's topic name (or the topic's, when not partitioned). */
-  topic: string;
-  messageId: MessageId;
-  /** The message's value bytes, decompressed; a view into the entry where possible. */
-  payload: Buffer;
-  /** The message key, as the producer set it (base64 of the bytes when `keyIsBase64`). */
-  key: string | undefined;
-  keyIsBase64: boolean;
-  orderingKey: Buffer | undefined;
-  properties: Record<string, string>;
-  /** Publish time, ms since the epoch, set by the producer's client. */
-  publishTime: number;
-  /** Event time, ms since the epoch; undefined when the producer did not set it. */
-  eventTime: number | undefined;
-  /** The schema version the producer wrote with. */
-  schemaVersion: Buffer | undefined;
-  producerName: string;
-  sequenceId: number;
-  /** True when the producer sent a null value (a tombstone). */
-  nullValue: boolean;
-  /** When the broker stored the entry, if the broker adds broker entry metadata. */
-  brokerTimestamp: number | undefined;
-  /**
-   * The message's index in its partition over the topic's whole life, counted from 0, if
-   * the broker adds it (AppendIndexMetadataInterceptor).
-   */
-  brokerIndex: number | undefined;
-}
 
 /** Where to start and how much to prefetch. */
 export interface ReaderOptions {
@@ -113,10 +82,6 @@ export interface ReaderOptions {
   chunkedMessageExpiryMs?: number;
 }
 
-/** The memory a received message holds, as readers and buffers count it (see flow-control.ts). */
-export function messageBytes(message: Message): number {
-  return message.payload.length + messageOverheadBytes;
-}
 const reconnectBackoff = { initialMs: 100, maxMs: 30_000 };
 
 /** Readers open in this process, for `readerStats()`. */

@@ -3,7 +3,8 @@
  * fault (an unload, a broker restart) at chosen points, returning every message read.
  */
 import type { PulsarClient } from '../../server/pulsar/client.ts';
-import { type Message, Reader } from '../../server/pulsar/reader.ts';
+import type { Message } from '../../server/pulsar/message.ts';
+import { Reader } from '../../server/pulsar/reader.ts';
 
 /**
  * Reads `count` messages with a small prefetch, calling `fault` whenever `every` more

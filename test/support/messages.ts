@@ -1,6 +1,7 @@
 /** Messages as the reader hands them to the batch builder, for tests without a broker. */
+
+import type { Message } from '../../server/pulsar/message.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
-import type { Message } from '../../server/pulsar/reader.ts';
 
 /** A message of `payload` on a test topic; `extra` overrides any field. */
 export function testMessage(payload: Buffer, extra: Partial<Message> = {}): Message {

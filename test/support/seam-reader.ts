@@ -3,8 +3,9 @@
  * so tests compare the two field by field.
  */
 import { PulsarClient } from '../../server/pulsar/client.ts';
+import type { Message } from '../../server/pulsar/message.ts';
 import type { MessageId } from '../../server/pulsar/message-id.ts';
-import { type Message, Reader, type ReaderOptions } from '../../server/pulsar/reader.ts';
+import { Reader, type ReaderOptions } from '../../server/pulsar/reader.ts';
 import { type OfficialMessage, pulsar } from './pulsar.ts';
 
 /** A client for the test standalone; close it in an after hook. */

@@ -15,9 +15,9 @@ import { StreamSchema } from '../../server/arrow/batch-builder.ts';
 import { avroType } from '../../server/arrow/record-schema.ts';
 import { topicSchema } from '../../server/arrow/topic-schema.ts';
 import { ValueDecodeError } from '../../server/arrow/value-schema.ts';
+import type { Message } from '../../server/pulsar/message.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
 import { PulsarSchemaType } from '../../server/pulsar/protocol/commands.ts';
-import type { Message } from '../../server/pulsar/reader.ts';
 
 const runs = Number(process.env.SEAM_FUZZ_RUNS ?? 200);
 

@@ -12,8 +12,8 @@ import {
   stalled,
   type Taken,
 } from '../../server/core/continuity.ts';
+import type { Message } from '../../server/pulsar/message.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
-import type { Message } from '../../server/pulsar/reader.ts';
 import type { Segment } from '../../server/pulsar/segments.ts';
 
 const topic = 'persistent://public/default/t';

@@ -1,8 +1,8 @@
 /** Entry assembly over entries built field by field: no broker. */
 import test from 'ava';
 import { EntryAssembler } from '../../server/pulsar/entry-assembler.ts';
+import type { Message } from '../../server/pulsar/message.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
-import type { Message } from '../../server/pulsar/reader.ts';
 import { batchPayload, entryBytes } from './support/fake-broker.ts';
 
 const topic = 'persistent://public/default/t-partition-2';

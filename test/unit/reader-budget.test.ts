@@ -7,8 +7,9 @@ import test from 'ava';
 import { MemoryPool } from '../../server/memory-pool.ts';
 import { PulsarClient } from '../../server/pulsar/client.ts';
 import { messageOverheadBytes } from '../../server/pulsar/flow-control.ts';
+import type { Message } from '../../server/pulsar/message.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
-import { type Message, Reader } from '../../server/pulsar/reader.ts';
+import { Reader } from '../../server/pulsar/reader.ts';
 import { batchPayload, entryBytes, messageFrame, startFakeBroker } from './support/fake-broker.ts';
 
 const topic = 'persistent://public/default/crafted';

@@ -15,8 +15,9 @@ import {
   type StreamEvent,
 } from '../../server/core/stream.ts';
 import type { Ledger } from '../../server/pulsar/admin.ts';
+import type { Message } from '../../server/pulsar/message.ts';
 import { compareMessageIds, MessageId } from '../../server/pulsar/message-id.ts';
-import type { Message, ReaderOptions } from '../../server/pulsar/reader.ts';
+import type { ReaderOptions } from '../../server/pulsar/reader.ts';
 
 const topic = 'persistent://public/default/in-memory';
 
