@@ -129,3 +129,13 @@ test('a resume token larger than any Seam token is refused with the request', (t
   );
   t.is(error?.code, 'INVALID_ARGUMENT');
 });
+
+test('batching.max_bytes is at most 16 MiB: a caller cannot ask for batches the budget cannot hold', (t) => {
+  const mib16 = 16 * 1024 * 1024;
+  t.is(request({ batching: { max_bytes: mib16 } }).batching.maxBytes, mib16);
+  const error = t.throws(() => request({ batching: { max_bytes: mib16 + 1 } }), {
+    instanceOf: SeamError,
+    message: /maxBytes = 16777217 is outside 1\.\.16777216/,
+  });
+  t.is(error?.code, 'INVALID_ARGUMENT');
+});
