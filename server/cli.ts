@@ -104,7 +104,7 @@ async function serve(args: string[]): Promise<void> {
       memoryBudgetBytes: config.memoryBudgetBytes,
       heapLimitBytes: getHeapStatistics().heap_size_limit,
     },
-    `serving seam.v1.SeamService and arrow.flight.protocol.FlightService on ${config.host}:${gateway.port}, reading ${config.pulsarUrl}`,
+    `serving ${gateway.services.join(' and ')} on ${config.host}:${gateway.port}, reading ${config.pulsarUrl}`,
   );
   let stopping = false;
   const stop = async (signal: string) => {

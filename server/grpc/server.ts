@@ -74,6 +74,8 @@ const serviceName = 'seam.v1.SeamService';
 /** A running gateway. */
 export class Gateway {
   readonly port: number;
+  /** The services on the port besides health and reflection (Flight only when it loaded). */
+  readonly services: string[] = [serviceName];
   private readonly server: grpc.Server;
   private readonly health: HealthImplementation;
   private readonly options: GatewayOptions;
@@ -200,6 +202,7 @@ export class Gateway {
       },
     );
     if (flightDefinition) {
+      gateway.services.push(flightServiceName);
       addFlightService(server, flightDefinition, gateway.path, {
         ticketKeys: options.ticketKeys,
         deserializeRequest,

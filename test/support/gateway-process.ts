@@ -53,7 +53,7 @@ export class GatewayProcess {
       lines.on('line', (line) => {
         seen.push(line);
         // The serving log line names the port the gateway picked.
-        const match = /serving seam\.v1\.SeamService on [^ ]+:(\d+)/.exec(line);
+        const match = /serving seam\.v1\.SeamService(?: and [\w.]+)* on [^ ]+:(\d+)/.exec(line);
         if (match) {
           clearTimeout(timer);
           resolve(Number(match[1]));
