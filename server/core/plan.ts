@@ -21,7 +21,7 @@ import {
   type Segment,
   segmentEntries,
 } from '../pulsar/segments.ts';
-import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
+import { parseTopicName, partitionTopic, type TopicName } from '../pulsar/topic-name.ts';
 import type { Taken } from './continuity.ts';
 import { SeamError } from './errors.ts';
 import { entryBefore, firstEntry, isAfter, readerStart, startsAfter } from './positions.ts';
@@ -192,15 +192,7 @@ class Planner {
     this.topic = name.full;
     const { client } = this.deps;
     // The call's signal bounds the retries (an open waits out a broker restart).
-    const count =
-      name.partition >= 0 ? 0 : await client.partitions(this.topic, { signal: this.signal });
-    const plans =
-      count === 0
-        ? [{ partition: name.partition, topic: this.topic }]
-        : Array.from({ length: count }, (_, i) => ({
-            partition: i,
-            topic: partitionTopic(this.topic, i),
-          }));
+    const plans = await topicPartitions(client, name, this.signal);
     const starts = this.startPositions(plans.map((p) => p.partition));
     const ends = this.endPositions(plans.map((p) => p.partition));
 
@@ -601,4 +593,22 @@ export async function finishCaughtUp(partitions: Partition[]): Promise<void> {
     if (lastMessageId.entryId < 0 || (delivered && !isAfter(lastMessageId, delivered)))
       p.finished = true;
   }
+}
+
+/**
+ * The partitions a read covers: each partition of a partitioned topic, or the topic (or
+ * the one partition it names) alone, with its index (-1 when not partitioned).
+ */
+export async function topicPartitions(
+  client: CoreClient,
+  name: TopicName,
+  signal?: AbortSignal,
+): Promise<{ partition: number; topic: string }[]> {
+  const count = name.partition >= 0 ? 0 : await client.partitions(name.full, { signal });
+  return count === 0
+    ? [{ partition: name.partition, topic: name.full }]
+    : Array.from({ length: count }, (_, i) => ({
+        partition: i,
+        topic: partitionTopic(name.full, i),
+      }));
 }

@@ -3,9 +3,10 @@
  * so they never clash with Flight's own (CancelFlightInfo, RenewFlightEndpoint, ...).
  */
 import { SeamError } from '../core/errors.ts';
+import { topicPartitions } from '../core/plan.ts';
 import type { StreamDeps } from '../core/stream.ts';
 import type { ActionType } from '../grpc/generated/arrow/flight/protocol/ActionType.ts';
-import { parseTopicName, partitionTopic } from '../pulsar/topic-name.ts';
+import { parseTopicName } from '../pulsar/topic-name.ts';
 
 /** One action: its name, what it does, and how it runs. */
 interface ActionSpec {
@@ -76,14 +77,7 @@ async function lastMessageIds(
       'seam.LastMessageIds needs the admin API: start the gateway with --pulsar-admin-url',
     );
   }
-  const count = name.partition >= 0 ? 0 : await deps.client.partitions(name.full);
-  const partitions =
-    count === 0
-      ? [{ partition: name.partition, topic: name.full }]
-      : Array.from({ length: count }, (_, i) => ({
-          partition: i,
-          topic: partitionTopic(name.full, i),
-        }));
+  const partitions = await topicPartitions(deps.client, name);
   const ends = await Promise.all(
     partitions.map(async ({ partition, topic }) => {
       const id = await admin.lastMessageId(topic);

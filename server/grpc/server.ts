@@ -224,8 +224,7 @@ export class Gateway {
    */
   async shutdown(): Promise<void> {
     this.health.setStatus('', 'NOT_SERVING');
-    this.health.setStatus(serviceName, 'NOT_SERVING');
-    this.health.setStatus(flightServiceName, 'NOT_SERVING');
+    for (const service of this.services) this.health.setStatus(service, 'NOT_SERVING');
     this.path.stop();
     const stopped = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     let timer: NodeJS.Timeout | undefined;

@@ -15,6 +15,7 @@ import {
 import type { Message } from '../../server/pulsar/message.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
 import type { Segment } from '../../server/pulsar/segments.ts';
+import { testMessage } from '../support/messages.ts';
 
 const topic = 'persistent://public/default/t';
 
@@ -23,23 +24,11 @@ function message(
   entryId: number,
   options: { brokerIndex?: number; firstChunk?: MessageId } = {},
 ): Message {
-  return {
+  return testMessage(Buffer.alloc(0), {
     topic,
     messageId: new MessageId(ledgerId, entryId, -1, -1, 0, options.firstChunk),
-    payload: Buffer.alloc(0),
-    key: undefined,
-    keyIsBase64: false,
-    orderingKey: undefined,
-    properties: {},
-    publishTime: 0,
-    eventTime: undefined,
-    schemaVersion: undefined,
-    producerName: 'p',
-    sequenceId: 0,
-    nullValue: false,
-    brokerTimestamp: undefined,
     brokerIndex: options.brokerIndex,
-  };
+  });
 }
 
 const segment = (ledgerId: number, firstEntry: number, lastEntry: number): Segment => ({
