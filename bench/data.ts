@@ -59,22 +59,27 @@ export async function produce(topic: string, count: number, rate = 0): Promise<P
   ]);
 }
 
-/** A backlog topic of `count` records and its payload bytes, produced once and reused. */
+/**
+ * A backlog topic of `count` records and its payload bytes, produced once and reused. With
+ * `ledgers` > 1 it is written in that many rounds, the topic unloaded after each, so the
+ * broker opens a new ledger per round: a multi-segment history.
+ */
 export async function dataset(
   name: string,
   count: number,
+  ledgers = 1,
 ): Promise<{ topic: string; bytes: number }> {
   const file = `${results}/datasets.json`;
   const known = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<
     string,
     { topic: string; bytes: number }
   >;
-  const key = `${name}-${count}`;
+  const key = ledgers > 1 ? `${name}-${count}x${ledgers}` : `${name}-${count}`;
   const admin = new PulsarAdmin({ webServiceUrl });
   const entry = known[key];
   if (entry) {
     const stored = await admin.ledgers(entry.topic).then(
-      (ledgers) => ledgers.length > 0,
+      (list) => list.length > 0,
       () => false,
     );
     if (stored) {
@@ -84,11 +89,26 @@ export async function dataset(
   }
   const topic = `persistent://public/default/bench-${key}-${Date.now()}`;
   log(
-    `producing ${count.toLocaleString('en')} AVRO records to ${topic} (official Java producer, batching on)...`,
+    `producing ${count.toLocaleString('en')} AVRO records to ${topic} in ${ledgers} ledger(s) (official Java producer, batching on)...`,
   );
-  const produced = await produce(topic, count);
-  log(`  ${Math.round(produced.count / produced.seconds).toLocaleString('en')} msg/s`);
-  known[key] = { topic, bytes: produced.bytes };
+  let bytes = 0;
+  for (let round = 0; round < ledgers; round++) {
+    const share = Math.floor(count / ledgers) + (round < count % ledgers ? 1 : 0);
+    const produced = await produce(topic, share);
+    bytes += produced.bytes;
+    log(
+      `  round ${round + 1}: ${Math.round(produced.count / produced.seconds).toLocaleString('en')} msg/s`,
+    );
+    if (round < ledgers - 1) await unload(topic);
+  }
+  known[key] = { topic, bytes };
   await writeFile(file, `${JSON.stringify(known, null, 2)}\n`);
-  return { topic, bytes: produced.bytes };
+  return { topic, bytes };
+}
+
+/** Unloads a (non-partitioned, persistent) topic: its ledger is closed, the next write opens one. */
+async function unload(topic: string): Promise<void> {
+  const path = topic.replace('persistent://', 'persistent/');
+  const response = await fetch(`${webServiceUrl}/admin/v2/${path}/unload`, { method: 'PUT' });
+  if (!response.ok) throw new Error(`unloading ${topic}: HTTP ${response.status}`);
 }

@@ -3,6 +3,9 @@
 
   official-read TOPIC --count N        reader loop into a pyarrow table, timed
   seam-read ADDRESS TOPIC              pulsar_seam.read(..., end="at_open").read_all(), timed
+  flight-read ADDRESS TOPIC --parallel N
+                                       pyarrow.flight: GetFlightInfo, then DoGet of every endpoint,
+                                       N at once, into one pyarrow Table, timed (no Seam code)
   official-tail TOPIC                  reader from latest; publish -> receive latency
   seam-tail ADDRESS TOPIC              the same through Seam (end="follow")
 
@@ -13,6 +16,7 @@ histogram {microseconds rounded down to 100 µs: count}.
 
 import argparse
 import collections
+from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 import pathlib
@@ -22,6 +26,7 @@ import time
 
 import pulsar
 import pyarrow as pa
+from pyarrow import flight
 from pulsar.schema import AvroSchema
 
 import pulsar_seam
@@ -54,6 +59,19 @@ def seam_read(args):
     table = pulsar_seam.read(args.address, args.topic, end="at_open").read_all()
     seconds = time.perf_counter() - started
     print(json.dumps({"rows": table.num_rows, "arrow_bytes": table.nbytes, "seconds": seconds}))
+
+
+def flight_read(args):
+    """What a Flight user writes: plan, then fetch the endpoints on a thread pool."""
+    started = time.perf_counter()
+    client = flight.FlightClient(f"grpc://{args.address}")
+    info = client.get_flight_info(flight.FlightDescriptor.for_path(args.topic))
+    with ThreadPoolExecutor(args.parallel) as pool:
+        tables = list(pool.map(lambda e: client.do_get(e.ticket).read_all(), info.endpoints))
+    table = pa.concat_tables(tables)
+    seconds = time.perf_counter() - started
+    client.close()
+    print(json.dumps({"rows": table.num_rows, "endpoints": len(info.endpoints), "seconds": seconds}))
 
 
 class Latencies:
@@ -123,6 +141,10 @@ def main():
     s = commands.add_parser("seam-read")
     s.add_argument("address")
     s.add_argument("topic")
+    f = commands.add_parser("flight-read")
+    f.add_argument("address")
+    f.add_argument("topic")
+    f.add_argument("--parallel", type=int, default=1, help="endpoints fetched at once")
     for name, with_address in (("official-tail", False), ("seam-tail", True)):
         t = commands.add_parser(name)
         if with_address:
@@ -135,6 +157,8 @@ def main():
         return seam_read(args)
     if args.command == "seam-tail":
         return seam_tail(args)
+    if args.command == "flight-read":
+        return flight_read(args)
     client = pulsar.Client(args.url, logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, "/dev/stderr"))
     try:
         {"official-read": official_read, "official-tail": official_tail}[args.command](client, args)

@@ -26,17 +26,21 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import { GatewayProcess } from '../test/support/gateway-process.ts';
+import type { GatewayProcess } from '../test/support/gateway-process.ts';
 import { topProfileFunctions } from './cpu-profile.ts';
 import { dataset, json, produce } from './data.ts';
 import {
+  javaRead,
   log,
+  measuredRead,
+  median,
   printTable,
   python,
+  type Read,
   root,
   run,
   serviceUrl,
-  webServiceUrl,
+  withGateway,
   writeResults,
 } from './support.ts';
 
@@ -58,27 +62,10 @@ const { values: args } = parseArgs({
 const numbers = (list: string) => list.split(',').map(Number);
 const messages = Number(args.messages);
 const scenarios = new Set(args.scenarios.split(','));
-const gatewayEnv = { SEAM_PULSAR_URL: serviceUrl, SEAM_PULSAR_ADMIN_URL: webServiceUrl };
 const peers = `${root}bench/peers.py`;
 const sdkClient = `${root}bench/sdk-client.ts`;
 const MB = 1e6;
 const MiB = 2 ** 20;
-
-/**
- * Runs `use` against a gateway of its own, stopped after: each RSS figure is one
- * scenario's, not the high-water mark of those before it.
- */
-async function withGateway<T>(
-  use: (gateway: GatewayProcess) => Promise<T>,
-  nodeFlags: string[] = [],
-): Promise<T> {
-  const gateway = await GatewayProcess.start(gatewayEnv, nodeFlags);
-  try {
-    return await use(gateway);
-  } finally {
-    await gateway.stop();
-  }
-}
 
 /** A titled table. */
 function table(title: string, header: string[], rows: string[][]): void {
@@ -92,35 +79,13 @@ const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
 
 // ---------------------------------------------------------------- history
 
-/** One timed bounded read of the whole backlog. */
-interface Read {
-  rows: number;
-  seconds: number;
-}
-
-/** The official Java reader: pulsar-perf's own figure (it times from subscribe to done). */
-async function javaRead(topic: string): Promise<Read> {
-  const logFile = `${os.tmpdir()}/seam-bench-perf-${process.pid}.log`;
-  await rm(logFile, { force: true });
-  await run(
-    'bash',
-    [`${root}pulsar/pulsar.sh`, 'perf', 'read', '-n', String(messages), '-q', '1000', topic],
-    { env: { ...process.env, SEAM_PULSAR_TOOLS_LOG: logFile }, timeout: 1_800_000 },
-  );
-  const text = await readFile(logFile, 'utf8');
-  const match = /Aggregated throughput stats --- (\d+) records received --- ([\d.]+) msg\/s/.exec(
-    text,
-  );
-  if (!match) throw new Error(`pulsar-perf printed no throughput line; see ${logFile}`);
-  await rm(logFile, { force: true });
-  return { rows: Number(match[1]), seconds: Number(match[1]) / Number(match[2]) };
-}
-
 interface HistoryFigure {
   reader: string;
   rowsPerSec: number;
   mbPerSec: number;
   gatewayPeakRss?: number;
+  /** Gateway CPU (user + system) per message, µs: the median run's. */
+  gatewayCpuUs?: number;
   runs: number[];
 }
 
@@ -147,7 +112,11 @@ async function history(topic: string, bytes: number) {
       seam: true,
       read: (address) => sdkRead(address, topic),
     },
-    { name: 'official Java reader (pulsar-perf read)', seam: false, read: () => javaRead(topic) },
+    {
+      name: 'official Java reader (pulsar-perf read)',
+      seam: false,
+      read: () => javaRead(topic, messages),
+    },
     {
       name: 'official Python reader loop → pyarrow Table',
       seam: false,
@@ -167,12 +136,14 @@ async function history(topic: string, bytes: number) {
   const runs = Number(args.runs);
   for (const reader of readers) {
     const reads: Read[] = [];
+    const cpu: number[] = [];
     let peak = 0;
     for (let i = 1; i <= runs; i++) {
       const r = reader.seam
         ? await withGateway(async (gateway) => {
-            const read = await reader.read(gateway.address);
-            peak = Math.max(peak, (await gateway.memory()).peak);
+            const read = await measuredRead(gateway, reader.read);
+            peak = Math.max(peak, read.gatewayPeakRss);
+            cpu.push(read.gatewayCpuSeconds);
             return read;
           })
         : await reader.read('');
@@ -185,7 +156,9 @@ async function history(topic: string, bytes: number) {
       reader: reader.name,
       rowsPerSec: Math.round(messages / best),
       mbPerSec: Number((bytes / best / MB).toFixed(1)),
-      ...(reader.seam ? { gatewayPeakRss: peak } : {}),
+      ...(reader.seam
+        ? { gatewayPeakRss: peak, gatewayCpuUs: (median(cpu) / messages) * 1e6 }
+        : {}),
       runs: reads.map((r) => Math.round(r.rows / r.seconds)),
     });
   }
@@ -193,13 +166,22 @@ async function history(topic: string, bytes: number) {
   const pythonRate = figures[3]?.rowsPerSec ?? 1;
   table(
     `History: bounded read of ${thousands(messages)} AVRO records (${fixed(bytes / messages, 0)} B each), best of ${runs}`,
-    ['reader', 'rows/s', 'MB/s', 'vs Java', 'vs Python loop', 'gateway peak RSS'],
+    [
+      'reader',
+      'rows/s',
+      'MB/s',
+      'vs Java',
+      'vs Python loop',
+      'gateway CPU µs/msg',
+      'gateway peak RSS',
+    ],
     figures.map((f) => [
       f.reader,
       thousands(f.rowsPerSec),
       fixed(f.mbPerSec),
       fixed(f.rowsPerSec / javaRate, 2),
       fixed(f.rowsPerSec / pythonRate, 2),
+      f.gatewayCpuUs === undefined ? '-' : fixed(f.gatewayCpuUs, 2),
       f.gatewayPeakRss ? mib(f.gatewayPeakRss) : '-',
     ]),
   );

@@ -1,13 +1,15 @@
 /**
  * What the Pulsar benchmarks share: the standalone's addresses, topics written once by the
- * official Python producer, a plain-text table, and the results file.
+ * official Python producer, the official Java reader's timed read, a plain-text table, and
+ * the results file.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
+import { GatewayProcess } from '../test/support/gateway-process.ts';
 
 export const run = promisify(execFile);
 export const root = fileURLToPath(new URL('..', import.meta.url));
@@ -71,4 +73,71 @@ export async function writeResults(name: string, figures: Record<string, unknown
     `${JSON.stringify({ date: new Date().toISOString(), machine, ...figures }, null, 2)}\n`,
   );
   log(`written to bench/results/${name}.json`);
+}
+
+/** One timed bounded read of a whole backlog. */
+export interface Read {
+  rows: number;
+  seconds: number;
+}
+
+/** The official Java reader reading `count` messages: pulsar-perf's own figure (it times from subscribe to done). */
+export async function javaRead(topic: string, count: number): Promise<Read> {
+  const logFile = `${os.tmpdir()}/seam-bench-perf-${process.pid}.log`;
+  await rm(logFile, { force: true });
+  await run(
+    'bash',
+    [`${root}pulsar/pulsar.sh`, 'perf', 'read', '-n', String(count), '-q', '1000', topic],
+    { env: { ...process.env, SEAM_PULSAR_TOOLS_LOG: logFile }, timeout: 1_800_000 },
+  );
+  const text = await readFile(logFile, 'utf8');
+  const match = /Aggregated throughput stats --- (\d+) records received --- ([\d.]+) msg\/s/.exec(
+    text,
+  );
+  if (!match) throw new Error(`pulsar-perf printed no throughput line; see ${logFile}`);
+  await rm(logFile, { force: true });
+  return { rows: Number(match[1]), seconds: Number(match[1]) / Number(match[2]) };
+}
+
+/** The environment a benchmark's gateway runs with: this standalone. */
+const gatewayEnv = { SEAM_PULSAR_URL: serviceUrl, SEAM_PULSAR_ADMIN_URL: webServiceUrl };
+
+/**
+ * Runs `use` against a gateway of its own, stopped after: each RSS and CPU figure is one
+ * measurement's, not the sum of those before it.
+ */
+export async function withGateway<T>(
+  use: (gateway: GatewayProcess) => Promise<T>,
+  nodeFlags: string[] = [],
+): Promise<T> {
+  const gateway = await GatewayProcess.start(gatewayEnv, nodeFlags);
+  try {
+    return await use(gateway);
+  } finally {
+    await gateway.stop();
+  }
+}
+
+/** A read through a gateway, with the gateway's CPU seconds during it and its peak RSS. */
+export interface GatewayRead extends Read {
+  gatewayCpuSeconds: number;
+  gatewayPeakRss: number;
+}
+
+/** Times `read` against `gateway`, counting the CPU the gateway spent serving it. */
+export async function measuredRead(
+  gateway: GatewayProcess,
+  read: (address: string) => Promise<Read>,
+): Promise<GatewayRead> {
+  const before = await gateway.cpuSeconds();
+  const result = await read(gateway.address);
+  const gatewayCpuSeconds = (await gateway.cpuSeconds()) - before;
+  return { ...result, gatewayCpuSeconds, gatewayPeakRss: (await gateway.memory()).peak };
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
