@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import http2 from 'node:http2';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { apiType } from '../../server/api.ts';
@@ -32,11 +33,17 @@ export class GatewayProcess {
   /**
    * Starts the gateway on a free port and resolves once it serves.
    * @param nodeFlags e.g. `['--cpu-prof', '--cpu-prof-dir', dir]`.
+   * @param tree the checkout whose gateway runs (this one by default; the benchmarks run an
+   *   older commit's from its own worktree to compare the two on the same data).
    */
-  static async start(env: NodeJS.ProcessEnv, nodeFlags: string[] = []): Promise<GatewayProcess> {
+  static async start(
+    env: NodeJS.ProcessEnv,
+    nodeFlags: string[] = [],
+    tree = root,
+  ): Promise<GatewayProcess> {
     const child = spawn(
       process.execPath,
-      [...nodeFlags, `${root}server/cli.ts`, 'serve', '--port', '0', '--metrics-port', '0'],
+      [...nodeFlags, join(tree, 'server/cli.ts'), 'serve', '--port', '0', '--metrics-port', '0'],
       {
         env: { ...process.env, ...env, SEAM_LOG_LEVEL: 'info', SEAM_PLAINTEXT: 'true' },
         stdio: ['ignore', 'pipe', 'inherit'],
