@@ -102,7 +102,8 @@ export async function chunkSafeCut(
   while (refs.length < maxCutScanEntries) {
     // The cut entry alone first: most cuts are no chunk, and that is one call.
     const batch: EntryRef[] = [];
-    while (next && batch.length < (refs.length === 0 ? 1 : scanParallelism)) {
+    const size = refs.length === 0 ? 1 : Math.min(scanParallelism, maxCutScanEntries - refs.length);
+    while (next && batch.length < size) {
       batch.push(next);
       next = atFloor(next) ? undefined : await before(next);
     }
