@@ -5,18 +5,21 @@ each endpoint read once, read every message exactly once, in order per partition
 official producer writes and the topic is unloaded; a chunked message comes whole, once; a
 bounded read ends with a poll that has no next descriptor."""
 
+import base64
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pulsar
 import pytest
 from pyarrow import flight
 
-from conftest import ROOT, SERVICE_URL, fresh_topic, read_official
+from conftest import ROOT, SERVICE_URL, fresh_topic, read_official, wait_until
 from test_flight import admin
 
 
@@ -163,3 +166,45 @@ def test_a_bounded_read_ends_with_a_poll_without_descriptor(client, pulsar_clien
     info, descriptor = poll(client, flight.FlightDescriptor.for_command(json.dumps({"topic": topic, "atOpen": {}})))
     assert descriptor is None
     assert [value for _, _, value in read_info(client, info)] == [f"message {i}".encode() for i in range(30)]
+
+
+JAVA_CLIENT = ROOT / "clients/java/target"
+
+
+def test_arrow_java_follows_poll_descriptors(gateway, pulsar_client):
+    """clients/java's SeamFlightRead --poll (Arrow Java's FlightClient.pollInfo, no Seam code)
+    follows PollInfo descriptors while the official producer writes: every message once."""
+    if not (JAVA_CLIENT / "classes").is_dir() or not (JAVA_CLIENT / "lib").is_dir():
+        pytest.skip("SKIPPED, NOT PASSED: clients/java is not built (npm run setup builds it with Maven): "
+                    "Arrow Java was not checked")
+    topic = fresh_topic("poll-java")
+    admin("PUT", f"persistent/public/default/{topic.rsplit('/', 1)[1]}/partitions", 2)
+    official_py = [sys.executable, str(ROOT / "test/support/official.py"), "--url", SERVICE_URL, "produce", topic]
+    subprocess.run([*official_py, "--count", "20", "--keys", "8", "--quiet"], check=True, capture_output=True)
+    path = f"persistent/public/default/{topic.rsplit('/', 1)[1]}"
+
+    def entries():
+        return sum(admin("GET", f"{path}-partition-{i}/internalStats")["entriesAddedCounter"] for i in range(2))
+
+    written = entries()
+    writer = subprocess.Popen([*official_py, "--count", "3000", "--rate", "1000", "--keys", "8", "--quiet"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Java starts once the producer writes: it stops at its first poll with nothing new.
+    assert wait_until(lambda: entries() > written)
+    with tempfile.TemporaryDirectory() as folder:
+        ids = Path(folder) / "ids.txt"
+        java = subprocess.run(
+            ["java", "-cp", f"{JAVA_CLIENT / 'classes'}:{JAVA_CLIENT / 'lib'}/*", "dev.seam.flight.SeamFlightRead",
+             f"grpc://{gateway.address}", topic, "--poll", "--poll-interval-ms", "1000", "--stop-when-idle",
+             "--ids", str(ids)],
+            check=False, capture_output=True, text=True, timeout=120,
+        )
+        writer.communicate(timeout=60)
+        assert java.returncode == 0, java.stderr
+        java_ids = [line.split("\t") for line in ids.read_text().splitlines()]
+    polls = [line for line in java.stdout.splitlines() if line.startswith("poll ")]
+    assert len(polls) >= 3, java.stdout  # the first, one or more while it wrote, the idle one
+    expected = official(pulsar_client, partition_names(topic, 2))
+    assert len(java_ids) == len({tuple(row) for row in java_ids}) == sum(len(rows) for rows in expected.values())
+    for name, rows in expected.items():
+        assert [mid for t, mid in java_ids if t == name] == [base64.b64encode(mid).decode() for mid, _ in rows]
