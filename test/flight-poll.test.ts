@@ -120,6 +120,33 @@ test('a cut inside a chunked message steps back before it; the next poll reads i
   );
 });
 
+test('the next poll starts after the whole batch the cut ended with: none of it twice', async (t) => {
+  const topic = freshTopic('poll-batches');
+  const request: ReadRequest = {
+    topic,
+    start: { kind: 'earliest' },
+    end: { kind: 'follow' },
+    columns: [],
+    batching: defaultBatchLimits,
+  };
+  const deps = { client, admin };
+  await produce(topic, { count: 50, batchMaxMessages: 10 });
+  const first = await pollFlight(deps, request, signal());
+  // The cut is an entry without batch index: the whole last batch.
+  t.is(first.cuts[0]?.cut.batchIndex, -1);
+  await produce(topic, { count: 15, batchMaxMessages: 10 });
+  const second = await pollFlight(
+    deps,
+    { ...request, start: { kind: 'positions', positions: first.next ?? new Map() } },
+    signal(),
+  );
+  const read = [...(await readPoll(deps, first)), ...(await readPoll(deps, second))];
+  t.deepEqual(
+    read.map((r) => r.id),
+    (await readOfficial(topic)).map((m) => m.message_id.serialized_b64),
+  );
+});
+
 // Setup extracts Flight.proto (with Maven); without it these tests fail, saying so.
 const flightDefinition = loadFlightDefinition();
 if (!flightDefinition) throw new Error(flightMissing);
