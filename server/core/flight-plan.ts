@@ -115,6 +115,11 @@ export interface FlightPlan {
   endpoints: PlannedEndpoint[];
   /** Stored bytes of the history ranges, estimated. */
   storedBytes: number;
+  /**
+   * Where each partition starts, by partition index: the request's start resolved (`latest`
+   * pinned right after the partition's last message), before any range.
+   */
+  starts: ReadonlyMap<number, Position>;
 }
 
 /**
@@ -193,6 +198,7 @@ export async function planFlight(
       info: plan.info,
       endpoints,
       storedBytes: endpoints.reduce((sum, e) => sum + e.info.storedBytes, 0),
+      starts: new Map(plan.partitions.map((p) => [p.partition, p.position])),
     };
   } finally {
     await Promise.all(plan.partitions.map((p) => p.reader.close()));

@@ -8,14 +8,33 @@ import type { StreamDeps } from '../core/stream.ts';
 import type { ActionType } from '../grpc/generated/arrow/flight/protocol/ActionType.ts';
 import { parseTopicName } from '../pulsar/topic-name.ts';
 
+/** What actions take from the Flight service. */
+export interface ActionContext {
+  /**
+   * PollFlightInfo of a serialized FlightDescriptor, as the caller: the serialized
+   * FlightInfo, then the serialized next FlightDescriptor unless the read is complete.
+   */
+  poll(deps: StreamDeps, descriptor: Buffer, signal: AbortSignal): Promise<Buffer[]>;
+}
+
 /** One action: its name, what it does, and how it runs. */
 interface ActionSpec {
   description: string;
   /** The results' bodies for a request body, read as the caller (`deps`). */
-  run(deps: StreamDeps, body: Buffer): Promise<Buffer[]>;
+  run(
+    deps: StreamDeps,
+    body: Buffer,
+    context: ActionContext,
+    signal: AbortSignal,
+  ): Promise<Buffer[]>;
 }
 
 const actions: Record<string, ActionSpec> = {
+  'seam.PollFlightInfo': {
+    description:
+      "PollFlightInfo for clients without it (pyarrow). Body: a serialized FlightDescriptor (FlightDescriptor.serialize()). Results: the serialized FlightInfo of the new rows since the descriptor's position, then the serialized FlightDescriptor of the next poll; no second result once the read is complete.",
+    run: (deps, body, context, signal) => context.poll(deps, body, signal),
+  },
   'seam.LastMessageIds': {
     description:
       'Body: JSON {"topic": "..."}. Result: one JSON document {"topic", "endPositions": {"ends": [{"partition", "lastMessageId"}]}}, the last message of each partition now (base64 of the serialized MessageId; "" for an empty partition). It is itself a ReadStreamRequest in proto3 JSON: as a CMD descriptor it reads the topic from earliest up to these messages.',
@@ -32,7 +51,13 @@ export function actionTypes(): ActionType[] {
 }
 
 /** Runs one action as the caller; INVALID_ARGUMENT for an unknown one. */
-export function runAction(deps: StreamDeps, type: string, body: Buffer): Promise<Buffer[]> {
+export function runAction(
+  deps: StreamDeps,
+  action: { type: string; body: Buffer },
+  context: ActionContext,
+  signal: AbortSignal,
+): Promise<Buffer[]> {
+  const { type, body } = action;
   const spec = Object.hasOwn(actions, type) ? actions[type] : undefined;
   if (!spec) {
     throw new SeamError(
@@ -40,7 +65,7 @@ export function runAction(deps: StreamDeps, type: string, body: Buffer): Promise
       `unknown action ${JSON.stringify(type)}: this gateway runs ${Object.keys(actions).join(', ')} (ListActions describes them)`,
     );
   }
-  return spec.run(deps, body);
+  return spec.run(deps, body, context, signal);
 }
 
 /** The `topic` of a JSON action body, or INVALID_ARGUMENT. */

@@ -37,7 +37,7 @@ const jsonFirstByte = 0x7b;
 let readStreamRequest: DescMessage | undefined;
 
 /** seam.v1.ReadStreamRequest in the buf-built registry, loaded once. */
-function requestDescriptor(): DescMessage {
+export function requestDescriptor(): DescMessage {
   if (readStreamRequest) return readStreamRequest;
   let bytes: Buffer;
   try {
@@ -53,6 +53,11 @@ function requestDescriptor(): DescMessage {
   if (!found) throw new Error(`${descriptorSetFile.pathname} has no seam.v1.ReadStreamRequest`);
   readStreamRequest = found;
   return found;
+}
+
+/** Whether a CMD holds a request in proto3 JSON rather than serialized. */
+export function isJsonCommand(cmd: Uint8Array): boolean {
+  return cmd[0] === jsonFirstByte;
 }
 
 /** A ReadStreamRequest in proto3 JSON, serialized; INVALID_ARGUMENT when it is not one. */
@@ -87,7 +92,7 @@ export function descriptorRequest(
     }
     case 'CMD': {
       const cmd = descriptor.cmd ?? Buffer.alloc(0);
-      const bytes = cmd[0] === jsonFirstByte ? jsonCommand(cmd.toString('utf8')) : cmd;
+      const bytes = isJsonCommand(cmd) ? jsonCommand(cmd.toString('utf8')) : cmd;
       return toReadRequest(deserialize(bytes));
     }
     default:

@@ -14,22 +14,28 @@ import * as protoLoader from '@grpc/proto-loader';
 import { loaderOptions, protoRoot } from '../api.ts';
 import { SeamError } from '../core/errors.ts';
 import { checkRange, planFlight, rangeRequest } from '../core/flight-plan.ts';
+import { pollFlight } from '../core/flight-poll.ts';
 import { readStream, type StreamDeps, type StreamEvent } from '../core/stream.ts';
 import { decodeTicket, type TicketKeyRing, type TicketRange } from '../core/ticket.ts';
 import type { Action__Output } from '../grpc/generated/arrow/flight/protocol/Action.ts';
 import type { ActionType } from '../grpc/generated/arrow/flight/protocol/ActionType.ts';
 import type { Criteria__Output } from '../grpc/generated/arrow/flight/protocol/Criteria.ts';
-import type { FlightDescriptor__Output } from '../grpc/generated/arrow/flight/protocol/FlightDescriptor.ts';
+import type {
+  FlightDescriptor,
+  FlightDescriptor__Output,
+} from '../grpc/generated/arrow/flight/protocol/FlightDescriptor.ts';
 import type { FlightInfo } from '../grpc/generated/arrow/flight/protocol/FlightInfo.ts';
 import type { HandshakeRequest__Output } from '../grpc/generated/arrow/flight/protocol/HandshakeRequest.ts';
 import type { HandshakeResponse } from '../grpc/generated/arrow/flight/protocol/HandshakeResponse.ts';
+import type { PollInfo } from '../grpc/generated/arrow/flight/protocol/PollInfo.ts';
 import type { Result } from '../grpc/generated/arrow/flight/protocol/Result.ts';
 import type { SchemaResult } from '../grpc/generated/arrow/flight/protocol/SchemaResult.ts';
 import type { Ticket__Output } from '../grpc/generated/arrow/flight/protocol/Ticket.ts';
 import { type ServePath, type StatusMapper, toStatus, type Wire } from '../grpc/serve.ts';
-import { actionTypes, runAction } from './actions.ts';
+import { type ActionContext, actionTypes, runAction } from './actions.ts';
 import { descriptorRequest, type RequestDeserializer } from './descriptor.ts';
 import { announcedSchema, flightSchemaBytes, listedFlight, plannedFlight } from './info.ts';
+import { pollInfo, pollRequest } from './poll.ts';
 
 /** The Flight service's full name, for health and reflection. */
 export const flightServiceName = 'arrow.flight.protocol.FlightService';
@@ -124,13 +130,42 @@ export function addFlightService(
       responseSerialize: (bytes) => bytes as Buffer,
     };
   }
-  const handlers = flightHandlers(path, options);
+  const handlers = flightHandlers(path, options, flightCodecs(methods));
   server.addService(service, handlers);
+}
+
+/** Flight messages as bytes, for actions that carry them (pyarrow's serialize/deserialize). */
+interface FlightCodecs {
+  descriptor(bytes: Buffer): FlightDescriptor__Output;
+  info(info: FlightInfo): Buffer;
+  next(descriptor: FlightDescriptor): Buffer;
+}
+
+/** The codecs of GetFlightInfo's request (FlightDescriptor) and response (FlightInfo). */
+function flightCodecs(methods: ServiceMethods): FlightCodecs {
+  const getFlightInfo = methods.GetFlightInfo;
+  if (!getFlightInfo) throw new Error(`${flightServiceName} has no GetFlightInfo`);
+  return {
+    descriptor: (bytes) => {
+      try {
+        return getFlightInfo.requestDeserialize(bytes) as FlightDescriptor__Output;
+      } catch (error) {
+        throw new SeamError(
+          'INVALID_ARGUMENT',
+          'the body is not a serialized FlightDescriptor (pyarrow: descriptor.serialize())',
+          { cause: error },
+        );
+      }
+    },
+    info: (info) => getFlightInfo.responseSerialize(info),
+    next: (descriptor) => getFlightInfo.requestSerialize(descriptor),
+  };
 }
 
 function flightHandlers(
   path: ServePath,
   options: FlightServiceOptions,
+  codecs: FlightCodecs,
 ): grpc.UntypedServiceImplementation {
   const { deserializeRequest } = options;
   /** Sends a unary answer, or its status. */
@@ -159,6 +194,24 @@ function flightHandlers(
       for (const message of result.value) call.write(message);
       call.end();
     });
+  };
+  /** A poll of `descriptor` as the caller (PollFlightInfo and the seam.PollFlightInfo action). */
+  const poll: (
+    deps: StreamDeps,
+    descriptor: FlightDescriptor__Output,
+    signal: AbortSignal,
+  ) => Promise<PollInfo> = async (deps, descriptor, signal) => {
+    const request = pollRequest(descriptor, deserializeRequest);
+    return pollInfo(descriptor, await pollFlight(deps, request, signal), options.ticketKeys);
+  };
+  const actionContext: ActionContext = {
+    poll: async (deps, body, signal) => {
+      const descriptor = codecs.descriptor(body);
+      const answer = await poll(deps, descriptor, signal);
+      const results = [codecs.info(answer.info ?? {})];
+      if (answer.flight_descriptor) results.push(codecs.next(answer.flight_descriptor));
+      return results;
+    },
   };
   const unimplemented = (
     call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerUnaryCall<unknown, unknown>,
@@ -273,9 +326,10 @@ function flightHandlers(
       }),
 
     PollFlightInfo: (
-      call: grpc.ServerUnaryCall<unknown, unknown>,
-      callback: grpc.sendUnaryData<unknown>,
-    ) => unimplemented(call, 'PollFlightInfo is not served yet: call GetFlightInfo', callback),
+      call: grpc.ServerUnaryCall<FlightDescriptor__Output, PollInfo>,
+      callback: grpc.sendUnaryData<PollInfo>,
+    ) =>
+      unary('PollFlightInfo', call, callback, (deps, signal) => poll(deps, call.request, signal)),
 
     DoPut: (call: grpc.ServerDuplexStream<unknown, unknown>) => unimplemented(call, readOnly),
     DoExchange: (call: grpc.ServerDuplexStream<unknown, unknown>) => unimplemented(call, readOnly),
@@ -284,12 +338,12 @@ function flightHandlers(
       listing('ListActions', call, async () => actionTypes()),
 
     DoAction: (call: grpc.ServerWritableStream<Action__Output, Result>) =>
-      listing('DoAction', call, async (deps) => {
-        const bodies = await runAction(
-          deps,
-          call.request.type ?? '',
-          call.request.body ?? Buffer.alloc(0),
-        );
+      listing('DoAction', call, async (deps, signal) => {
+        const action = {
+          type: call.request.type ?? '',
+          body: call.request.body ?? Buffer.alloc(0),
+        };
+        const bodies = await runAction(deps, action, actionContext, signal);
         return bodies.map((body) => ({ body }));
       }),
   };

@@ -22,6 +22,16 @@ export interface Ledger {
   open: boolean;
 }
 
+/** One chunk of a chunked message (a message larger than the broker's limit). */
+export interface EntryChunk {
+  /** The message's uuid, which all its chunks share. */
+  uuid: string;
+  /** This chunk's index, from 0. */
+  chunkId: number;
+  /** The message's chunks in all. */
+  chunks: number;
+}
+
 /** Settings for the admin client. */
 export interface PulsarAdminOptions {
   /** `http(s)://host:port` of a broker's (or proxy's) web service. */
@@ -173,6 +183,25 @@ export class PulsarAdmin {
       throw new PulsarError('ProtocolError', `admin GET ${path}: no publish time (${header})`);
     }
     return ms;
+  }
+
+  /**
+   * Whether one entry is a chunk of a chunked message, and which: from the headers of the
+   * admin API's entry endpoint (`X-Pulsar-uuid`, `-chunk-id`, `-num-chunks-from-msg`); the
+   * body (up to a chunk of payload) is not read. Undefined for an entry that is no chunk.
+   */
+  async entryChunk(
+    topic: string,
+    ledgerId: number,
+    entryId: number,
+  ): Promise<EntryChunk | undefined> {
+    const path = `${restPath(topic)}/ledger/${ledgerId}/entry/${entryId}`;
+    const { headers } = await this.request(path, '*/*');
+    const chunks = Number(headers['x-pulsar-num-chunks-from-msg']);
+    const chunkId = Number(headers['x-pulsar-chunk-id']);
+    const uuid = headers['x-pulsar-uuid'];
+    if (!(chunks > 1 && chunkId >= 0 && typeof uuid === 'string')) return undefined;
+    return { uuid, chunkId, chunks };
   }
 
   /** GET a JSON document; HTTP errors become PulsarErrors with Pulsar's reason. */

@@ -217,9 +217,12 @@ export class EntryAssembler {
     const filter = this.startFilter;
     if (!filter) return true;
     // An unbatched message at the start entry is the start message, whatever batch index
-    // the start id carries (Go ids give unbatched messages batch index 0).
+    // the start id carries (Go ids give unbatched messages batch index 0); and a start id
+    // without batch index stands for its whole entry, as ends and boundaries do: after it
+    // comes none of the entry's batch (a poll's next start is such an id).
+    const sameEntry = id.ledgerId === filter.id.ledgerId && id.entryId === filter.id.entryId;
     const order =
-      id.batchIndex < 0 && id.ledgerId === filter.id.ledgerId && id.entryId === filter.id.entryId
+      sameEntry && (id.batchIndex < 0 || filter.id.batchIndex < 0)
         ? 0
         : compareMessageIds(id, filter.id);
     if (order > 0 || (order === 0 && filter.inclusive)) {

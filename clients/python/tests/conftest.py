@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -42,6 +43,9 @@ class Gateway:
             assert line and len(lines) < 20, f"seam serve did not start: {lines!r}"
             lines.append(line)
         self.port = int(match.group(1))
+        # Keep reading its log: a full pipe (64 KiB, a few hundred stream lines) would block
+        # the gateway's writes, and its shutdown with them.
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
 
     @property
     def address(self):

@@ -213,7 +213,7 @@ def test_list_flights_names_the_namespace_topics_with_their_schemas(client, puls
 
 
 def test_actions_are_listed_and_an_unknown_one_names_them(client):
-    assert [a.type for a in client.list_actions()] == ["seam.LastMessageIds"]
+    assert [a.type for a in client.list_actions()] == ["seam.PollFlightInfo", "seam.LastMessageIds"]
     with pytest.raises(pa.ArrowInvalid, match="unknown action .*seam.LastMessageIds"):
         list(client.do_action(flight.Action("LastMessageIds", b"{}")))
 

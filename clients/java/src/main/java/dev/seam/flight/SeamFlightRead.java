@@ -27,6 +27,7 @@ import org.apache.arrow.flight.FlightRuntimeException;
 import org.apache.arrow.flight.FlightStream;
 import org.apache.arrow.flight.HeaderCallOption;
 import org.apache.arrow.flight.Location;
+import org.apache.arrow.flight.PollInfo;
 import org.apache.arrow.flight.LocationSchemes;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
@@ -55,7 +56,14 @@ public final class SeamFlightRead {
           "  --token-file FILE   the same, read from FILE",
           "  --parallelism N     endpoints read at once (default 4)",
           "  --ids FILE          write 'topic<TAB>base64(message id)' per row, in endpoint order",
-          "                      (needs the __topic and __messageId columns)");
+          "                      (needs the __topic and __messageId columns)",
+          "  --poll              PollFlightInfo instead: read each poll's endpoints, then follow",
+          "                      its next descriptor until the read is complete (a TOPIC grows",
+          "                      for ever: bound it with --max-polls or --stop-when-idle)",
+          "  --max-polls N       with --poll: stop after N polls",
+          "  --poll-interval-ms MS  with --poll: pause between polls (default 500)",
+          "  --stop-when-idle    with --poll: stop at the first poll without endpoints after",
+          "                      one that had some");
 
   private SeamFlightRead() {}
 
@@ -80,7 +88,11 @@ public final class SeamFlightRead {
       Path tlsCa,
       String token,
       int parallelism,
-      Path ids) {}
+      Path ids,
+      Poll poll) {}
+
+  /** How to poll (--poll); null = one GetFlightInfo. */
+  record Poll(int maxPolls, long intervalMs, boolean stopWhenIdle) {}
 
   /** What one endpoint gave. */
   record EndpointResult(int index, Location location, long rows, long bytes, List<String> ids) {}
@@ -126,6 +138,10 @@ public final class SeamFlightRead {
     String token = null;
     int parallelism = 4;
     Path ids = null;
+    boolean poll = false;
+    int maxPolls = Integer.MAX_VALUE;
+    long intervalMs = 500;
+    boolean stopWhenIdle = false;
     for (int i = 0; i < args.length; i++) {
       String arg = args[i];
       switch (arg) {
@@ -139,6 +155,10 @@ public final class SeamFlightRead {
         case "--token-file" -> token = readToken(Path.of(value(args, ++i, arg)));
         case "--parallelism" -> parallelism = positive(value(args, ++i, arg), arg);
         case "--ids" -> ids = Path.of(value(args, ++i, arg));
+        case "--poll" -> poll = true;
+        case "--max-polls" -> maxPolls = positive(value(args, ++i, arg), arg);
+        case "--poll-interval-ms" -> intervalMs = positive(value(args, ++i, arg), arg);
+        case "--stop-when-idle" -> stopWhenIdle = true;
         default -> {
           if (arg.startsWith("-")) throw new UsageException("unknown option " + arg);
           if (location == null) location = location(arg);
@@ -149,7 +169,17 @@ public final class SeamFlightRead {
     }
     if (location == null) throw new UsageException("no LOCATION");
     if (descriptor == null) throw new UsageException("no TOPIC and no --command");
-    return new Options(location, descriptor, tlsCa, token, parallelism, ids);
+    if (!poll && (maxPolls != Integer.MAX_VALUE || stopWhenIdle)) {
+      throw new UsageException("--max-polls and --stop-when-idle go with --poll");
+    }
+    return new Options(
+        location,
+        descriptor,
+        tlsCa,
+        token,
+        parallelism,
+        ids,
+        poll ? new Poll(maxPolls, intervalMs, stopWhenIdle) : null);
   }
 
   private static String value(String[] args, int i, String option) throws UsageException {
@@ -204,44 +234,121 @@ public final class SeamFlightRead {
     return e.status().code() + ": " + (message == null || message.isEmpty() ? e.getMessage() : message);
   }
 
-  /** Plans and reads; prints per endpoint and the total. */
+  /** Plans and reads (or polls and reads); prints per endpoint and the total. */
   static void run(Options options, PrintStream out) {
     CallOption[] call = callOptions(options.token());
     try (BufferAllocator allocator = new RootAllocator();
         Clients clients = new Clients(allocator, options)) {
+      if (options.poll() != null) {
+        poll(options, clients, call, out);
+        return;
+      }
       FlightInfo info;
       try {
         info = clients.planner().getInfo(options.descriptor(), call);
       } catch (FlightRuntimeException e) {
         throw new ReadException("GetFlightInfo: " + describe(e), e);
       }
-      List<FlightEndpoint> endpoints = info.getEndpoints();
-      ExecutorService pool = Executors.newFixedThreadPool(options.parallelism());
+      Totals totals = readAll(info.getEndpoints(), options, clients, call, out);
+      out.printf(
+          "total: %d rows, %d bytes in %d endpoints%n",
+          totals.rows(), totals.bytes(), info.getEndpoints().size());
+      if (options.ids() != null) writeIds(options.ids(), totals.ids());
+    }
+  }
+
+  /** Rows, bytes and ids read. */
+  record Totals(long rows, long bytes, List<String> ids) {}
+
+  /**
+   * PollFlightInfo, then every endpoint of its FlightInfo once, then the next descriptor, until
+   * a PollInfo has none (the read is complete) or a --max-polls / --stop-when-idle bound.
+   * Each FlightInfo covers the rows since the descriptor's position: read once, never mixed
+   * with another info of the same descriptor.
+   */
+  static void poll(Options options, Clients clients, CallOption[] call, PrintStream out) {
+    Poll poll = options.poll();
+    FlightDescriptor descriptor = options.descriptor();
+    long rows = 0;
+    long bytes = 0;
+    int polls = 0;
+    boolean seenRows = false;
+    List<String> ids = new ArrayList<>();
+    while (descriptor != null && polls < poll.maxPolls()) {
+      if (polls > 0) pause(poll.intervalMs());
+      PollInfo info;
       try {
-        List<Future<EndpointResult>> futures = new ArrayList<>();
-        for (int i = 0; i < endpoints.size(); i++) {
-          int index = i;
-          futures.add(
-              pool.submit(
-                  () -> read(index, endpoints.get(index), clients, call, options.ids() != null)));
-        }
-        long rows = 0;
-        long bytes = 0;
-        List<String> ids = new ArrayList<>();
-        for (Future<EndpointResult> future : futures) {
-          EndpointResult r = await(future);
+        info = clients.planner().pollInfo(descriptor, call);
+      } catch (FlightRuntimeException e) {
+        throw new ReadException("PollFlightInfo: " + describe(e), e);
+      }
+      List<FlightEndpoint> endpoints = info.getFlightInfo().getEndpoints();
+      Totals totals = readAll(endpoints, options, clients, call, null);
+      descriptor = info.getFlightDescriptor().orElse(null);
+      out.printf(
+          "poll %d: %d rows, %d bytes in %d endpoints%s%s%n",
+          polls,
+          totals.rows(),
+          totals.bytes(),
+          endpoints.size(),
+          info.getProgress().map(p -> String.format(", progress %.2f", p)).orElse(""),
+          descriptor == null ? ", complete" : "");
+      polls++;
+      rows += totals.rows();
+      bytes += totals.bytes();
+      ids.addAll(totals.ids());
+      if (poll.stopWhenIdle() && seenRows && endpoints.isEmpty()) break;
+      seenRows |= !endpoints.isEmpty();
+    }
+    out.printf("total: %d rows, %d bytes in %d polls%n", rows, bytes, polls);
+    if (options.ids() != null) writeIds(options.ids(), ids);
+  }
+
+  private static void pause(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new ReadException("interrupted", e);
+    }
+  }
+
+  /** DoGet of every endpoint, `parallelism` at once; prints each endpoint unless `out` is null. */
+  static Totals readAll(
+      List<FlightEndpoint> endpoints,
+      Options options,
+      Clients clients,
+      CallOption[] call,
+      PrintStream out) {
+    ExecutorService pool = Executors.newFixedThreadPool(options.parallelism());
+    try {
+      List<Future<EndpointResult>> futures = new ArrayList<>();
+      for (int i = 0; i < endpoints.size(); i++) {
+        int index = i;
+        futures.add(
+            pool.submit(
+                () -> read(index, endpoints.get(index), clients, call, options.ids() != null)));
+      }
+      long rows = 0;
+      long bytes = 0;
+      List<String> ids = new ArrayList<>();
+      for (Future<EndpointResult> future : futures) {
+        EndpointResult r = await(future);
+        if (out != null) {
           out.printf(
               "endpoint %d: %d rows, %d bytes%s%n",
-              r.index(), r.rows(), r.bytes(), r.location() == null ? "" : " from " + r.location().getUri());
-          rows += r.rows();
-          bytes += r.bytes();
-          ids.addAll(r.ids());
+              r.index(),
+              r.rows(),
+              r.bytes(),
+              r.location() == null ? "" : " from " + r.location().getUri());
         }
-        out.printf("total: %d rows, %d bytes in %d endpoints%n", rows, bytes, endpoints.size());
-        if (options.ids() != null) writeIds(options.ids(), ids);
-      } finally {
-        pool.shutdownNow();
+        rows += r.rows();
+        bytes += r.bytes();
+        ids.addAll(r.ids());
       }
+      return new Totals(rows, bytes, ids);
+    } finally {
+      pool.shutdownNow();
     }
   }
 
