@@ -30,6 +30,7 @@ import { type ServePath, type StatusMapper, toStatus, type Wire } from '../grpc/
 import { actionTypes, runAction } from './actions.ts';
 import { descriptorRequest, type RequestDeserializer } from './descriptor.ts';
 import { announcedSchema, flightSchemaBytes, listedFlight, plannedFlight } from './info.ts';
+import { withLocations } from './locations.ts';
 
 /** The Flight service's full name, for health and reflection. */
 export const flightServiceName = 'arrow.flight.protocol.FlightService';
@@ -86,6 +87,8 @@ export interface FlightServiceOptions {
   ticketKeys: TicketKeyRing | undefined;
   /** ReadStream's request deserializer, for CMD descriptors: the same validation. */
   deserializeRequest: RequestDeserializer;
+  /** The fleet's locations, named by every endpoint (locations.ts); none: this service. */
+  locations: readonly string[];
 }
 
 /** Namespaces ListFlights takes: `tenant/namespace`, as Pulsar names them. */
@@ -247,7 +250,8 @@ function flightHandlers(
       unary('GetFlightInfo', call, callback, async (deps, signal) => {
         const request = descriptorRequest(call.request, deserializeRequest);
         const plan = await planFlight(deps, request, signal);
-        return plannedFlight(call.request, plan, options.ticketKeys);
+        const info = plannedFlight(call.request, plan, options.ticketKeys);
+        return withLocations(info, plan.info.topic, options.locations);
       }),
 
     DoGet: (call: grpc.ServerWritableStream<Ticket__Output, Buffer>) =>
