@@ -7,10 +7,9 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as grpc from '@grpc/grpc-js';
+import { SeamClient } from '@pulsar-seam/client';
 import test from 'ava';
 import { configWith, gatewayOptions } from '../server/config.ts';
-import { flightMissing, loadFlightDefinition } from '../server/flight/service.ts';
 import { Gateway } from '../server/grpc/server.ts';
 import { LedgerCache, PulsarAdmin } from '../server/pulsar/admin.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
@@ -23,24 +22,6 @@ import {
   pulsar,
   topicPath,
 } from './support/pulsar.ts';
-
-interface FlightInfo {
-  endpoint: { ticket: { ticket: Buffer }; app_metadata: Buffer }[];
-}
-type FlightClient = grpc.Client & {
-  GetFlightInfo(
-    descriptor: unknown,
-    callback: (error: grpc.ServiceError | null, info?: FlightInfo) => void,
-  ): void;
-};
-
-const flightDefinition = loadFlightDefinition();
-if (!flightDefinition) throw new Error(flightMissing);
-const FlightService = (
-  grpc.loadPackageDefinition(flightDefinition) as unknown as {
-    arrow: { flight: { protocol: { FlightService: grpc.ServiceClientConstructor } } };
-  }
-).arrow.flight.protocol.FlightService;
 
 /** The admin API behind a proxy that counts each GET by its path. */
 async function countingAdmin(): Promise<{
@@ -114,16 +95,8 @@ test('concurrent GetFlightInfo of one topic lists each partition once; a new led
     },
     gatewayOptions(configWith({ plaintext: 'true', port: '0' })),
   );
-  const client = new FlightService(
-    `127.0.0.1:${gateway.port}`,
-    grpc.credentials.createInsecure(),
-  ) as unknown as FlightClient;
-  const flightInfo = () =>
-    new Promise<FlightInfo>((resolve, reject) =>
-      client.GetFlightInfo({ type: 'PATH', path: [topic] }, (error, info) =>
-        error || !info ? reject(error) : resolve(info),
-      ),
-    );
+  const seam = new SeamClient(`127.0.0.1:${gateway.port}`);
+  const flightInfo = () => seam.flightInfo(topic);
   try {
     const infos = await Promise.all(Array.from({ length: 8 }, flightInfo));
     const partitions = {
@@ -135,19 +108,16 @@ test('concurrent GetFlightInfo of one topic lists each partition once; a new led
     t.deepEqual(callsPerPartition(proxy.counts, topic, '/internalStats'), partitions);
     t.deepEqual(callsPerPartition(proxy.counts, topic, '/internal-info'), partitions);
     // The eight plans are one plan.
-    const endpoints = (info: FlightInfo) =>
-      info.endpoint.map((e) => e.app_metadata.toString('hex'));
-    t.true(
-      infos.every((info) => endpoints(info).join() === endpoints(infos[0] as FlightInfo).join()),
-    );
-    t.is(infos[0]?.endpoint.length, 4);
+    const endpoints = infos.map((info) => JSON.stringify(info.endpoints.map((e) => e.info)));
+    t.true(endpoints.every((e) => e === endpoints[0]));
+    t.is(infos[0]?.endpoints.length, 4);
 
     // Partition 0 rolls over to a new ledger with messages: its kept list ends before that
     // ledger, so it is fetched again, and the new ledger is planned; the others are kept.
     await adminPut(`${topicPath(topic)}-partition-0/unload`);
     await produce(`${topic}-partition-0`, { count: 20 });
     const after = await flightInfo();
-    t.is(after.endpoint.length, 5);
+    t.is(after.endpoints.length, 5);
     t.deepEqual(callsPerPartition(proxy.counts, topic, '/internalStats'), {
       ...partitions,
       '-partition-0': 2,
@@ -157,7 +127,7 @@ test('concurrent GetFlightInfo of one topic lists each partition once; a new led
     );
     t.true(stats.ledgers.length >= 2);
   } finally {
-    client.close();
+    seam.close();
     await gateway.shutdown();
     await pulsarClient.close();
     await proxy.close();
