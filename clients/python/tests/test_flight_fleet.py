@@ -54,21 +54,25 @@ def fleet():
             gw.stop()
 
 
-@pytest.fixture(scope="module")
-def topic(pulsar_client):
-    """Two partitions of three ledgers each: six endpoints."""
-    name = fresh_topic("fleet")
+def ledgers_of_two_partitions(pulsar_client, label, per_round):
+    """A topic of two partitions of three ledgers each (unloads close them): six endpoints."""
+    name = fresh_topic(label)
     local = name.rsplit("/", 1)[1]
     admin("PUT", f"persistent/public/default/{local}/partitions", 2)
     for _ in range(3):
         producer = pulsar_client.create_producer(name, batching_max_publish_delay_ms=5)
-        for i in range(200):
+        for i in range(per_round):
             producer.send_async(f"message {i}".encode(), None, partition_key=f"key{i % 20}")
         producer.flush()
         producer.close()
         for p in range(2):
             admin("PUT", f"persistent/public/default/{local}-partition-{p}/unload")
     return name
+
+
+@pytest.fixture(scope="module")
+def topic(pulsar_client):
+    return ledgers_of_two_partitions(pulsar_client, "fleet", 200)
 
 
 def read_at_first_locations(info):

@@ -8,7 +8,8 @@ import json
 import pyarrow as pa
 import pytest
 from pyarrow import flight
-from test_flight import admin, by_partition, official_by_partition
+from test_flight import by_partition, official_by_partition
+from test_flight_fleet import ledgers_of_two_partitions
 from test_secure import certificates  # noqa: F401 (a fixture: a CA and a 127.0.0.1 certificate)
 
 import pulsar_seam
@@ -18,17 +19,7 @@ from conftest import ADMIN_URL, SERVICE_URL, Gateway, fresh_topic, produce, read
 
 def test_a_partitioned_topic_of_several_ledgers_reads_as_readstream_and_the_official_reader(
         gateway, pulsar_client):
-    topic = fresh_topic("parallel")
-    local = topic.rsplit("/", 1)[1]
-    admin("PUT", f"persistent/public/default/{local}/partitions", 2)
-    for _ in range(3):
-        producer = pulsar_client.create_producer(topic, batching_max_publish_delay_ms=5)
-        for i in range(150):
-            producer.send_async(f"message {i}".encode(), None, partition_key=f"key{i % 20}")
-        producer.flush()
-        producer.close()
-        for p in range(2):
-            admin("PUT", f"persistent/public/default/{local}-partition-{p}/unload")
+    topic = ledgers_of_two_partitions(pulsar_client, "parallel", 150)
     table = pulsar_seam.read_parallel(gateway.address, topic, max_workers=3)
     stream = pulsar_seam.read(gateway.address, topic).read_all()
     assert table.num_rows == 450
