@@ -6,6 +6,8 @@ reader's rows."""
 
 import base64
 import socket
+import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 from pyarrow import flight
 from test_flight import admin, by_partition, official_by_partition, read_flight
 
-from conftest import ADMIN_URL, SERVICE_URL, Gateway, fresh_topic
+from conftest import ADMIN_URL, ROOT, SERVICE_URL, Gateway, fresh_topic
 
 
 def free_port():
@@ -136,3 +138,22 @@ def test_a_gateway_with_another_key_refuses_the_fleet_s_tickets(fleet, topic):
                 c.do_get(ticket).read_all()
     finally:
         other.stop()
+
+
+EXAMPLES = ROOT / "clients/python/examples"
+
+
+def test_the_duckdb_and_polars_examples_read_the_fleet(fleet, topic):
+    """The examples of docs/flight.md, as they are, against the fleet."""
+    address = fleet[0].removeprefix("grpc://")
+    run = lambda name: subprocess.run([sys.executable, str(EXAMPLES / name), topic, address],
+                                      check=True, capture_output=True, text=True, timeout=120).stdout
+    duck = run("flight_duckdb.py")
+    assert duck.startswith("6 endpoints, ")
+    # 600 messages over 20 keys: the five customers it shows have 30 orders each.
+    assert [int(line.split("│")[2]) for line in duck.splitlines() if line.startswith("│ key")] == [30] * 5
+    polars = run("flight_polars.py")
+    endpoints = [line for line in polars.splitlines() if line.startswith("endpoint ")]
+    assert len(endpoints) == 6
+    assert {line.rsplit(" at ", 1)[1] for line in endpoints} == set(fleet)
+    assert sum(int(line.split(": ")[1].split(" rows")[0]) for line in endpoints) == 600
