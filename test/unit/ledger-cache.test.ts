@@ -1,10 +1,13 @@
 /**
  * The ledger lists planners share (server/pulsar/admin.ts `LedgerCache`): concurrent and
  * recent callers list a partition once, but never from a list that misses a ledger they
- * know of, and a failure is not kept. Pure: a fake fetch and a fake clock.
+ * know of, and a failure is not kept. Pure: a fake fetch and a fake clock, or a local HTTP
+ * server standing for the admin API.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { type Ledger, LedgerCache } from '../../server/pulsar/admin.ts';
+import { type Ledger, LedgerCache, PulsarAdmin } from '../../server/pulsar/admin.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
 
 const ledger = (ledgerId: number, entries = 10): Ledger => ({
@@ -94,4 +97,46 @@ test('at most `capacity` lists are kept, the oldest dropped first', async (t) =>
   t.is(source.calls, 3);
   await cache.get('a', undefined, source.fetch);
   t.is(source.calls, 4);
+});
+
+test("PulsarAdmin: planners' calls share lists per caller; calls without `recent` list afresh", async (t) => {
+  const seen: string[] = [];
+  const server = createServer((request, response) => {
+    seen.push(
+      `${request.url?.split('/').at(-1)} ${request.headers.authorization ?? ''}${request.headers['x-original-principal'] ?? ''}`,
+    );
+    const body = request.url?.endsWith('/internalStats')
+      ? {
+          currentLedgerEntries: 3,
+          currentLedgerSize: 300,
+          ledgers: [{ ledgerId: 5, entries: 0, size: 0, offloaded: false }],
+        }
+      : { ledgers: [{ ledgerId: 5 }] };
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const admin = new PulsarAdmin({
+      webServiceUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    });
+    const topic = 'persistent://public/default/orders-partition-0';
+    const stats = () => seen.filter((s) => s.startsWith('internalStats'));
+    await Promise.all([
+      admin.ledgers(topic, {}),
+      admin.ledgers(topic, {}),
+      admin.ledgers(topic, {}),
+    ]);
+    t.is(stats().length, 1);
+    // Each call as a caller is its own view, but the same caller's lists are shared.
+    const alice = () => admin.forCaller({ principal: 'alice', token: 'a.b.c' });
+    await alice().ledgers(topic, {});
+    await alice().ledgers(topic, {});
+    await admin.forCaller({ principal: 'bob' }).ledgers(topic, {});
+    t.deepEqual(stats(), ['internalStats ', 'internalStats Bearer a.b.c', 'internalStats bob']);
+    // Not a planner: the list as it is now.
+    await admin.ledgers(topic);
+    t.is(stats().length, 4);
+  } finally {
+    server.close();
+  }
 });
