@@ -19,11 +19,18 @@ gen_types() {
     --includeDirs="$1" --outDir="$2" >/dev/null
 }
 
-# gen_sdk DIR: the SDK's copy of the proto and its types.
+# gen_sdk DIR: the SDK's copy of the proto (with Flight.proto, for flightInfo and doGet)
+# and its types.
 gen_sdk() {
   rm -rf "$1/proto" && mkdir -p "$1/proto/seam"
   cp -r "$root/proto/seam/v1" "$1/proto/seam/"
-  gen_types "$1/proto" "$1/src/generated"
+  local sdk_flight=()
+  if [ -f "$root/proto/arrow/flight/protocol/Flight.proto" ]; then
+    mkdir -p "$1/proto/arrow/flight/protocol"
+    cp "$root/proto/arrow/flight/protocol/Flight.proto" "$1/proto/arrow/flight/protocol/"
+    sdk_flight=(arrow/flight/protocol/Flight.proto)
+  fi
+  gen_types "$1/proto" "$1/src/generated" "${sdk_flight[@]}"
 }
 
 if [ "${1:-}" = sdk ]; then

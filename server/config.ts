@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { defaultHistoryBudgetBytes, defaultHistoryParallelism } from './core/segmented-history.ts';
 import type { StreamDeps } from './core/stream.ts';
 import { loadTicketKeys, type TicketKeyRing } from './core/ticket.ts';
+import { parseLocations, plaintextLocations } from './flight/locations.ts';
 import type { GatewayOptions } from './grpc/server.ts';
 import { defaultMemoryBudgetBytes, MemoryPool } from './memory-pool.ts';
 import { defaultOperationTimeoutMs } from './pulsar/connection.ts';
@@ -132,6 +133,19 @@ export const configSchema = z.strictObject({
     .optional()
     .describe(
       'Arrow Flight ticket keys: a file of lines `k:base64key` (k in 1..255, keys of 16 bytes or more: `openssl rand -base64 32`); the first line signs, every line verifies, so keys rotate with no downtime. Tickets are then HMAC-SHA256-signed and unsigned ones refused; give every gateway of a fleet the same file. Unset: tickets carry a CRC32C, which refuses damaged and foreign tickets but not hand-made ones (a ticket grants nothing: DoGet checks the caller as ReadStream does).',
+    ),
+  flightLocations: z
+    .string()
+    .optional()
+    .superRefine((value, context) => {
+      try {
+        parseLocations(value);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    })
+    .describe(
+      'Arrow Flight locations of the gateways of a fleet, comma-separated: `grpc://host:port`, `grpc+tcp://…` or `grpc+tls://…` (a host name, IPv4 or [IPv6] address, and a port), this gateway included. Each endpoint of a FlightInfo names them all, rotated so that endpoint j starts at gateway (crc32c(topic) + j) mod n: clients taking the first location spread over the fleet, the rest are failover. Unset: endpoints name no location, which Flight clients read as "this gateway". A fleet with `--flight-ticket-keys` needs the same key file on every gateway.',
     ),
   host: z.string().min(1).default('127.0.0.1').describe('Address the gRPC server listens on.'),
   port: port.default(50051).describe('gRPC port; 0 picks a free one.'),
@@ -382,6 +396,12 @@ export function startupWarnings(config: Config): string[] {
       );
     }
   }
+  const plain = plaintextLocations(parseLocations(config.flightLocations), !!config.tlsCert);
+  if (plain.length > 0) {
+    warnings.push(
+      `--flight-locations advertises ${plain.join(', ')} while this gateway serves TLS: Flight clients following ${plain.length === 1 ? 'that location' : 'those locations'} connect without TLS; write grpc+tls://`,
+    );
+  }
   return warnings;
 }
 
@@ -398,6 +418,7 @@ export function gatewayOptions(config: Config): GatewayOptions {
     shutdownGraceMs: config.shutdownGraceMs,
     maxBufferedBytes: config.maxBufferedBytes,
     ticketKeys: ticketKeys(config.flightTicketKeys),
+    flightLocations: parseLocations(config.flightLocations),
   };
 }
 

@@ -14,6 +14,7 @@ import { SeamClient } from '@pulsar-seam/client';
 import test from 'ava';
 import { configWith, gatewayOptions } from '../server/config.ts';
 import { Gateway } from '../server/grpc/server.ts';
+import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
 import { ensurePulsar, freshTopic, produce, pulsar, readOfficial } from './support/pulsar.ts';
 
@@ -21,10 +22,12 @@ const run = promisify(execFile);
 
 test.before(ensurePulsar);
 
-async function gatewayOn(port: number) {
+async function gatewayOn(port: number, options: { admin?: boolean } = {}) {
   const client = new PulsarClient({ serviceUrl: pulsar.serviceUrl });
+  // Flight plans with the admin API (ledgers); the reads here work without it.
+  const admin = options.admin ? new PulsarAdmin({ webServiceUrl: pulsar.webUrl }) : undefined;
   const gateway = await Gateway.start(
-    { client },
+    { client, admin },
     gatewayOptions(
       configWith({
         plaintext: 'true',
@@ -168,17 +171,20 @@ test('the packed package installs into a project of its own and reads', async (t
 const seam = new SeamClient(process.argv[2]);
 const table = await seam.readAll({ topic: process.argv[3] });
 console.log(table.numRows);
+const flight = await seam.readFlight(process.argv[3]);
+console.log(flight.numRows);
 seam.close();
 `,
   );
-  const server = await gatewayOn(0);
+  const server = await gatewayOn(0, { admin: true });
   try {
     const read = await run(
       process.execPath,
       ['read.js', `127.0.0.1:${server.gateway.port}`, topic],
       { cwd: project, timeout: 60_000 },
     );
-    t.is(read.stdout.trim(), '40');
+    // ReadStream, then every Flight endpoint: the package carries Flight.proto.
+    t.deepEqual(read.stdout.trim().split('\n'), ['40', '40']);
   } finally {
     await server.stop();
     await rm(project, { recursive: true, force: true });

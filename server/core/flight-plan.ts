@@ -137,8 +137,10 @@ export async function planFlight(
     throw new SeamError('FAILED_PRECONDITION', 'Flight needs the Pulsar admin API (the ledgers)');
   }
   // The readers only tell positions: no prefetch to speak of.
+  // Many executors plan one topic at once: they share a ledger list per partition.
   const plan = await openPlan({ ...deps, receiverQueueSize: 1 }, request, signal, {
     segmentReaders: false,
+    recentLedgers: true,
   });
   try {
     const issuedAtMs = Date.now();

@@ -149,15 +149,18 @@ export interface Plan {
 /**
  * Plans a read: opens one reader per partition (closing them all if any step fails). With
  * `segmentReaders: false`, the history is planned by segment but no segment reader starts
- * (for planning alone, as Flight's GetFlightInfo does).
+ * (for planning alone, as Flight's GetFlightInfo does). With `recentLedgers`, a ledger list
+ * fetched a moment ago that reaches each partition's boundary will do (`PulsarAdmin.ledgers`):
+ * for planning alone too, never for a read, whose checks of lost data need the list as it is.
  */
 export function openPlan(
   deps: StreamDeps<CoreClient, CoreAdmin>,
   request: ReadRequest,
   signal: AbortSignal,
-  options: { segmentReaders?: boolean } = {},
+  options: { segmentReaders?: boolean; recentLedgers?: boolean } = {},
 ): Promise<Plan> {
-  return new Planner(deps, request, signal).open(options.segmentReaders ?? true);
+  const planner = new Planner(deps, request, signal, options.recentLedgers ?? false);
+  return planner.open(options.segmentReaders ?? true);
 }
 
 /** The stream's way to open readers: `openReader`, or `Reader.open` on its client. */
@@ -178,9 +181,16 @@ class Planner {
   private partitions: Partition[] = [];
   private historyBytesRead = 0;
   private readonly openReader: OpenReader;
+  private readonly recentLedgers: boolean;
 
-  constructor(deps: StreamDeps<CoreClient, CoreAdmin>, request: ReadRequest, signal: AbortSignal) {
+  constructor(
+    deps: StreamDeps<CoreClient, CoreAdmin>,
+    request: ReadRequest,
+    signal: AbortSignal,
+    recentLedgers: boolean,
+  ) {
     this.deps = deps;
+    this.recentLedgers = recentLedgers;
     this.openReader = readerOpener(deps);
     this.request = request;
     this.signal = signal;
@@ -381,7 +391,8 @@ class Planner {
         finished ||
         !boundary ||
         startsAfter(position, boundary, markDeletePosition);
-      const ledgers = await this.deps.admin?.ledgers(plan.topic).catch(() => undefined);
+      const recent = this.recentLedgers ? { covering: boundary } : undefined;
+      const ledgers = await this.deps.admin?.ledgers(plan.topic, recent).catch(() => undefined);
       // Before any row: a position in no ledger of the topic's is lost data or a foreign id.
       await checkPosition(this.openReader, this.signal, plan.topic, position, ledgers);
       // So is an end (read up to) that no ledger holds: what was before it is gone.

@@ -65,7 +65,8 @@ export function listedFlight(topic: string, schema: arrow.Schema): FlightInfo {
  * its EndpointInfo, `ordered` when one partition makes the endpoints' concatenation Pulsar
  * order, `total_records` -1 (ledgers count entries, not messages: a batch is one entry),
  * `total_bytes` the ranges' stored bytes, and the StreamInfo ReadStream sends with its schema.
- * No locations: the endpoints are redeemed at this service (Flight's "same service").
+ * No locations: the endpoints are redeemed at this service (Flight's "same service"), unless
+ * the gateway names its fleet (locations.ts `withLocations`).
  */
 export function plannedFlight(
   descriptor: FlightDescriptor__Output,

@@ -35,6 +35,7 @@ import { type ServePath, type StatusMapper, toStatus, type Wire } from '../grpc/
 import { type ActionContext, actionTypes, runAction } from './actions.ts';
 import { descriptorRequest, type RequestDeserializer } from './descriptor.ts';
 import { announcedSchema, flightSchemaBytes, listedFlight, plannedFlight } from './info.ts';
+import { withLocations } from './locations.ts';
 import { pollInfo, pollRequest } from './poll.ts';
 
 /** The Flight service's full name, for health and reflection. */
@@ -92,6 +93,8 @@ export interface FlightServiceOptions {
   ticketKeys: TicketKeyRing | undefined;
   /** ReadStream's request deserializer, for CMD descriptors: the same validation. */
   deserializeRequest: RequestDeserializer;
+  /** The fleet's locations, named by every endpoint (locations.ts); none: this service. */
+  locations: readonly string[];
 }
 
 /** Namespaces ListFlights takes: `tenant/namespace`, as Pulsar names them. */
@@ -202,7 +205,13 @@ function flightHandlers(
     signal: AbortSignal,
   ) => Promise<PollInfo> = async (deps, descriptor, signal) => {
     const request = pollRequest(descriptor, deserializeRequest);
-    return pollInfo(descriptor, await pollFlight(deps, request, signal), options.ticketKeys);
+    const flightPoll = await pollFlight(deps, request, signal);
+    const answer = pollInfo(descriptor, flightPoll, options.ticketKeys);
+    if (!answer.info) return answer;
+    return {
+      ...answer,
+      info: withLocations(answer.info, flightPoll.plan.info.topic, options.locations),
+    };
   };
   const actionContext: ActionContext = {
     poll: async (deps, body, signal) => {
@@ -300,7 +309,8 @@ function flightHandlers(
       unary('GetFlightInfo', call, callback, async (deps, signal) => {
         const request = descriptorRequest(call.request, deserializeRequest);
         const plan = await planFlight(deps, request, signal);
-        return plannedFlight(call.request, plan, options.ticketKeys);
+        const info = plannedFlight(call.request, plan, options.ticketKeys);
+        return withLocations(info, plan.info.topic, options.locations);
       }),
 
     DoGet: (call: grpc.ServerWritableStream<Ticket__Output, Buffer>) =>

@@ -62,6 +62,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** HMAC keys that sign and verify Flight tickets; CRC32C-tagged tickets when undefined. */
   ticketKeys?: TicketKeyRing | undefined;
+  /** The fleet's Flight locations that endpoints name (`--flight-locations`); none by default. */
+  flightLocations?: readonly string[];
 }
 
 /** The service's definition as proto-loader reads it, shared with reflection. */
@@ -205,6 +207,7 @@ export class Gateway {
       gateway.services.push(flightServiceName);
       addFlightService(server, flightDefinition, gateway.path, {
         ticketKeys: options.ticketKeys,
+        locations: options.flightLocations ?? [],
         deserializeRequest,
       });
     }

@@ -48,6 +48,78 @@ export interface PulsarAdminOptions {
   timeoutMs?: number;
   /** Largest response body read, bytes (default 16 MiB): see `defaultMaxAdminResponseBytes`. */
   maxResponseBytes?: number;
+  /**
+   * Where `ledgers(topic, recent)` finds lists fetched a moment ago: one per admin client by
+   * default, shared with its `forCaller` views (each caller's lists apart).
+   */
+  ledgerCache?: LedgerCache;
+  /** Whose lists these are in `ledgerCache`: set by `forCaller`; empty for Seam's own. */
+  cacheIdentity?: string;
+}
+
+/**
+ * What a caller of `ledgers` accepts instead of a fresh list: one fetched at most
+ * `LedgerCache.ttlMs` ago, provided it lists `covering`'s ledger (or a later one), so that
+ * no ledger up to that message is missing from it.
+ */
+export interface RecentLedgers {
+  covering?: MessageId | undefined;
+}
+
+/** How long a ledger list serves planners, ms: N executors planning at once list once. */
+export const defaultLedgerCacheMs = 1000;
+
+/**
+ * Ledger lists by caller and partition, each kept `ttlMs` from when its fetch began, for
+ * planners (Flight's GetFlightInfo) that many clients call at once: concurrent callers share
+ * one fetch, later ones within `ttlMs` its answer. A list older than a message the caller
+ * already knows of (`RecentLedgers.covering` past its last ledger) is fetched again: ledgers
+ * are only ever added after the last, so a list that reaches that message's ledger misses
+ * none up to it. Failed fetches are not kept. At most `capacity` lists (the oldest go first).
+ */
+export class LedgerCache {
+  readonly ttlMs: number;
+  private readonly capacity: number;
+  private readonly now: () => number;
+  /** Oldest first. */
+  private readonly lists = new Map<string, { since: number; ledgers: Promise<Ledger[]> }>();
+
+  constructor(options: { ttlMs?: number; capacity?: number; now?: () => number } = {}) {
+    this.ttlMs = options.ttlMs ?? defaultLedgerCacheMs;
+    this.capacity = options.capacity ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The list under `key`, recent enough and covering `covering`; else `fetch`'s, kept. */
+  async get(
+    key: string,
+    covering: MessageId | undefined,
+    fetch: () => Promise<Ledger[]>,
+  ): Promise<Ledger[]> {
+    const kept = this.lists.get(key);
+    if (kept && this.now() - kept.since < this.ttlMs) {
+      const ledgers = await kept.ledgers.catch(() => undefined);
+      if (ledgers && covers(ledgers, covering)) return ledgers;
+    }
+    const entry = { since: this.now(), ledgers: fetch() };
+    this.lists.delete(key);
+    this.lists.set(key, entry);
+    for (const [oldest, list] of this.lists) {
+      if (this.lists.size <= this.capacity && this.now() - list.since < this.ttlMs) break;
+      this.lists.delete(oldest);
+    }
+    entry.ledgers.catch(() => {
+      if (this.lists.get(key) === entry) this.lists.delete(key);
+    });
+    return entry.ledgers;
+  }
+}
+
+/** Whether `ledgers` reaches `id`'s ledger: ledgers are added after the last only. */
+function covers(ledgers: readonly Ledger[], id: MessageId | undefined): boolean {
+  if (id === undefined || id.isSentinel) return true;
+  const last = ledgers.at(-1);
+  return last !== undefined && last.ledgerId >= id.ledgerId;
 }
 
 /**
@@ -79,10 +151,10 @@ interface InternalInfo {
 
 /** The admin calls Seam makes. */
 export class PulsarAdmin {
-  private readonly options: PulsarAdminOptions;
+  private readonly options: PulsarAdminOptions & { ledgerCache: LedgerCache };
 
   constructor(options: PulsarAdminOptions) {
-    this.options = options;
+    this.options = { ...options, ledgerCache: options.ledgerCache ?? new LedgerCache() };
   }
 
   /**
@@ -91,10 +163,15 @@ export class PulsarAdmin {
    */
   forCaller(caller: { principal: string; token?: string | undefined }): PulsarAdmin {
     const { token } = caller;
+    // Lists are kept per caller: the broker decides what each may see.
     return new PulsarAdmin(
       token
-        ? { ...this.options, authorization: () => `Bearer ${token}` }
-        : { ...this.options, originalPrincipal: caller.principal },
+        ? { ...this.options, authorization: () => `Bearer ${token}`, cacheIdentity: `t ${token}` }
+        : {
+            ...this.options,
+            originalPrincipal: caller.principal,
+            cacheIdentity: `p ${caller.principal}`,
+          },
     );
   }
 
@@ -123,9 +200,17 @@ export class PulsarAdmin {
 
   /**
    * The ledgers of one partition (or non-partitioned topic), oldest first. The open ledger
-   * is last, with the entries and bytes written so far.
+   * is last, with the entries and bytes written so far. With `recent`, a list fetched a
+   * moment ago will do (`LedgerCache`): for planners, which N clients call at once; checks
+   * of data loss ask without it, for the list as it is now.
    */
-  async ledgers(topic: string): Promise<Ledger[]> {
+  ledgers(topic: string, recent?: RecentLedgers): Promise<Ledger[]> {
+    if (!recent) return this.fetchLedgers(topic);
+    const key = `${this.options.cacheIdentity ?? ''}\n${parseTopicName(topic).full}`;
+    return this.options.ledgerCache.get(key, recent.covering, () => this.fetchLedgers(topic));
+  }
+
+  private async fetchLedgers(topic: string): Promise<Ledger[]> {
     const path = restPath(topic);
     const [stats, info] = await Promise.all([
       this.get<InternalStats>(`${path}/internalStats`),

@@ -9,11 +9,18 @@
  * }
  * ```
  */
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import * as arrow from 'apache-arrow';
+import type { FlightData__Output } from './generated/arrow/flight/protocol/FlightData.ts';
+import type { FlightDescriptor } from './generated/arrow/flight/protocol/FlightDescriptor.ts';
+import type { FlightInfo__Output } from './generated/arrow/flight/protocol/FlightInfo.ts';
+import type { FlightServiceClient } from './generated/arrow/flight/protocol/FlightService.ts';
+import type { ProtoGrpcType as FlightGrpcType } from './generated/Flight.ts';
 import type { ReadStreamRequest } from './generated/seam/v1/ReadStreamRequest.ts';
+import type { ReadStreamResponse__Output } from './generated/seam/v1/ReadStreamResponse.ts';
 import type { SeamServiceClient } from './generated/seam/v1/SeamService.ts';
 import type { StreamInfo__Output } from './generated/seam/v1/StreamInfo.ts';
 import type { ProtoGrpcType } from './generated/seam.ts';
@@ -149,6 +156,66 @@ export class SeamStreamError extends Error {
   }
 }
 
+/** The package's own copy of the protos (seam.v1, and Flight.proto). */
+const protoDir = fileURLToPath(new URL('../proto', import.meta.url));
+const flightProto = 'arrow/flight/protocol/Flight.proto';
+
+/**
+ * What `flightInfo` plans: a topic (Flight's PATH descriptor: earliest to what the topic holds
+ * now), or a read's options, sent as a ReadStreamRequest (a CMD descriptor). Unlike `read`,
+ * the end defaults to `atOpen`; `follow` adds one endpoint per partition for its live tail,
+ * which never ends.
+ */
+export type FlightRequest = string | (Omit<ReadOptions, 'maxResumes' | 'signal'> & { end?: EndAt });
+
+/** What an endpoint's metadata (seam.v1.EndpointInfo) says about its range. */
+export interface EndpointInfo {
+  /** The partition's topic (as in the `__topic` column). */
+  topic: string;
+  /** -1 for a non-partitioned topic. */
+  partition: number;
+  /** The ledger the range lies in; undefined for a partition's tail, which may never end. */
+  ledgerId: number | undefined;
+  firstEntry: number;
+  lastEntry: number;
+  /** Stored bytes of the range, estimated from the ledger metadata. */
+  storedBytes: number;
+  /** The range's last message (Pulsar's serialized MessageId), inclusive; empty: no end. */
+  lastMessageId: Uint8Array;
+}
+
+/** One endpoint: a ticket for `doGet`, where to redeem it, and what it covers. */
+export interface FlightEndpoint {
+  /** Opaque: pass it to `doGet` (at this gateway or any of `locations`). */
+  ticket: Uint8Array;
+  /**
+   * The gateways of the fleet that serve it (`--flight-locations`), the preferred first;
+   * empty: the gateway that planned it.
+   */
+  locations: string[];
+  info: EndpointInfo;
+}
+
+/** A read planned by the gateway's Flight service: its schema and one endpoint per segment. */
+export interface FlightInfo {
+  /** Exactly the schema of every endpoint's batches (and of `read` with the same options). */
+  schema: arrow.Schema;
+  /** Partition by partition, each in Pulsar order: one per ledger of history, then tails. */
+  endpoints: FlightEndpoint[];
+  /** True when the endpoints' concatenation is Pulsar order (one partition). */
+  ordered: boolean;
+  /** Stored bytes of the history, estimated; -1 when unknown. */
+  totalBytes: number;
+  /** What `read` would announce for the same request. */
+  info: StreamInfo;
+}
+
+/** Options of `doGet`. */
+export interface DoGetOptions {
+  /** Aborting it ends the iteration quietly. */
+  signal?: AbortSignal;
+}
+
 /** The seam.v1 API, loaded from the package's own copy of the proto on first use. */
 let api: ProtoGrpcType['seam']['v1'] | undefined;
 
@@ -160,11 +227,34 @@ function loadApi(): ProtoGrpcType['seam']['v1'] {
         longs: Number,
         enums: String,
         oneofs: true,
-        includeDirs: [fileURLToPath(new URL('../proto', import.meta.url))],
+        includeDirs: [protoDir],
       }),
     ) as unknown as ProtoGrpcType
   ).seam.v1;
   return api;
+}
+
+/** Arrow Flight's API, from the package's copy of Flight.proto, on first use. */
+let flightApi: FlightGrpcType['arrow']['flight']['protocol'] | undefined;
+
+function loadFlightApi(): FlightGrpcType['arrow']['flight']['protocol'] {
+  if (!existsSync(`${protoDir}/${flightProto}`)) {
+    throw new Error(
+      `this build of @pulsar-seam/client has no ${flightProto}: it was packed where setup had not extracted it from Arrow Java's flight-core jar (npm run setup)`,
+    );
+  }
+  flightApi ??= (
+    grpc.loadPackageDefinition(
+      protoLoader.loadSync(flightProto, {
+        keepCase: true,
+        longs: Number,
+        enums: String,
+        oneofs: true,
+        includeDirs: [protoDir],
+      }),
+    ) as unknown as FlightGrpcType
+  ).arrow.flight.protocol;
+  return flightApi;
 }
 
 function timestamp(value: Date | number): { seconds: number; nanos: number } {
@@ -236,6 +326,10 @@ export function gatewayCredentials(
 /** A connection to a Seam gateway. */
 export class SeamClient {
   private readonly client: SeamServiceClient;
+  /** The gateway's FlightService, on the same channel; made at the first Flight call. */
+  private flightClient: FlightServiceClient | undefined;
+  private readonly address: string;
+  private readonly credentials: grpc.ChannelCredentials;
 
   /**
    * @param address `host:port` of the gateway.
@@ -247,6 +341,8 @@ export class SeamClient {
     credentials = grpc.credentials.createInsecure(),
     options: grpc.ChannelOptions = {},
   ) {
+    this.address = address;
+    this.credentials = credentials;
     this.client = new (loadApi().SeamService)(address, credentials, options);
   }
 
@@ -294,15 +390,82 @@ export class SeamClient {
   async readAll(
     options: Omit<ReadOptions, 'end'> & { end?: Exclude<EndAt, 'follow'> },
   ): Promise<arrow.Table> {
-    const batches: arrow.RecordBatch[] = [];
-    let schema: arrow.Schema | undefined;
-    for await (const event of this.read({ ...options, end: options.end ?? 'atOpen' })) {
-      if (event.kind === 'schema') schema = event.schema;
-      else if (event.kind === 'batch') batches.push(event.batch);
+    return collectTable(this.read({ ...options, end: options.end ?? 'atOpen' }));
+  }
+
+  /**
+   * Plans a read with the gateway's Arrow Flight service (GetFlightInfo): its schema and one
+   * endpoint per history segment (a ledger of one partition), partition by partition in
+   * Pulsar order. Read the endpoints with `doGet`, in any order or at once; together they are
+   * exactly the rows `read` returns for the same request. Errors throw `SeamStreamError`.
+   */
+  async flightInfo(request: FlightRequest): Promise<FlightInfo> {
+    const { ReadStreamRequest } = loadApi();
+    const descriptor: FlightDescriptor =
+      typeof request === 'string'
+        ? { type: 'PATH', path: [request] }
+        : {
+            type: 'CMD',
+            cmd: ReadStreamRequest.serialize(
+              this.request({ ...request, end: request.end ?? 'atOpen' }, undefined),
+            ),
+          };
+    const info = await new Promise<FlightInfo__Output>((resolve, reject) =>
+      this.flight().GetFlightInfo(descriptor, (error, value) => {
+        if (error) reject(new SeamStreamError(error.code, error.details, undefined));
+        else if (value) resolve(value);
+        else reject(new Error('GetFlightInfo answered nothing'));
+      }),
+    );
+    return flightInfo(info);
+  }
+
+  /**
+   * Reads one endpoint (DoGet): the schema, then its batches, each with its resume token (for
+   * ReadStream on the endpoint's partition topic); a tail endpoint also sends heartbeats and
+   * never ends. A failure throws `SeamStreamError` (it is not resumed: a sealed endpoint can
+   * be read again from the start).
+   */
+  doGet(
+    ticket: Uint8Array | FlightEndpoint,
+    options: DoGetOptions = {},
+  ): AsyncGenerator<ReadEvent> {
+    const bytes = ticket instanceof Uint8Array ? ticket : ticket.ticket;
+    return decodeStream(this.flight().DoGet({ ticket: bytes }), options.signal);
+  }
+
+  /** One endpoint's rows as an Arrow table (`doGet`, collected). */
+  async doGetAll(ticket: Uint8Array | FlightEndpoint): Promise<arrow.Table> {
+    return collectTable(this.doGet(ticket));
+  }
+
+  /**
+   * Plans `request` (`flightInfo`) and reads its endpoints, `parallelism` at once (default 4),
+   * into one table: the endpoints' rows in endpoint order, so in Pulsar order per partition.
+   * A read that follows the tail never ends: plan it with `flightInfo` and read the tails
+   * with `doGet`.
+   */
+  async readFlight(
+    request: FlightRequest,
+    options: { parallelism?: number } = {},
+  ): Promise<arrow.Table> {
+    if (typeof request !== 'string' && request.end === 'follow') {
+      throw new TypeError('readFlight reads a bounded range: end follow never ends; use doGet');
     }
+    const info = await this.flightInfo(request);
+    const tables: arrow.Table[] = new Array(info.endpoints.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < info.endpoints.length; i = next++) {
+        tables[i] = await this.doGetAll(info.endpoints[i] as FlightEndpoint);
+      }
+    };
+    const workers = Math.max(1, Math.min(options.parallelism ?? 4, info.endpoints.length));
+    await Promise.all(Array.from({ length: workers }, worker));
+    const batches = tables.flatMap((table) => table.batches);
     return batches.length > 0
-      ? new arrow.Table(batches)
-      : new arrow.Table(schema ?? new arrow.Schema([]));
+      ? new arrow.Table(info.schema, batches)
+      : new arrow.Table(info.schema);
   }
 
   /** Closes the channel. */
@@ -335,83 +498,144 @@ export class SeamClient {
   }
 
   /** One ReadStream call, decoded. */
-  private async *readOnce(
+  private readOnce(
     request: ReadStreamRequest,
     signal: AbortSignal | undefined,
   ): AsyncGenerator<ReadEvent> {
-    const { StreamMetadata } = loadApi();
-    const call = this.client.ReadStream(request);
-    // An OK status with a resume token means the gateway cut the stream short (it is
-    // shutting down): resume elsewhere, as after UNAVAILABLE.
-    const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
-    const onAbort = () => call.cancel();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let schemaFrame: Uint8Array[] = [];
-    let pending: Uint8Array[] = [];
-    try {
-      for await (const response of call) {
-        const header = response.data_header ?? empty;
-        const body = response.data_body ?? empty;
-        const meta = StreamMetadata.deserialize(response.app_metadata ?? empty);
-        if (meta.stream_info) {
-          schemaFrame = ipcFrame(header, body);
-          const schema = arrow.tableFromIPC([...schemaFrame, new Uint8Array(8)]).schema;
-          yield { kind: 'schema', schema, info: streamInfo(meta.stream_info) };
-        } else if (meta.batch) {
-          pending.push(...ipcFrame(header, body));
-          // Dictionary batches come before their record batch, under the same metadata.
-          if (arrow.Message.decode(header).headerType !== arrow.MessageHeader.RecordBatch) continue;
-          const reader = arrow.RecordBatchReader.from([...schemaFrame, ...pending]);
-          pending = [];
-          const progress = meta.batch.progress ?? {};
-          for (const batch of reader) {
-            yield {
-              kind: 'batch',
-              batch,
-              phase: meta.batch.phase === 'PHASE_TAIL' ? 'tail' : 'history',
-              resumeToken: meta.batch.resume_token ?? empty,
-              progress: {
-                historyRows: progress.history_rows ?? 0,
-                historyBytesRead: progress.history_bytes_read ?? 0,
-                historyBytesExpected: progress.history_bytes_expected ?? 0,
-              },
-            };
-          }
-        } else if (meta.seam) {
+    return decodeStream(this.client.ReadStream(request), signal);
+  }
+
+  /** The FlightService client, sharing this client's channel (one connection). */
+  private flight(): FlightServiceClient {
+    this.flightClient ??= new (loadFlightApi().FlightService)(this.address, this.credentials, {
+      channelOverride: this.client.getChannel(),
+    });
+    return this.flightClient;
+  }
+}
+
+/**
+ * A stream of FlightData (ReadStream's responses, or DoGet's: the same wire) as events. An OK
+ * status with a resume token (the gateway is shutting down) and error statuses throw
+ * `SeamStreamError`; aborting `signal` ends it quietly.
+ */
+async function* decodeStream(
+  call: grpc.ClientReadableStream<ReadStreamResponse__Output | FlightData__Output>,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<ReadEvent> {
+  const { StreamMetadata } = loadApi();
+  // An OK status with a resume token means the gateway cut the stream short (it is
+  // shutting down): resume elsewhere, as after UNAVAILABLE.
+  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  const onAbort = () => call.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let schemaFrame: Uint8Array[] = [];
+  let pending: Uint8Array[] = [];
+  try {
+    for await (const response of call) {
+      const header = response.data_header ?? empty;
+      const body = response.data_body ?? empty;
+      const meta = StreamMetadata.deserialize(response.app_metadata ?? empty);
+      if (meta.stream_info) {
+        schemaFrame = ipcFrame(header, body);
+        const schema = arrow.tableFromIPC([...schemaFrame, new Uint8Array(8)]).schema;
+        yield { kind: 'schema', schema, info: streamInfo(meta.stream_info) };
+      } else if (meta.batch) {
+        pending.push(...ipcFrame(header, body));
+        // Dictionary batches come before their record batch, under the same metadata.
+        if (arrow.Message.decode(header).headerType !== arrow.MessageHeader.RecordBatch) continue;
+        const reader = arrow.RecordBatchReader.from([...schemaFrame, ...pending]);
+        pending = [];
+        const progress = meta.batch.progress ?? {};
+        for (const batch of reader) {
           yield {
-            kind: 'seam',
-            resumeToken: meta.seam.resume_token ?? empty,
-            historyRows: meta.seam.history_rows ?? 0,
-          };
-        } else if (meta.heartbeat) {
-          const last = meta.heartbeat.last_publish_time;
-          yield {
-            kind: 'heartbeat',
-            resumeToken: meta.heartbeat.resume_token ?? empty,
-            lastPublishTime: last
-              ? (last.seconds ?? 0) * 1000 + Math.floor((last.nanos ?? 0) / 1e6)
-              : undefined,
+            kind: 'batch',
+            batch,
+            phase: meta.batch.phase === 'PHASE_TAIL' ? 'tail' : 'history',
+            resumeToken: meta.batch.resume_token ?? empty,
+            progress: {
+              historyRows: progress.history_rows ?? 0,
+              historyBytesRead: progress.history_bytes_read ?? 0,
+              historyBytesExpected: progress.history_bytes_expected ?? 0,
+            },
           };
         }
+      } else if (meta.seam) {
+        yield {
+          kind: 'seam',
+          resumeToken: meta.seam.resume_token ?? empty,
+          historyRows: meta.seam.history_rows ?? 0,
+        };
+      } else if (meta.heartbeat) {
+        const last = meta.heartbeat.last_publish_time;
+        yield {
+          kind: 'heartbeat',
+          resumeToken: meta.heartbeat.resume_token ?? empty,
+          lastPublishTime: last
+            ? (last.seconds ?? 0) * 1000 + Math.floor((last.nanos ?? 0) / 1e6)
+            : undefined,
+        };
       }
-      const end = await status;
-      const cutShort = end.metadata.get(resumeTokenTrailer)[0] as Buffer | undefined;
-      if (cutShort)
-        throw new SeamStreamError(
-          grpc.status.UNAVAILABLE,
-          `the gateway ended the stream early: ${end.details}`,
-          cutShort,
-        );
-    } catch (error) {
-      if (error instanceof SeamStreamError) throw error;
-      if (signal?.aborted) return;
-      const e = error as grpc.ServiceError;
-      if (typeof e.code !== 'number') throw error;
-      const token = e.metadata?.get(resumeTokenTrailer)[0] as Buffer | undefined;
-      throw new SeamStreamError(e.code, e.details, token);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      call.cancel();
     }
+    const end = await status;
+    const cutShort = end.metadata.get(resumeTokenTrailer)[0] as Buffer | undefined;
+    if (cutShort)
+      throw new SeamStreamError(
+        grpc.status.UNAVAILABLE,
+        `the gateway ended the stream early: ${end.details}`,
+        cutShort,
+      );
+  } catch (error) {
+    if (error instanceof SeamStreamError) throw error;
+    if (signal?.aborted) return;
+    const e = error as grpc.ServiceError;
+    if (typeof e.code !== 'number') throw error;
+    const token = e.metadata?.get(resumeTokenTrailer)[0] as Buffer | undefined;
+    throw new SeamStreamError(e.code, e.details, token);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    call.cancel();
   }
+}
+
+/** A bounded read's events as one table (its schema's, when it has no rows). */
+async function collectTable(events: AsyncIterable<ReadEvent>): Promise<arrow.Table> {
+  const batches: arrow.RecordBatch[] = [];
+  let schema: arrow.Schema | undefined;
+  for await (const event of events) {
+    if (event.kind === 'schema') schema = event.schema;
+    else if (event.kind === 'batch') batches.push(event.batch);
+  }
+  return batches.length > 0
+    ? new arrow.Table(batches)
+    : new arrow.Table(schema ?? new arrow.Schema([]));
+}
+
+/** A FlightInfo as the SDK shows it: the schema parsed, the metadata decoded. */
+function flightInfo(info: FlightInfo__Output): FlightInfo {
+  const { StreamInfo, EndpointInfo } = loadApi();
+  // FlightInfo.schema is a Schema message with its IPC prefix: end the stream after it.
+  const schema = arrow.tableFromIPC([info.schema ?? empty, new Uint8Array(8)]).schema;
+  return {
+    schema,
+    endpoints: (info.endpoint ?? []).map((endpoint) => {
+      const meta = EndpointInfo.deserialize(endpoint.app_metadata ?? Buffer.alloc(0));
+      return {
+        ticket: endpoint.ticket?.ticket ?? empty,
+        locations: (endpoint.location ?? []).map((location) => location.uri ?? ''),
+        info: {
+          topic: meta.topic ?? '',
+          partition: meta.partition ?? 0,
+          ledgerId: meta.ledger_id ?? undefined,
+          firstEntry: meta.first_entry ?? 0,
+          lastEntry: meta.last_entry ?? 0,
+          storedBytes: meta.stored_bytes ?? 0,
+          lastMessageId: meta.last_message_id ?? empty,
+        },
+      };
+    }),
+    ordered: info.ordered ?? false,
+    totalBytes: info.total_bytes ?? -1,
+    info: streamInfo(StreamInfo.deserialize(info.app_metadata ?? Buffer.alloc(0))),
+  };
 }
