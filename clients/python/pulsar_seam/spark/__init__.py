@@ -14,7 +14,8 @@ Flight service every Seam gateway serves. Nothing runs on the cluster but this p
 Batch: one Spark partition per Flight endpoint (a ledger's range of one Pulsar partition);
 `__publishTime` filters skip the segments outside their window. Streaming: offsets are
 per-partition positions, a micro-batch is the endpoints between two offsets, exactly once
-across restarts from a checkpoint. See docs/spark.md for the options and type mapping.
+across restarts from a checkpoint. The options are in SeamDataSource's docstring, the type
+mapping in pulsar_seam.spark._types.
 """
 
 from __future__ import annotations
