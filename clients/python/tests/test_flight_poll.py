@@ -15,12 +15,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pulsar
 import pytest
 from pyarrow import flight
+from test_flight import admin
 
 from conftest import ROOT, SERVICE_URL, fresh_topic, read_official
-from test_flight import admin
 
 
 @pytest.fixture(scope="module")
