@@ -2,11 +2,13 @@
  * Arrow Flight beside ReadStream and the official Java reader, on one multi-ledger topic in
  * the same run: pyarrow.flight's GetFlightInfo then DoGet of every endpoint (one per
  * ledger), 1, 2 and 4 at once, into one pyarrow Table; Seam's Python client's one
- * ReadStream into a pyarrow Table; the official Java reader (pulsar-perf read). Prints
+ * ReadStream into a pyarrow Table; the official Java reader (pulsar-perf read); with
+ * --spark, a Spark batch read (local[2], the seam data source, a noop sink). Prints
  * rows/s, MB/s, the ratio to Java and the gateway's CPU per message, and writes the
  * figures to bench/results/flight.json.
  *
  *   npx node bench/flight.ts [--messages 1000000] [--ledgers 8] [--runs 3] [--parallel 1,2,4]
+ *     [--spark]
  *
  * Data: the AVRO order records of `npm run bench` (bench/order.avsc, official Java
  * producer), written in `--ledgers` rounds with an unload after each, so the history has
@@ -36,6 +38,7 @@ const { values: args } = parseArgs({
     ledgers: { type: 'string', default: '8' },
     runs: { type: 'string', default: '3' },
     parallel: { type: 'string', default: '1,2,4' },
+    spark: { type: 'boolean', default: false },
   },
 });
 const messages = Number(args.messages);

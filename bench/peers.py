@@ -3,6 +3,8 @@
 
   official-read TOPIC --count N        reader loop into a pyarrow table, timed
   seam-read ADDRESS TOPIC              pulsar_seam.read(..., end="at_open").read_all(), timed
+  spark-read ADDRESS TOPIC             Spark local[2], the seam data source into a noop sink, timed
+                                       (the SparkSession's start left out)
   flight-read ADDRESS TOPIC --parallel N
                                        pyarrow.flight: GetFlightInfo, then DoGet of every endpoint,
                                        N at once, into one pyarrow Table, timed (no Seam code)
@@ -74,6 +76,37 @@ def flight_read(args):
     print(json.dumps({"rows": table.num_rows, "endpoints": len(info.endpoints), "seconds": seconds}))
 
 
+def spark_read(args):
+    """A Spark batch read of the whole topic: one Spark partition per Flight endpoint."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Spark's workers: this venv
+    java_17 = "/usr/lib/jvm/java-17-openjdk-amd64"
+    if "JAVA_HOME" not in os.environ and os.path.isdir(java_17):
+        os.environ["JAVA_HOME"] = java_17
+    from pyspark.sql import SparkSession
+
+    from pulsar_seam.spark import register
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    register(spark)
+    try:
+        started = time.perf_counter()
+        frame = spark.read.format("seam").option("gateway", f"grpc://{args.address}")
+        frame = frame.option("topic", args.topic).load()
+        partitions = frame.rdd.getNumPartitions()
+        frame.write.format("noop").mode("overwrite").save()
+        seconds = time.perf_counter() - started
+        rows = frame.count()
+    finally:
+        spark.stop()
+    print(json.dumps({"rows": rows, "partitions": partitions, "seconds": seconds}))
+
+
 class Latencies:
     """Publish -> receive latency histogram of the messages published after the warm-up."""
 
@@ -141,6 +174,9 @@ def main():
     s = commands.add_parser("seam-read")
     s.add_argument("address")
     s.add_argument("topic")
+    k = commands.add_parser("spark-read")
+    k.add_argument("address")
+    k.add_argument("topic")
     f = commands.add_parser("flight-read")
     f.add_argument("address")
     f.add_argument("topic")
@@ -159,6 +195,8 @@ def main():
         return seam_tail(args)
     if args.command == "flight-read":
         return flight_read(args)
+    if args.command == "spark-read":
+        return spark_read(args)
     client = pulsar.Client(args.url, logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, "/dev/stderr"))
     try:
         {"official-read": official_read, "official-tail": official_tail}[args.command](client, args)
