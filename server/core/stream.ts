@@ -135,7 +135,10 @@ class Stream {
     yield { kind: 'seam', resumeToken: this.lastToken, historyRows: this.historyRows };
   }
 
-  /** The live tail: batches by size or latency, heartbeats while idle. */
+  /**
+   * The live tail: a batch goes out when full, when the readers have nothing more queued,
+   * or at `max_latency`; heartbeats while idle.
+   */
   async *tail(): AsyncGenerator<StreamEvent> {
     const { maxLatencyMs, heartbeatMs } = this.request.batching;
     const endMs = endPublishTime(this.request.end);
@@ -150,15 +153,17 @@ class Stream {
         batch.rows > 0 ? batch.startedAt + maxLatencyMs - now : lastSentAt + heartbeatMs - now;
       // Past the end time, look every 100 ms for partitions with nothing left.
       if (endMs !== undefined) wait = Math.min(wait, pastEnd ? 100 : endMs - now);
-      if (
-        await this.receive(
-          this.partitions.filter((p) => !p.finished),
-          Math.max(0, wait),
-        )
-      ) {
+      if (await this.receive(this.unfinished(), Math.max(0, wait))) {
         for (const event of this.drain('tail')) {
           lastSentAt = Date.now();
           yield event;
+        }
+        // Nagle-like: once the readers have nothing more queued, the rows go out now rather
+        // than at `max_latency`, which only caps the wait while rows keep coming. A burst
+        // still makes one batch: what is queued is taken before the timer fires.
+        if (batch.rows > 0 && !(await this.receive(this.unfinished(), 0))) {
+          yield this.flush('tail');
+          lastSentAt = Date.now();
         }
         continue;
       }
@@ -180,6 +185,10 @@ class Stream {
       }
     }
     if (batch.rows > 0) yield this.flush('tail');
+  }
+
+  private unfinished(): Partition[] {
+    return this.partitions.filter((p) => !p.finished);
   }
 
   allFinished(): boolean {

@@ -5,7 +5,12 @@
  */
 import test from 'ava';
 import type { SeamError } from '../../server/core/errors.ts';
-import { defaultBatchLimits, type End, type Start } from '../../server/core/request.ts';
+import {
+  type BatchLimits,
+  defaultBatchLimits,
+  type End,
+  type Start,
+} from '../../server/core/request.ts';
 import type { PartitionReader } from '../../server/core/segmented-history.ts';
 import {
   type CoreAdmin,
@@ -154,6 +159,7 @@ async function read(
     stop?: (rows: string[]) => boolean;
     onSeam?: () => void;
     afterFirst?: () => void;
+    batching?: Partial<BatchLimits>;
   } = {},
 ) {
   const events: StreamEvent['kind'][] = [];
@@ -165,7 +171,7 @@ async function read(
     start,
     end,
     columns: [],
-    batching: { ...defaultBatchLimits, maxRows: 3, heartbeatMs: 60_000 },
+    batching: { ...defaultBatchLimits, maxRows: 3, heartbeatMs: 60_000, ...options.batching },
   };
   const controller = new AbortController();
   try {
@@ -214,6 +220,48 @@ test('history by segment, the seam, then the tail: every row once, in order', as
   const seam = result.events.indexOf('seam');
   t.true(seam > 0);
   t.is(result.events.slice(0, seam).filter((k) => k === 'batch').length, 4, '12 rows of history');
+});
+
+test('a tail row goes out once the readers have nothing more queued, not at max_latency', async (t) => {
+  const log = new Log();
+  log.append(1, 2);
+  let writtenAt = 0;
+  const result = await read(
+    log,
+    { kind: 'earliest' },
+    { kind: 'follow' },
+    {
+      batching: { maxRows: 1000, maxLatencyMs: 20_000 },
+      onSeam: () =>
+        setTimeout(() => {
+          writtenAt = Date.now();
+          log.append(2, 1);
+        }, 10),
+      stop: (rows) => rows.length >= 3,
+    },
+  );
+  const waited = Date.now() - writtenAt;
+  t.deepEqual(result.rows, names(0, 3));
+  t.true(waited < 5_000, `the row went out ${waited} ms after it was written`);
+});
+
+test('a tail burst goes out as one batch: what is queued is taken before the batch is sent', async (t) => {
+  const log = new Log();
+  log.append(1, 2);
+  const result = await read(
+    log,
+    { kind: 'earliest' },
+    { kind: 'follow' },
+    {
+      batching: { maxRows: 1000, maxLatencyMs: 20_000 },
+      // Ten messages at once: the fake reader hands them out two a receive.
+      onSeam: () => setTimeout(() => log.append(2, 10), 10),
+      stop: (rows) => rows.length >= 12,
+    },
+  );
+  t.deepEqual(result.rows, names(0, 12));
+  const tail = result.events.slice(result.events.indexOf('seam') + 1);
+  t.deepEqual(tail, ['batch']);
 });
 
 test('a resume token continues right after the batch it came with', async (t) => {
