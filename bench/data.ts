@@ -16,13 +16,16 @@ export async function json<T>(file: string, argv: string[]): Promise<T> {
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as T;
 }
 
-/** The Java producer, compiled once per change of its source into a scratch directory. */
-async function producerClasses(javaHome: string): Promise<string> {
-  const dir = `${os.tmpdir()}/seam-bench-produce`;
-  const source = `${root}bench/Produce.java`;
-  const built = await stat(`${dir}/Produce.class`).catch(() => undefined);
-  if (!built || built.mtimeMs < (await stat(source)).mtimeMs) {
-    await run(`${javaHome}/bin/javac`, ['-cp', `${root}pulsar/.lib/*`, '-d', dir, source]);
+/** The Java peers (Produce.java, Tail.java), compiled once per change of their sources. */
+async function javaClasses(javaHome: string): Promise<string> {
+  const dir = `${os.tmpdir()}/seam-bench-java`;
+  const sources = ['Produce', 'Tail'].map((name) => `${root}bench/${name}.java`);
+  const built = await stat(`${dir}/Tail.class`).catch(() => undefined);
+  const changed = Math.max(
+    ...(await Promise.all(sources.map(async (s) => (await stat(s)).mtimeMs))),
+  );
+  if (!built || built.mtimeMs < changed) {
+    await run(`${javaHome}/bin/javac`, ['-cp', `${root}pulsar/.lib/*`, '-d', dir, ...sources]);
   }
   return dir;
 }
@@ -34,29 +37,37 @@ export interface Produced {
   seconds: number;
 }
 
-let java = '';
+let javaHome = '';
 let classes = '';
+
+/** The command line that runs one of the Java peers (`main`: its class) with `args`. */
+export async function javaPeer(main: 'Produce' | 'Tail', args: string[]): Promise<string[]> {
+  if (!javaHome) {
+    javaHome = (await run('bash', [`${root}pulsar/pulsar.sh`, 'java-home'])).stdout.trim();
+    classes = await javaClasses(javaHome);
+  }
+  return [
+    `${javaHome}/bin/java`,
+    '-Xmx512m',
+    `-Dlog4j.configurationFile=${root}pulsar/conf/log4j2.xml`,
+    `-Dseam.pulsar.log=${os.tmpdir()}/seam-bench-${main.toLowerCase()}.log`,
+    '-cp',
+    `${classes}:${root}pulsar/.lib/*`,
+    main,
+    ...args,
+  ];
+}
 
 /** Produces `count` records to `topic`, at `rate` msg/s (0: as fast as it can). */
 export async function produce(topic: string, count: number, rate = 0): Promise<Produced> {
-  if (!java) {
-    const javaHome = (await run('bash', [`${root}pulsar/pulsar.sh`, 'java-home'])).stdout.trim();
-    java = `${javaHome}/bin/java`;
-    classes = await producerClasses(javaHome);
-  }
-  return json<Produced>(java, [
-    '-Xmx512m',
-    `-Dlog4j.configurationFile=${root}pulsar/conf/log4j2.xml`,
-    `-Dseam.pulsar.log=${os.tmpdir()}/seam-bench-produce.log`,
-    '-cp',
-    `${classes}:${root}pulsar/.lib/*`,
-    'Produce',
+  const [java = '', ...argv] = await javaPeer('Produce', [
     `${root}bench/order.avsc`,
     serviceUrl,
     topic,
     String(count),
     String(rate),
   ]);
+  return json<Produced>(java, argv);
 }
 
 /**

@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import type { GatewayProcess } from '../test/support/gateway-process.ts';
 import { topProfileFunctions } from './cpu-profile.ts';
-import { dataset, json, produce } from './data.ts';
+import { dataset, javaPeer, json, produce } from './data.ts';
 import {
   javaRead,
   log,
@@ -216,8 +216,8 @@ async function profile(topic: string) {
 // ---------------------------------------------------------------- tail
 
 /** A tail client process: started, waits until reading, then reports when stdin closes. */
-async function startTailClient(argv: string[]): Promise<ChildProcess> {
-  const child = spawn(python, [peers, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+async function startTailClient([file = '', ...argv]: string[]): Promise<ChildProcess> {
+  const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     const lines = createInterface({ input: child.stderr });
     lines.on('line', (line) => {
@@ -264,29 +264,42 @@ interface TailFigure {
 /** Percentiles plotted (bench/plot.py) and tabled. */
 const plotted = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
 
+/** Messages published in the first 2 s of a step are left out of both clients' figures. */
+const tailWarmupMs = 2000;
+
 async function tail(gateway: GatewayProcess) {
   const topic = `persistent://public/default/bench-tail-${Date.now()}`;
   await produce(topic, 1000); // the topic and its schema
   const seconds = Number(args['tail-seconds']);
+  // Measured at the same time, on the same producer: what one sees, the other sees too.
   const clients = [
     {
       name: 'Seam · Python client',
-      argv: ['seam-tail', gateway.address, topic],
+      argv: [
+        python,
+        peers,
+        'seam-tail',
+        gateway.address,
+        topic,
+        '--warmup-ms',
+        String(tailWarmupMs),
+      ],
     },
     {
-      name: 'official Python reader',
-      argv: ['--url', serviceUrl, 'official-tail', topic],
+      name: 'official Java consumer',
+      argv: await javaPeer('Tail', [serviceUrl, topic, String(tailWarmupMs)]),
     },
   ];
   const steps: TailFigure[] = [];
   for (const rate of numbers(args.rates)) {
     const step: TailFigure[] = [];
-    for (const client of clients) {
-      const child = await startTailClient(client.argv);
-      await sleep(1000); // the stream or reader is open at `latest` before the first message
-      const produced = await produce(topic, Math.round(rate * seconds), rate);
-      await sleep(2000); // the client's chance to catch up
-      const report = await stopTailClient(child);
+    const children = await Promise.all(clients.map((c) => startTailClient(c.argv)));
+    await sleep(1000); // the streams are open at `latest` before the first message
+    const produced = await produce(topic, Math.round(rate * seconds), rate);
+    await sleep(2000); // the clients' chance to catch up
+    const reports = await Promise.all(children.map(stopTailClient));
+    for (const [i, client] of clients.entries()) {
+      const report = reports[i] as TailReport;
       const histogram = hdr.build({
         lowestDiscernibleValue: 1,
         highestTrackableValue: 3_600_000_000,
@@ -333,7 +346,7 @@ async function tail(gateway: GatewayProcess) {
     return rate;
   };
   table(
-    `Tail: publish → client latency (receive time − __publishTime, same clock), ${seconds} s per step after 2 s warm-up`,
+    `Tail: publish → client latency (receive time − __publishTime, same clock), ${seconds} s per step after ${tailWarmupMs / 1000} s warm-up, both clients at once`,
     [
       'client',
       'target msg/s',
