@@ -7,7 +7,6 @@ import { apiType } from '../api.ts';
 import { batchMessages, schemaMessage } from '../arrow/flight.ts';
 import type { StreamEvent, StreamInfo } from '../core/stream.ts';
 
-const ReadStreamResponse = apiType('ReadStreamResponse');
 const StreamMetadata = apiType('StreamMetadata');
 const StreamInfoMessage = apiType('StreamInfo');
 
@@ -52,28 +51,61 @@ export function encodeStreamInfo(info: StreamInfo): Buffer {
  */
 export type ResponseStyle = 'seam' | 'flight';
 
-/** Serializes one ReadStreamResponse (FlightData). */
+/** Field keys of FlightData (ReadStreamResponse has the same numbers), length-delimited. */
+const dataHeaderKey = [(2 << 3) | 2];
+const appMetadataKey = [(3 << 3) | 2];
+const dataBodyKey = [(((1000 << 3) | 2) & 0x7f) | 0x80, (1000 << 3) >> 7];
+
+function varintLength(value: number): number {
+  let length = 1;
+  for (let v = value; v >= 0x80; v = Math.floor(v / 128)) length++;
+  return length;
+}
+
+/**
+ * Serializes one ReadStreamResponse (FlightData), written by hand: three bytes fields,
+ * the body's buffers copied once, straight into the response, rather than joined into an
+ * IPC stream and then copied again by a protobuf writer.
+ */
 export function encodeResponse(
   header: Uint8Array,
   appMetadata: Uint8Array,
-  body: Uint8Array,
+  body: readonly Uint8Array[],
   style: ResponseStyle = 'seam',
 ): Buffer {
   const all = style === 'seam';
-  const message = ReadStreamResponse.create({
-    ...(all || header.length > 0 ? { data_header: header } : {}),
-    ...(all || appMetadata.length > 0 ? { app_metadata: appMetadata } : {}),
-    ...(all || body.length > 0 ? { data_body: body } : {}),
-  });
-  const bytes = ReadStreamResponse.encode(message).finish();
-  // A view, not a copy: protobufjs allocates a fresh buffer for each message and never
-  // writes it again, and grpc-js copies it into its own frame before writing.
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let bodyLength = 0;
+  for (const part of body) bodyLength += part.byteLength;
+  const fields: [number[], number, readonly Uint8Array[]][] = [];
+  if (all || header.length > 0) fields.push([dataHeaderKey, header.byteLength, [header]]);
+  if (all || appMetadata.length > 0) {
+    fields.push([appMetadataKey, appMetadata.byteLength, [appMetadata]]);
+  }
+  if (all || bodyLength > 0) fields.push([dataBodyKey, bodyLength, body]);
+  let size = 0;
+  for (const [key, length] of fields) size += key.length + varintLength(length) + length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const [key, length, parts] of fields) {
+    for (const byte of key) out[at++] = byte;
+    for (let v = length; ; v = Math.floor(v / 128)) {
+      if (v < 0x80) {
+        out[at++] = v;
+        break;
+      }
+      out[at++] = (v & 0x7f) | 0x80;
+    }
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.byteLength;
+    }
+  }
+  return out;
 }
 
 /** The serialized responses for one event, in order. */
 export function responsesFor(event: StreamEvent, style: ResponseStyle = 'seam'): Buffer[] {
-  const encode = (header: Uint8Array, app: Uint8Array, body: Uint8Array) =>
+  const encode = (header: Uint8Array, app: Uint8Array, body: readonly Uint8Array[]) =>
     encodeResponse(header, app, body, style);
   switch (event.kind) {
     case 'start': {
@@ -101,7 +133,7 @@ export function responsesFor(event: StreamEvent, style: ResponseStyle = 'seam'):
         encode(
           empty,
           metadata({ seam: { resume_token: event.resumeToken, history_rows: event.historyRows } }),
-          empty,
+          [],
         ),
       ];
     case 'heartbeat':
@@ -117,7 +149,7 @@ export function responsesFor(event: StreamEvent, style: ResponseStyle = 'seam'):
               caught_up_at: timestamp(event.caughtUpAt),
             },
           }),
-          empty,
+          [],
         ),
       ];
   }
