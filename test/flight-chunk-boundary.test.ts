@@ -9,14 +9,16 @@
  */
 import { createHash } from 'node:crypto';
 import { SeamClient } from '@pulsar-seam/client';
-import type * as arrow from 'apache-arrow';
+import * as arrow from 'apache-arrow';
 import test from 'ava';
 import { planFlight } from '../server/core/flight-plan.ts';
 import { pollFlight } from '../server/core/flight-poll.ts';
+import { readerOpener } from '../server/core/plan.ts';
 import { defaultBatchLimits, type ReadRequest } from '../server/core/request.ts';
 import { encodeTicket } from '../server/core/ticket.ts';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
+import { MessageId } from '../server/pulsar/message-id.ts';
 import { startGateway, type TestGateway } from './support/gateway.ts';
 import {
   adminPut,
@@ -143,6 +145,53 @@ test('PollFlightInfo: the endpoints of polls hold the message once, whole, acros
   t.is(flight.length, entriesPerLedger + 1);
   t.deepEqual(flight, rowsOf(await seam.readAll({ topic })));
   t.deepEqual(flight, await officialRows(topic));
+});
+
+test('GetFlightInfo with follow: a boundary inside a chunked message leaves it whole to the tail', async (t) => {
+  const topic = freshTopic('fcb-tail');
+  const [before, chunked] = await produce(topic, {
+    chunking: true,
+    messages: [{ value_text: 'before' }, { value_b64: Buffer.alloc(big, 7).toString('base64') }],
+  });
+  if (!before || !chunked) throw new Error('not produced');
+  // Planned while the second of its three chunks was the last entry written: the readers'
+  // last message id is capped there (the entries are the producer's).
+  const secondChunk = new MessageId(chunked.ledger, chunked.entry - 1);
+  const open = readerOpener({ client, admin });
+  const plan = await planFlight(
+    {
+      client,
+      admin,
+      openReader: async (options) => {
+        const reader = await open(options);
+        return {
+          receive: reader.receive.bind(reader),
+          close: reader.close.bind(reader),
+          positions: async () => ({ ...(await reader.positions()), lastMessageId: secondChunk }),
+        };
+      },
+    },
+    readOf(topic, { kind: 'follow' }),
+    signal(),
+  );
+  const [history, tail] = plan.endpoints;
+  t.is(plan.endpoints.length, 2);
+  if (!history || !tail) throw new Error('no endpoints');
+  await produce(topic, { messages: [{ value_text: 'after' }] });
+  const rows = rowsOf(await seam.doGetAll(encodeTicket(history.range)));
+  const abort = new AbortController();
+  const timeout = setTimeout(() => abort.abort(), 60_000);
+  for await (const event of seam.doGet(encodeTicket(tail.range), { signal: abort.signal })) {
+    if (event.kind !== 'batch') continue;
+    rows.push(...rowsOf(new arrow.Table(event.batch)));
+    if (rows.length >= 3) abort.abort();
+  }
+  clearTimeout(timeout);
+  t.deepEqual(rows, await officialRows(topic));
+  // History ends before the message; the tail starts right after that.
+  t.is(history.range.lastMessageId?.toString(), `${before.ledger}:${before.entry}:-1:-1`);
+  t.like(tail.range, { lastMessageId: undefined, ledgerId: undefined });
+  t.deepEqual(tail.range.start, { kind: 'after', id: history.range.lastMessageId });
 });
 
 test('planning looks at each ledger boundary once: a second plan asks the admin API nothing', async (t) => {

@@ -266,24 +266,26 @@ export async function boundaryCut(
 }
 
 /**
- * The ranges with each ledger boundary moved to its cut (`cuts[i]`: where range i must end,
- * as `boundaryCut` finds it; the last range keeps its end). A range whose cut steps back ends
- * there, and the next range starts right after it. A range left with nothing (no clean cut
- * after its start, or one in an earlier ledger), or one starting at a publish time whose end
- * moved (the next could not start after a cut before that time), joins the next range, which
- * then starts where it did. Pure.
+ * The ranges with each one's end moved to its cut (`cuts[i]`: where range i must end, as
+ * `boundaryCut` finds it at a ledger boundary; the last range's own last message unless a
+ * tail range follows). A range whose cut steps back ends there, and what follows starts
+ * right after it. A range left with nothing (no clean cut after its start, or one in an
+ * earlier ledger), or one starting at a publish time whose end moved (what follows could not
+ * start after a cut before that time), joins what follows, which then starts where it did.
+ * `after`: where what follows the ranges (a tail range) starts, when the last range did not
+ * end at its own last message. Pure.
  */
 export function wholeMessageRanges(
   ranges: readonly HistoryRange[],
   cuts: readonly (MessageId | undefined)[],
-): HistoryRange[] {
+): { ranges: HistoryRange[]; after: Position | undefined } {
   const out: HistoryRange[] = [];
   let carried: { start: Position; bytes: number } | undefined;
   for (const [i, range] of ranges.entries()) {
     const start = carried?.start ?? range.start;
     const carriedBytes = carried?.bytes ?? 0;
     const { segment } = range;
-    const cut = i < ranges.length - 1 ? cuts[i] : range.last;
+    const cut = cuts[i];
     if (cut && compareMessageIds(cut, range.last) === 0) {
       out.push({ ...range, start, ...(carried && { carriedBytes }) });
       carried = undefined;
@@ -307,18 +309,27 @@ export function wholeMessageRanges(
       bytes: bytes - segment.entryBytes * segmentEntries(kept),
     };
   }
-  return out;
+  return { ranges: out, after: carried?.start };
+}
+
+/** The entry a range starts after: where a cut's scan back stops. */
+function floorOf({ start, segment }: HistoryRange): EntryRef {
+  return entryBefore(start) ?? { ledgerId: segment.ledgerId, entryId: segment.firstEntry - 1 };
 }
 
 /**
  * A partition's ranges with no chunked message split at a ledger boundary: every boundary
  * checked (`boundaryCut`, a few at once), then the ranges rejoined (`wholeMessageRanges`).
+ * When a tail range follows (`tailed`), the last range's end is a cut too: the boundary, the
+ * last message at open, may be inside a chunked message still being written, so it steps
+ * back as a poll's cut does (`chunkSafeCut`) and the tail range reads that message whole.
  */
 export async function chunkSafeRanges(
   admin: Pick<PulsarAdmin, 'entryChunk' | 'ledgers'>,
   topic: string,
   ranges: readonly HistoryRange[],
-): Promise<HistoryRange[]> {
+  tailed: boolean,
+): Promise<{ ranges: HistoryRange[]; after: Position | undefined }> {
   const cuts: (MessageId | undefined)[] = [];
   for (let i = 0; i < ranges.length - 1; i += scanParallelism) {
     const batch = ranges.slice(i, Math.min(i + scanParallelism, ranges.length - 1));
@@ -326,21 +337,15 @@ export async function chunkSafeRanges(
       ...(await Promise.all(
         batch.map((range, j) => {
           const next = (ranges[i + j + 1] as HistoryRange).segment;
-          const { segment } = range;
-          const floor = entryBefore(range.start) ?? {
-            ledgerId: segment.ledgerId,
-            entryId: segment.firstEntry - 1,
-          };
-          return boundaryCut(
-            admin,
-            topic,
-            range.last,
-            { ledgerId: next.ledgerId, entryId: next.firstEntry },
-            floor,
-          );
+          const entry = { ledgerId: next.ledgerId, entryId: next.firstEntry };
+          return boundaryCut(admin, topic, range.last, entry, floorOf(range));
         }),
       )),
     );
+  }
+  const last = ranges.at(-1);
+  if (last) {
+    cuts.push(tailed ? await chunkSafeCut(admin, topic, last.last, floorOf(last)) : last.last);
   }
   return wholeMessageRanges(ranges, cuts);
 }
@@ -413,15 +418,17 @@ export async function planFlight(
     const endpoints: PlannedEndpoint[] = [];
     for (const p of plan.partitions) {
       const segments = await historyOf(deps, admin, p, request);
-      const ranges = p.boundary
+      const tailed = tailRange(p, request, issuedAtMs, p.position) !== undefined;
+      const { ranges, after } = p.boundary
         ? await chunkSafeRanges(
             cachedChunks(admin),
             p.topic,
             segmentRanges(segments, p.position, p.boundary),
+            tailed,
           ).catch((error: unknown) => {
             throw SeamError.from(error);
           })
-        : [];
+        : { ranges: [], after: undefined };
       for (const { start, last, segment, carriedBytes = 0 } of ranges) {
         endpoints.push({
           range: {
@@ -442,10 +449,11 @@ export async function planFlight(
           },
         });
       }
-      // After the ranges, the tail continues right after the boundary; without any (no
-      // history, or none left in a time window), where the partition starts.
+      // After the ranges, the tail continues right after the boundary, or where the ranges
+      // stepped back to (a chunked message at the boundary); without any (no history, or
+      // none left in a time window), where the partition starts.
       const tailStart: Position =
-        p.boundary && ranges.length > 0 ? { kind: 'after', id: p.boundary } : p.position;
+        after ?? (p.boundary && ranges.length > 0 ? { kind: 'after', id: p.boundary } : p.position);
       const tail = tailRange(p, request, issuedAtMs, tailStart);
       if (tail) {
         endpoints.push({

@@ -172,13 +172,16 @@ const ledgeredLogs = logs.chain((log) =>
 );
 
 /** The planned ranges of a whole partition (earliest to its last entry), boundaries checked. */
-async function plannedRanges(ledgers: { ledgerId: number; entries: (EntryChunk | undefined)[] }[]) {
+async function plannedRanges(
+  ledgers: { ledgerId: number; entries: (EntryChunk | undefined)[] }[],
+  tailed = false,
+) {
   const admin = fakeAdmin(ledgers);
   const last = ledgers.at(-1) as { ledgerId: number; entries: unknown[] };
   const boundary = new MessageId(last.ledgerId, last.entries.length - 1);
   const segments = historySegments(await admin.ledgers(), { ledgerId: -1, entryId: 0 }, boundary);
   const ranges = segmentRanges(segments, { kind: 'earliest' }, boundary);
-  return { admin, ranges: await chunkSafeRanges(admin, 't', ranges) };
+  return { admin, ...(await chunkSafeRanges(admin, 't', ranges, tailed)) };
 }
 
 test('chunkSafeRanges: every message in one range, whole, when straddlers show at the boundary', async (t) => {
@@ -267,6 +270,25 @@ test('wholeMessageRanges: a message over three ledgers joins the middle range to
   );
 });
 
+test('chunkSafeRanges: before a tail, the last range steps back out of a message still written', async (t) => {
+  // The boundary (the last entry at open) is the second of three chunks: the tail reads it.
+  const written = { ledgerId: 1, entries: [undefined, chunk('a', 0, 3), chunk('a', 1, 3)] };
+  const tailed = await plannedRanges([written], true);
+  t.deepEqual(tailed.ranges.map(show), ['at 1:0:-1:-1 .. 1:0:-1:-1']);
+  t.deepEqual(tailed.after, { kind: 'after', id: new MessageId(1, 0, -1, -1) });
+  // Without a tail the range ends at the boundary, as ReadStream's history does.
+  const bounded = await plannedRanges([written]);
+  t.deepEqual(bounded.ranges.map(show), ['at 1:0:-1:-1 .. 1:2:-1:-1']);
+  t.is(bounded.after, undefined);
+  // Nothing whole before it: no range, and the tail starts where the range did.
+  const only = await plannedRanges(
+    [{ ledgerId: 1, entries: [chunk('a', 0, 3), chunk('a', 1, 3)] }],
+    true,
+  );
+  t.deepEqual(only.ranges, []);
+  t.deepEqual(only.after, { kind: 'at', id: new MessageId(1, 0) });
+});
+
 test('wholeMessageRanges: a range starting at a publish time whose end moves joins the next', (t) => {
   const segment = (ledgerId: number) => ({
     ledgerId,
@@ -280,12 +302,12 @@ test('wholeMessageRanges: a range starting at a publish time whose end moves joi
     { kind: 'publishTime', ms: 5 },
     new MessageId(4, 9),
   );
-  const joined = wholeMessageRanges(ranges, [new MessageId(3, 6)]);
+  const joined = wholeMessageRanges(ranges, [new MessageId(3, 6), new MessageId(4, 9)]).ranges;
   t.deepEqual(joined.map(show), ['publishTime .. 4:9:-1:-1']);
   t.is(joined[0]?.carriedBytes, 100);
   // A position start: cut there, the next range right after.
   const at = segmentRanges([segment(3), segment(4)], { kind: 'earliest' }, new MessageId(4, 9));
-  const cut = wholeMessageRanges(at, [new MessageId(3, 6)]);
+  const cut = wholeMessageRanges(at, [new MessageId(3, 6), new MessageId(4, 9)]).ranges;
   t.deepEqual(cut.map(show), ['at 3:0:-1:-1 .. 3:6:-1:-1', 'after 3:6:-1:-1 .. 4:9:-1:-1']);
   t.deepEqual(
     cut.map((r) => r.carriedBytes),
