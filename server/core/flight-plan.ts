@@ -360,6 +360,8 @@ export interface EndpointInfo {
   lastEntry: number;
   /** Stored bytes of the range's entries, estimated from the ledger metadata. */
   storedBytes: number;
+  /** Whether the ledger is the one the broker is still writing (when known). */
+  open?: boolean;
 }
 
 /** One endpoint: its ticket's range and its metadata. */
@@ -446,6 +448,7 @@ export async function planFlight(
             firstEntry: segment.firstEntry,
             lastEntry: segment.lastEntry,
             storedBytes: Math.round(segment.entryBytes * segmentEntries(segment) + carriedBytes),
+            open: segment.open,
           },
         });
       }

@@ -14,6 +14,8 @@ export interface Segment {
   /** Average stored bytes of an entry of the ledger (entry metadata and payload). */
   entryBytes: number;
   offloaded: boolean;
+  /** The ledger the broker is still writing; undefined when not known. */
+  open?: boolean;
 }
 
 /** Entries of the segment. */
@@ -43,6 +45,7 @@ export function historySegments(
       lastEntry,
       entryBytes: ledger.entries > 0 ? ledger.size / ledger.entries : 0,
       offloaded: ledger.offloaded,
+      open: ledger.open,
     });
   }
   return segments;
