@@ -221,20 +221,23 @@ test("a ticket's range reads through the stream from its start to its last messa
   });
 });
 
+/** A sealed range of ledger 8 of partition 1. */
+const partitionOneRange: TicketRange = {
+  topic: 'persistent://public/default/orders-partition-1',
+  partition: 1,
+  start: { kind: 'after', id: new MessageId(8, 3, 2, 1, 10) },
+  lastMessageId: new MessageId(8, 41),
+  endPublishTimeMs: undefined,
+  columns: [],
+  batching: defaultBatchLimits,
+  schemaVersion: undefined,
+  ledgerId: 8,
+  issuedAtMs: 1,
+};
+
 test("an endpoint's app_metadata is a seam.v1.EndpointInfo of its range", (t) => {
   const EndpointInfo = apiType('EndpointInfo');
-  const range: TicketRange = {
-    topic: 'persistent://public/default/orders-partition-1',
-    partition: 1,
-    start: { kind: 'after', id: new MessageId(8, 3, 2, 1, 10) },
-    lastMessageId: new MessageId(8, 41),
-    endPublishTimeMs: undefined,
-    columns: [],
-    batching: defaultBatchLimits,
-    schemaVersion: undefined,
-    ledgerId: 8,
-    issuedAtMs: 1,
-  };
+  const range = partitionOneRange;
   const info = {
     topic: range.topic,
     partition: 1,
@@ -274,16 +277,8 @@ test("an endpoint's app_metadata is a seam.v1.EndpointInfo of its range", (t) =>
 
 test("DoGet's shape check: a range may start in an earlier ledger (a chunked message), not a later one", async (t) => {
   const range: TicketRange = {
-    topic: 'persistent://public/default/orders',
-    partition: -1,
+    ...partitionOneRange,
     start: { kind: 'after', id: new MessageId(7, 998) },
-    lastMessageId: new MessageId(8, 41),
-    endPublishTimeMs: undefined,
-    columns: [],
-    batching: defaultBatchLimits,
-    schemaVersion: undefined,
-    ledgerId: 8,
-    issuedAtMs: 1,
   };
   // No admin API: nothing to check the ledgers against, and no reader is opened.
   const deps = {
