@@ -10,131 +10,28 @@
  * as several entries) whose chunks straddle a cut would be split, and the next poll, starting
  * after its first chunks, could never assemble it. So a cut that lands inside a chunked
  * message steps back before the first chunk of every message still incomplete there
- * (`cleanCut`), read from the entries' metadata through the admin API; the message then
- * comes whole in a later poll. No gRPC here.
+ * (`chunkSafeCut`, which planning also applies at every ledger boundary), read from the
+ * entries' metadata through the admin API; the message then comes whole in a later poll.
+ * No gRPC here.
  */
-import type { EntryChunk, PulsarAdmin } from '../pulsar/admin.ts';
+import type { PulsarAdmin } from '../pulsar/admin.ts';
 import { MessageId } from '../pulsar/message-id.ts';
 import { parseTopicName } from '../pulsar/topic-name.ts';
 import { SeamError } from './errors.ts';
-import { type FlightPlan, planFlight } from './flight-plan.ts';
-import { type CoreAdmin, type CoreClient, type StreamDeps, topicPartitions } from './plan.ts';
+import {
+  cachedChunks,
+  chunkSafeCut,
+  type FlightAdmin,
+  type FlightPlan,
+  planFlight,
+} from './flight-plan.ts';
+import { type CoreClient, type StreamDeps, topicPartitions } from './plan.ts';
 import { isAfter } from './positions.ts';
 import { endPublishTime, type ReadRequest } from './request.ts';
 import type { Position } from './resume-token.ts';
 
 /** What a poll asks of the admin API, beyond planning: last message ids and entry metadata. */
-export type PollAdmin = CoreAdmin & Pick<PulsarAdmin, 'lastMessageId' | 'entryChunk' | 'ledgers'>;
-
-/** Entries a cut may step back over, at most, looking for the first chunk of a message. */
-export const maxCutScanEntries = 1_000;
-/** Entry metadata fetched at once while stepping back. */
-const scanParallelism = 8;
-
-/** One entry of a partition, as the admin API names it. */
-export interface EntryRef {
-  ledgerId: number;
-  entryId: number;
-}
-
-/**
- * The last clean cut in a window of consecutive entries (oldest first; the last is the
- * cut entry): the largest index i such that no chunked message seen in the window spans
- * it (its first chunk at or before i, its last after i). -1 means "before the window",
- * clean only when every message seen has its first chunk inside the window; undefined
- * when not even that holds (the window must grow further back). A message whose last chunk
- * is not in the window ends after the cut; one whose first chunk is not in it began before
- * the window. Pure.
- */
-export function cleanCut(window: readonly (EntryChunk | undefined)[]): number | undefined {
-  const spans = new Map<string, { first: number; last: number }>();
-  window.forEach((chunk, i) => {
-    if (!chunk) return;
-    const span = spans.get(chunk.uuid) ?? {
-      first: Number.NEGATIVE_INFINITY,
-      last: Number.POSITIVE_INFINITY,
-    };
-    if (chunk.chunkId === 0) span.first = i;
-    if (chunk.chunkId === chunk.chunks - 1) span.last = i;
-    spans.set(chunk.uuid, span);
-  });
-  for (let i = window.length - 1; i >= -1; i--) {
-    let clean = true;
-    for (const { first, last } of spans.values()) {
-      if (first <= i && i < last) {
-        clean = false;
-        break;
-      }
-    }
-    if (clean) return i;
-  }
-  return undefined;
-}
-
-/**
- * Where a partition's poll stops: `last` (its last entry now) unless that entry is part of
- * a chunked message still incomplete (then the entry before the first chunk of every such
- * message, as far as `cleanCut` sees them). Undefined when no clean cut lies after `floor`
- * (the descriptor's position) within `maxCutScanEntries`: the partition does not advance
- * this poll. Costs one admin call when the last entry is no chunk.
- */
-export async function chunkSafeCut(
-  admin: Pick<PulsarAdmin, 'entryChunk' | 'ledgers'>,
-  topic: string,
-  last: MessageId,
-  floor: EntryRef | undefined,
-): Promise<MessageId | undefined> {
-  // Nothing new since the descriptor's position: no range, whatever the entry holds.
-  if (floor && compareEntries(last, floor) <= 0) return last;
-  // Oldest first once reversed; entries are fetched from the cut backwards.
-  const window: (EntryChunk | undefined)[] = [];
-  const refs: EntryRef[] = [];
-  let next: EntryRef | undefined = { ledgerId: last.ledgerId, entryId: last.entryId };
-  let ledgers: Awaited<ReturnType<PulsarAdmin['ledgers']>> | undefined;
-  /** The entry before `ref`, crossing into the previous ledger with entries. */
-  const before = async (ref: EntryRef): Promise<EntryRef | undefined> => {
-    if (ref.entryId > 0) return { ledgerId: ref.ledgerId, entryId: ref.entryId - 1 };
-    ledgers ??= await admin.ledgers(topic);
-    const previous = ledgers.filter((l) => l.ledgerId < ref.ledgerId && l.entries > 0).at(-1);
-    return previous && { ledgerId: previous.ledgerId, entryId: previous.entries - 1 };
-  };
-  const atFloor = (ref: EntryRef) => floor !== undefined && compareEntries(ref, floor) <= 0;
-  while (refs.length < maxCutScanEntries) {
-    // The cut entry alone first: most cuts are no chunk, and that is one call.
-    const batch: EntryRef[] = [];
-    const size = refs.length === 0 ? 1 : Math.min(scanParallelism, maxCutScanEntries - refs.length);
-    while (next && batch.length < size) {
-      batch.push(next);
-      next = atFloor(next) ? undefined : await before(next);
-    }
-    const chunks = await Promise.all(
-      batch.map((ref) => admin.entryChunk(topic, ref.ledgerId, ref.entryId)),
-    );
-    refs.unshift(...batch.reverse());
-    window.unshift(...chunks.reverse());
-    const clean = cleanCut(window);
-    if (clean !== undefined && clean >= 0) {
-      const ref = refs[clean] as EntryRef;
-      return clean === refs.length - 1
-        ? last
-        : new MessageId(ref.ledgerId, ref.entryId, -1, last.partition);
-    }
-    // Before the window: clean, and it is the partition's (or the floor's) beginning.
-    if (clean === -1 || !next) {
-      if (clean !== -1) return undefined;
-      const first = refs[0] as EntryRef;
-      const previous = atFloor(first) ? undefined : await before(first);
-      return previous
-        ? new MessageId(previous.ledgerId, previous.entryId, -1, last.partition)
-        : MessageId.earliest;
-    }
-  }
-  return undefined;
-}
-
-function compareEntries(a: EntryRef, b: EntryRef): number {
-  return a.ledgerId - b.ledgerId || a.entryId - b.entryId;
-}
+export type PollAdmin = FlightAdmin & Pick<PulsarAdmin, 'lastMessageId'>;
 
 /** A partition's cut in one poll. */
 export interface PartitionCut {
@@ -228,7 +125,7 @@ export async function pollFlight(
       const floor = start?.kind === 'after' || start?.kind === 'at' ? start.id : undefined;
       const { cut, done } = await partitionCut(last, end, endMs, pollMs, (l) =>
         chunkSafeCut(
-          admin,
+          cachedChunks(admin),
           topic,
           l,
           floor && { ledgerId: floor.ledgerId, entryId: floor.entryId },

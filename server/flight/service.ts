@@ -221,6 +221,8 @@ function flightHandlers(
       if (answer.flight_descriptor) results.push(codecs.next(answer.flight_descriptor));
       return results;
     },
+    plan: (deps, descriptor, signal) =>
+      planFlight(deps, descriptorRequest(descriptor, deserializeRequest), signal),
   };
   const unimplemented = (
     call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerUnaryCall<unknown, unknown>,

@@ -1,9 +1,9 @@
 /**
  * A partition's segments (Pulsar's ledgers) as history reads them: which entries of which
- * ledger, their stored size, and the publish times of entries, fetched once through the
- * admin API and cached (an entry never changes once written).
+ * ledger, their stored size, and the publish times and chunk headers of entries, fetched
+ * once through the admin API and cached (an entry never changes once written).
  */
-import type { Ledger, PulsarAdmin } from './admin.ts';
+import type { EntryChunk, Ledger, PulsarAdmin } from './admin.ts';
 import type { MessageId } from './message-id.ts';
 
 /** Entries `firstEntry..lastEntry` of one ledger. */
@@ -14,6 +14,8 @@ export interface Segment {
   /** Average stored bytes of an entry of the ledger (entry metadata and payload). */
   entryBytes: number;
   offloaded: boolean;
+  /** The ledger the broker is still writing; undefined when not known. */
+  open?: boolean;
 }
 
 /** Entries of the segment. */
@@ -43,34 +45,40 @@ export function historySegments(
       lastEntry,
       entryBytes: ledger.entries > 0 ? ledger.size / ledger.entries : 0,
       offloaded: ledger.offloaded,
+      open: ledger.open,
     });
   }
   return segments;
 }
 
 /**
- * Publish times of entries, ms, by topic, ledger and entry; at most `capacity` kept. One
- * cache serves every admin client (callers' included): a stream looks publish times up
- * only after its reader's subscription was allowed.
+ * Something known of entries once written (an entry never changes), fetched with `admin`
+ * through `fetchEntry`, by topic, ledger and entry; at most `capacity` kept, least recently
+ * used out first. A failed fetch is not remembered: the next caller asks again.
  */
-export class PublishTimes {
-  private readonly capacity: number;
-  /** Least recently used first. */
-  private readonly cache = new Map<string, Promise<number>>();
-  /** Entries fetched from the broker (cache misses), for tests and stats. */
-  fetched = 0;
-
-  constructor(capacity = 100_000) {
-    this.capacity = capacity;
-  }
-
-  /** The publish time of one entry (a batch's messages share their entry's). */
-  entry(
-    admin: Pick<PulsarAdmin, 'entryPublishTime'>,
+export class EntryCache<Admin, T> {
+  private readonly fetchEntry: (
+    admin: Admin,
     topic: string,
     ledgerId: number,
     entryId: number,
-  ): Promise<number> {
+  ) => Promise<T>;
+  private readonly capacity: number;
+  /** Least recently used first. */
+  private readonly cache = new Map<string, Promise<T>>();
+  /** Entries fetched from the broker (cache misses), for tests and stats. */
+  fetched = 0;
+
+  constructor(
+    fetchEntry: (admin: Admin, topic: string, ledgerId: number, entryId: number) => Promise<T>,
+    capacity = 100_000,
+  ) {
+    this.fetchEntry = fetchEntry;
+    this.capacity = capacity;
+  }
+
+  /** What is known of one entry. */
+  entry(admin: Admin, topic: string, ledgerId: number, entryId: number): Promise<T> {
     const key = `${topic} ${ledgerId}:${entryId}`;
     const cached = this.cache.get(key);
     if (cached !== undefined) {
@@ -79,16 +87,38 @@ export class PublishTimes {
       return cached;
     }
     this.fetched++;
-    const time = admin.entryPublishTime(topic, ledgerId, entryId);
-    // A failed fetch is not remembered: the next stream asks again.
-    time.catch(() => this.cache.delete(key));
-    this.cache.set(key, time);
+    const value = this.fetchEntry(admin, topic, ledgerId, entryId);
+    value.catch(() => this.cache.delete(key));
+    this.cache.set(key, value);
     if (this.cache.size > this.capacity) {
       this.cache.delete(this.cache.keys().next().value as string);
     }
-    return time;
+    return value;
   }
 }
+
+/**
+ * Publish times of entries, ms (a batch's messages share their entry's). One cache serves
+ * every admin client (callers' included): a stream looks publish times up only after its
+ * reader's subscription was allowed.
+ */
+export class PublishTimes extends EntryCache<Pick<PulsarAdmin, 'entryPublishTime'>, number> {
+  constructor(capacity = 100_000) {
+    super(
+      (admin, topic, ledgerId, entryId) => admin.entryPublishTime(topic, ledgerId, entryId),
+      capacity,
+    );
+  }
+}
+
+/**
+ * Entries' chunk headers (undefined: not a chunk), as Flight's planning reads them at ledger
+ * boundaries. Shared like `PublishTimes`: planning looks them up only after its readers'
+ * subscriptions were allowed.
+ */
+export const entryChunks = new EntryCache<Pick<PulsarAdmin, 'entryChunk'>, EntryChunk | undefined>(
+  (admin, topic, ledgerId, entryId) => admin.entryChunk(topic, ledgerId, entryId),
+);
 
 /** The process's publish-time cache. */
 export const publishTimes = new PublishTimes();

@@ -1,12 +1,14 @@
 /**
  * Flight descriptors as reads: PATH [topic] (short or full name) is earliest → at_open; a CMD
  * is a ReadStreamRequest, serialized or in proto3 JSON (camelCase or snake_case keys, unknown
- * keys refused), validated as ReadStream validates its requests.
+ * keys refused), validated as ReadStream validates its requests. The seam.Segments action's
+ * body: a topic name, or a command in either form.
  */
 import type * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { apiType } from '../../server/api.ts';
 import { SeamError } from '../../server/core/errors.ts';
+import { planSegments, segmentsDescriptor } from '../../server/flight/actions.ts';
 import { descriptorRequest } from '../../server/flight/descriptor.ts';
 import type { ReadStreamRequest__Output } from '../../server/grpc/generated/seam/v1/ReadStreamRequest.ts';
 import { lenientDeserializer } from '../../server/grpc/request.ts';
@@ -175,4 +177,46 @@ test('CMD in JSON: start and end positions per partition (the form seam.LastMess
       [1, 189, 3],
     ],
   );
+});
+
+test('a seam.Segments body: a topic name is a PATH, JSON and serialized requests are CMDs', (t) => {
+  for (const topic of ['orders', 'persistent://public/default/orders', ' orders\u00e9 ']) {
+    const descriptor = segmentsDescriptor(Buffer.from(topic));
+    t.deepEqual([descriptor.type, descriptor.path], ['PATH', [topic.trim()]]);
+  }
+  const text = JSON.stringify({ topic: 'orders', atOpen: {} });
+  t.deepEqual(segmentsDescriptor(Buffer.from(text)).cmd, Buffer.from(text));
+  const serialized = Buffer.from(
+    ReadStreamRequest.encode(
+      ReadStreamRequest.fromObject({ topic: 'orders', follow: {} }),
+    ).finish(),
+  );
+  t.is(serialized[0], 0x0a);
+  const descriptor = segmentsDescriptor(serialized);
+  t.is(descriptor.type, 'CMD');
+  t.is(descriptorRequest(descriptor, deserialize).end.kind, 'follow');
+  // Not valid UTF-8, or empty: a command (which then says what is wrong).
+  t.is(segmentsDescriptor(Buffer.from([0xff, 0x41])).type, 'CMD');
+  t.is(segmentsDescriptor(Buffer.alloc(0)).type, 'CMD');
+});
+
+test('seam.Segments answers the history endpoints of a plan, not its tails', (t) => {
+  const info = {
+    topic: 'persistent://public/default/orders-partition-1',
+    partition: 1,
+    ledgerId: 12,
+    firstEntry: 3,
+    lastEntry: 9,
+    storedBytes: 700,
+  };
+  const endpoints = [
+    { info: { ...info, open: false } },
+    { info: { ...info, ledgerId: 13, firstEntry: 0, open: true } },
+    { info: { ...info, ledgerId: undefined } },
+  ];
+  const segment = { topic: info.topic, partition: 1, bytes: 700, lastEntry: 9 };
+  t.deepEqual(planSegments(endpoints), [
+    { ...segment, ledgerId: 12, firstEntry: 3, entries: 7, open: false },
+    { ...segment, ledgerId: 13, firstEntry: 0, entries: 10, open: true },
+  ]);
 });

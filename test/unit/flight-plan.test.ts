@@ -8,6 +8,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { apiType } from '../../server/api.ts';
 import {
+  checkRange,
   encodeEndpointInfo,
   historyRanges,
   rangeRequest,
@@ -16,7 +17,7 @@ import {
 import { isAfter } from '../../server/core/positions.ts';
 import { defaultBatchLimits } from '../../server/core/request.ts';
 import type { Position } from '../../server/core/resume-token.ts';
-import type { TicketRange } from '../../server/core/ticket.ts';
+import { InvalidTicketError, type TicketRange } from '../../server/core/ticket.ts';
 import type { Ledger } from '../../server/pulsar/admin.ts';
 import { compareMessageIds, MessageId } from '../../server/pulsar/message-id.ts';
 
@@ -220,20 +221,23 @@ test("a ticket's range reads through the stream from its start to its last messa
   });
 });
 
+/** A sealed range of ledger 8 of partition 1. */
+const partitionOneRange: TicketRange = {
+  topic: 'persistent://public/default/orders-partition-1',
+  partition: 1,
+  start: { kind: 'after', id: new MessageId(8, 3, 2, 1, 10) },
+  lastMessageId: new MessageId(8, 41),
+  endPublishTimeMs: undefined,
+  columns: [],
+  batching: defaultBatchLimits,
+  schemaVersion: undefined,
+  ledgerId: 8,
+  issuedAtMs: 1,
+};
+
 test("an endpoint's app_metadata is a seam.v1.EndpointInfo of its range", (t) => {
   const EndpointInfo = apiType('EndpointInfo');
-  const range: TicketRange = {
-    topic: 'persistent://public/default/orders-partition-1',
-    partition: 1,
-    start: { kind: 'after', id: new MessageId(8, 3, 2, 1, 10) },
-    lastMessageId: new MessageId(8, 41),
-    endPublishTimeMs: undefined,
-    columns: [],
-    batching: defaultBatchLimits,
-    schemaVersion: undefined,
-    ledgerId: 8,
-    issuedAtMs: 1,
-  };
+  const range = partitionOneRange;
   const info = {
     topic: range.topic,
     partition: 1,
@@ -269,4 +273,23 @@ test("an endpoint's app_metadata is a seam.v1.EndpointInfo of its range", (t) =>
   );
   t.is(tail.ledger_id, undefined);
   t.is(tail.last_message_id, undefined);
+});
+
+test("DoGet's shape check: a range may start in an earlier ledger (a chunked message), not a later one", async (t) => {
+  const range: TicketRange = {
+    ...partitionOneRange,
+    start: { kind: 'after', id: new MessageId(7, 998) },
+  };
+  // No admin API: nothing to check the ledgers against, and no reader is opened.
+  const deps = {
+    client: { partitions: async () => 0, schema: async () => undefined },
+    openReader: () => Promise.reject(new Error('no reader')),
+  };
+  const signal = AbortSignal.timeout(1000);
+  await t.notThrowsAsync(checkRange(deps, range, signal));
+  for (const start of [new MessageId(9, 0), new MessageId(8, 42)]) {
+    await t.throwsAsync(checkRange(deps, { ...range, start: { kind: 'at', id: start } }, signal), {
+      instanceOf: InvalidTicketError,
+    });
+  }
 });

@@ -8,12 +8,15 @@ import type * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import fc from 'fast-check';
 import {
+  boundaryCut,
   chunkSafeCut,
+  chunkSafeRanges,
   cleanCut,
   maxCutScanEntries,
-  nextStarts,
-  partitionCut,
-} from '../../server/core/flight-poll.ts';
+  segmentRanges,
+  wholeMessageRanges,
+} from '../../server/core/flight-plan.ts';
+import { nextStarts, partitionCut } from '../../server/core/flight-poll.ts';
 import type { Position } from '../../server/core/resume-token.ts';
 import { descriptorRequest } from '../../server/flight/descriptor.ts';
 import { nextDescriptor, pollRequest } from '../../server/flight/poll.ts';
@@ -23,6 +26,7 @@ import { lenientDeserializer } from '../../server/grpc/request.ts';
 import { loadDefinition } from '../../server/grpc/server.ts';
 import type { EntryChunk, Ledger } from '../../server/pulsar/admin.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
+import { historySegments } from '../../server/pulsar/segments.ts';
 
 const chunk = (uuid: string, chunkId: number, chunks: number): EntryChunk => ({
   uuid,
@@ -156,6 +160,163 @@ test('chunkSafeCut: a message longer than the scan bound holds the partition bac
   t.is(await chunkSafeCut(admin, 't', new MessageId(5, chunks - 2), undefined), undefined);
   t.is(admin.calls.length, maxCutScanEntries);
 });
+
+/** A log cut into ledgers (ids 1, 2, ...) at up to four random places. */
+const ledgeredLogs = logs.chain((log) =>
+  fc
+    .uniqueArray(fc.integer({ min: 1, max: Math.max(1, log.length - 1) }), { maxLength: 4 })
+    .map((splits) => {
+      const at = [0, ...splits.filter((s) => s < log.length).sort((a, b) => a - b), log.length];
+      return at.slice(1).map((end, i) => ({ ledgerId: i + 1, entries: log.slice(at[i], end) }));
+    }),
+);
+
+/** The planned ranges of a whole partition (earliest to its last entry), boundaries checked. */
+async function plannedRanges(
+  ledgers: { ledgerId: number; entries: (EntryChunk | undefined)[] }[],
+  tailed = false,
+) {
+  const admin = fakeAdmin(ledgers);
+  const last = ledgers.at(-1) as { ledgerId: number; entries: unknown[] };
+  const boundary = new MessageId(last.ledgerId, last.entries.length - 1);
+  const segments = historySegments(await admin.ledgers(), { ledgerId: -1, entryId: 0 }, boundary);
+  const ranges = segmentRanges(segments, { kind: 'earliest' }, boundary);
+  return { admin, ...(await chunkSafeRanges(admin, 't', ranges, tailed)) };
+}
+
+test('chunkSafeRanges: every message in one range, whole, when straddlers show at the boundary', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(ledgeredLogs, async (ledgers) => {
+      const flat = ledgers.flatMap((l) =>
+        l.entries.map((chunk, entryId) => ({ ledgerId: l.ledgerId, entryId, chunk })),
+      );
+      const spans = new Map<string, [number, number]>();
+      flat.forEach(({ chunk }, i) => {
+        if (!chunk) return;
+        const [first, last] = spans.get(chunk.uuid) ?? [i, i];
+        spans.set(chunk.uuid, [Math.min(first, i), Math.max(last, i)]);
+      });
+      // What boundaryCut assumes: a message across a boundary has a chunk next to it.
+      let b = -1;
+      for (const l of ledgers.slice(0, -1)) {
+        b += l.entries.length;
+        for (const [uuid, [first, last]] of spans) {
+          const shows = [flat[b], flat[b + 1]].some((e) => e?.chunk?.uuid === uuid);
+          fc.pre(!(first <= b && b < last) || shows);
+        }
+      }
+      const { ranges } = await plannedRanges(ledgers);
+      const index = (id: MessageId) =>
+        flat.findIndex((e) => e.ledgerId === id.ledgerId && e.entryId === id.entryId);
+      // Each range as (from, to] over the whole log: together, the log in order, once.
+      const cover = ranges.map(({ start, last }) => {
+        if (start.kind !== 'at' && start.kind !== 'after') throw new Error(start.kind);
+        return [index(start.id) - (start.kind === 'at' ? 1 : 0), index(last)] as const;
+      });
+      const contiguous = cover.every(
+        ([from, to], i) => from < to && from === (i === 0 ? -1 : cover[i - 1]?.[1]),
+      );
+      const whole = [...spans.values()].every(([first, last]) =>
+        cover.some(([from, to]) => from < first && last <= to),
+      );
+      if (!(contiguous && cover.at(-1)?.[1] === flat.length - 1 && whole)) {
+        t.log({ ledgers: JSON.stringify(ledgers), cover });
+        return false;
+      }
+      return true;
+    }),
+    { numRuns: 1000 },
+  );
+  t.pass();
+});
+
+test('boundaryCut: two calls when neither entry is inside a message going on', async (t) => {
+  const admin = fakeAdmin([
+    { ledgerId: 5, entries: [undefined, chunk('a', 0, 2), chunk('a', 1, 2)] },
+    { ledgerId: 6, entries: [chunk('b', 0, 2), chunk('b', 1, 2)] },
+  ]);
+  const last = new MessageId(5, 2);
+  t.is(await boundaryCut(admin, 't', last, { ledgerId: 6, entryId: 0 }, undefined), last);
+  t.deepEqual(admin.calls, ['5:2', '6:0']);
+});
+
+test('boundaryCut: an ordinary entry ends the ledger, the next opens with a chunk begun before it', async (t) => {
+  // a0 (producer A), m (producer B) | a1: the boundary is inside a.
+  const admin = fakeAdmin([
+    { ledgerId: 5, entries: [undefined, chunk('a', 0, 2), undefined] },
+    { ledgerId: 6, entries: [chunk('a', 1, 2), undefined] },
+  ]);
+  const cut = await boundaryCut(
+    admin,
+    't',
+    new MessageId(5, 2),
+    { ledgerId: 6, entryId: 0 },
+    undefined,
+  );
+  t.is(cut?.toString(), '5:0:-1:-1');
+});
+
+test('wholeMessageRanges: a message over three ledgers joins the middle range to the next', async (t) => {
+  const { ranges } = await plannedRanges([
+    { ledgerId: 1, entries: [undefined, chunk('a', 0, 3)] },
+    { ledgerId: 2, entries: [chunk('a', 1, 3)] },
+    { ledgerId: 3, entries: [chunk('a', 2, 3), undefined] },
+  ]);
+  t.deepEqual(ranges.map(show), ['at 1:0:-1:-1 .. 1:0:-1:-1', 'after 1:0:-1:-1 .. 3:1:-1:-1']);
+  // The last range carries the stored bytes of the entries it reads in earlier ledgers.
+  t.deepEqual(
+    ranges.map((r) => r.carriedBytes),
+    [undefined, 100 + 100],
+  );
+});
+
+test('chunkSafeRanges: before a tail, the last range steps back out of a message still written', async (t) => {
+  // The boundary (the last entry at open) is the second of three chunks: the tail reads it.
+  const written = { ledgerId: 1, entries: [undefined, chunk('a', 0, 3), chunk('a', 1, 3)] };
+  const tailed = await plannedRanges([written], true);
+  t.deepEqual(tailed.ranges.map(show), ['at 1:0:-1:-1 .. 1:0:-1:-1']);
+  t.deepEqual(tailed.after, { kind: 'after', id: new MessageId(1, 0, -1, -1) });
+  // Without a tail the range ends at the boundary, as ReadStream's history does.
+  const bounded = await plannedRanges([written]);
+  t.deepEqual(bounded.ranges.map(show), ['at 1:0:-1:-1 .. 1:2:-1:-1']);
+  t.is(bounded.after, undefined);
+  // Nothing whole before it: no range, and the tail starts where the range did.
+  const only = await plannedRanges(
+    [{ ledgerId: 1, entries: [chunk('a', 0, 3), chunk('a', 1, 3)] }],
+    true,
+  );
+  t.deepEqual(only.ranges, []);
+  t.deepEqual(only.after, { kind: 'at', id: new MessageId(1, 0) });
+});
+
+test('wholeMessageRanges: a range starting at a publish time whose end moves joins the next', (t) => {
+  const segment = (ledgerId: number) => ({
+    ledgerId,
+    firstEntry: 0,
+    lastEntry: 9,
+    entryBytes: 10,
+    offloaded: false,
+  });
+  const ranges = segmentRanges(
+    [segment(3), segment(4)],
+    { kind: 'publishTime', ms: 5 },
+    new MessageId(4, 9),
+  );
+  const joined = wholeMessageRanges(ranges, [new MessageId(3, 6), new MessageId(4, 9)]).ranges;
+  t.deepEqual(joined.map(show), ['publishTime .. 4:9:-1:-1']);
+  t.is(joined[0]?.carriedBytes, 100);
+  // A position start: cut there, the next range right after.
+  const at = segmentRanges([segment(3), segment(4)], { kind: 'earliest' }, new MessageId(4, 9));
+  const cut = wholeMessageRanges(at, [new MessageId(3, 6), new MessageId(4, 9)]).ranges;
+  t.deepEqual(cut.map(show), ['at 3:0:-1:-1 .. 3:6:-1:-1', 'after 3:6:-1:-1 .. 4:9:-1:-1']);
+  t.deepEqual(
+    cut.map((r) => r.carriedBytes),
+    [undefined, 30],
+  );
+});
+
+const show = (r: { start: Position; last: MessageId }) =>
+  `${r.start.kind}${'id' in r.start ? ` ${r.start.id}` : ''} .. ${r.last}`;
 
 test('partitionCut: an end written is the cut and done; an end time past is done unless held back', async (t) => {
   const last = new MessageId(7, 10);
