@@ -5,8 +5,11 @@
  * out near 30 K msg/s here, below the tail scenario's first rate.
  *
  *   java -cp 'pulsar/.lib/*' bench/Produce.java AVSC URL TOPIC COUNT [RATE]
+ *   java -cp 'pulsar/.lib/*' bench/Produce.java bytes:SIZE URL TOPIC COUNT [RATE]
  *
- * RATE is messages/s (0 or absent: as fast as possible). Prints one JSON line:
+ * The second form writes random payloads of SIZE bytes under the BYTES schema (large
+ * messages: the gateway's cost per byte). RATE is messages/s (0 or absent: as fast as
+ * possible). Prints one JSON line:
  * {"count": .., "bytes": .., "seconds": ..}.
  */
 import java.io.ByteArrayOutputStream;
@@ -30,6 +33,10 @@ public class Produce {
   static final int POOL = 4096; // distinct records; each message still gets its own id
 
   public static void main(String[] args) throws Exception {
+    if (args[0].startsWith("bytes:")) {
+      produceBytes(Integer.parseInt(args[0].substring(6)), args);
+      return;
+    }
     org.apache.avro.Schema schema =
         new org.apache.avro.Schema.Parser().parse(Files.readString(Path.of(args[0])));
     String url = args[1];
@@ -93,6 +100,43 @@ public class Produce {
       double seconds = (System.nanoTime() - started) / 1e9;
       if (failure.get() != null) throw new RuntimeException("produce failed", failure.get());
       System.out.printf("{\"count\": %d, \"bytes\": %d, \"seconds\": %.3f}%n", count, bytes, seconds);
+    }
+  }
+
+  /** Random payloads of `size` bytes (a pool of them: the bytes, not their making, count). */
+  static void produceBytes(int size, String[] args) throws Exception {
+    String url = args[1];
+    String topic = args[2];
+    long count = Long.parseLong(args[3]);
+    double rate = args.length > 4 ? Double.parseDouble(args[4]) : 0;
+    Random random = new Random(8);
+    byte[][] pool = new byte[16][size];
+    for (byte[] payload : pool) random.nextBytes(payload);
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    try (PulsarClient client = PulsarClient.builder().serviceUrl(url).build();
+        Producer<byte[]> producer = client.newProducer(Schema.BYTES)
+            .topic(topic)
+            .enableBatching(true)
+            .batchingMaxPublishDelay(5, TimeUnit.MILLISECONDS)
+            .blockIfQueueFull(true)
+            .maxPendingMessages(200)
+            .create()) {
+      long started = System.nanoTime();
+      for (long i = 0; i < count; i++) {
+        if (rate > 0) {
+          long wait = started + (long) (i / rate * 1e9) - System.nanoTime();
+          if (wait > 0) TimeUnit.NANOSECONDS.sleep(wait);
+        }
+        producer.sendAsync(pool[(int) (i % pool.length)]).exceptionally(error -> {
+          failure.compareAndSet(null, error);
+          return null;
+        });
+        if (failure.get() != null) break;
+      }
+      producer.flush();
+      double seconds = (System.nanoTime() - started) / 1e9;
+      if (failure.get() != null) throw new RuntimeException("produce failed", failure.get());
+      System.out.printf("{\"count\": %d, \"bytes\": %d, \"seconds\": %.3f}%n", count, count * size, seconds);
     }
   }
 }

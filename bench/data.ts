@@ -58,10 +58,18 @@ export async function javaPeer(main: 'Produce' | 'Tail', args: string[]): Promis
   ];
 }
 
-/** Produces `count` records to `topic`, at `rate` msg/s (0: as fast as it can). */
-export async function produce(topic: string, count: number, rate = 0): Promise<Produced> {
+/**
+ * Produces `count` records to `topic`, at `rate` msg/s (0: as fast as it can): AVRO order
+ * records, or with `payloadSize` random payloads of that many bytes under the BYTES schema.
+ */
+export async function produce(
+  topic: string,
+  count: number,
+  rate = 0,
+  payloadSize?: number,
+): Promise<Produced> {
   const [java = '', ...argv] = await javaPeer('Produce', [
-    `${root}bench/order.avsc`,
+    payloadSize === undefined ? `${root}bench/order.avsc` : `bytes:${payloadSize}`,
     serviceUrl,
     topic,
     String(count),
@@ -79,13 +87,15 @@ export async function dataset(
   name: string,
   count: number,
   ledgers = 1,
+  payloadSize?: number,
 ): Promise<{ topic: string; bytes: number }> {
   const file = `${results}/datasets.json`;
   const known = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<
     string,
     { topic: string; bytes: number }
   >;
-  const key = ledgers > 1 ? `${name}-${count}x${ledgers}` : `${name}-${count}`;
+  const size = payloadSize === undefined ? '' : `-${payloadSize}B`;
+  const key = ledgers > 1 ? `${name}${size}-${count}x${ledgers}` : `${name}${size}-${count}`;
   const admin = new PulsarAdmin({ webServiceUrl });
   const entry = known[key];
   if (entry) {
@@ -100,12 +110,12 @@ export async function dataset(
   }
   const topic = `persistent://public/default/bench-${key}-${Date.now()}`;
   log(
-    `producing ${count.toLocaleString('en')} AVRO records to ${topic} in ${ledgers} ledger(s) (official Java producer, batching on)...`,
+    `producing ${count.toLocaleString('en')} ${payloadSize === undefined ? 'AVRO records' : `${payloadSize.toLocaleString('en')}-byte messages`} to ${topic} in ${ledgers} ledger(s) (official Java producer, batching on)...`,
   );
   let bytes = 0;
   for (let round = 0; round < ledgers; round++) {
     const share = Math.floor(count / ledgers) + (round < count % ledgers ? 1 : 0);
-    const produced = await produce(topic, share);
+    const produced = await produce(topic, share, 0, payloadSize);
     bytes += produced.bytes;
     log(
       `  round ${round + 1}: ${Math.round(produced.count / produced.seconds).toLocaleString('en')} msg/s`,

@@ -1,7 +1,8 @@
 """The Python side of the benchmark (bench/run.ts runs it): the official Pulsar client
 (C++ inside the wheel) as the peer reader, and the Seam Python client.
 
-  official-read TOPIC --count N        reader loop into a pyarrow table, timed
+  official-read TOPIC --count N [--bytes]
+                                       reader loop into a pyarrow table, timed
   seam-read ADDRESS TOPIC              pulsar_seam.read(..., end="at_open").read_all(), timed
   spark-read ADDRESS TOPIC [--warmup TOPIC]
                                        Spark local[2], the seam data source into a noop sink, timed
@@ -42,16 +43,18 @@ LATENCY_BUCKET_US = 100
 def official_read(client, args):
     """The loop a Python user writes: read_next, decode the value, then a pyarrow table."""
     started = time.perf_counter()
-    reader = client.create_reader(
-        args.topic, pulsar.MessageId.earliest, schema=AvroSchema(None, schema_definition=SCHEMA)
-    )
+    schema = pulsar.schema.BytesSchema() if args.bytes else AvroSchema(None, schema_definition=SCHEMA)
+    reader = client.create_reader(args.topic, pulsar.MessageId.earliest, schema=schema)
     rows = []
     size = 0
     for _ in range(args.count):
         message = reader.read_next(30_000)
         size += len(message.data())
         rows.append(message.value())
-    table = pa.Table.from_pylist(rows)
+    if args.bytes:
+        table = pa.table({"value": pa.array(rows, pa.binary())})
+    else:
+        table = pa.Table.from_pylist(rows)
     seconds = time.perf_counter() - started
     reader.close()
     print(json.dumps({"rows": table.num_rows, "bytes": size, "seconds": seconds}))
@@ -178,6 +181,7 @@ def main():
     r = commands.add_parser("official-read")
     r.add_argument("topic")
     r.add_argument("--count", type=int, required=True)
+    r.add_argument("--bytes", action="store_true", help="BYTES payloads, not AVRO order records")
     s = commands.add_parser("seam-read")
     s.add_argument("address")
     s.add_argument("topic")

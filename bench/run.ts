@@ -9,7 +9,10 @@
  *   --streams a,b,...       concurrent streams (default 1,10,100)
  *   --concurrency-messages N  topic size for the concurrency scenario (default 10,000)
  *   --slow-seconds N        how long the slow client reads (default 30)
- *   --scenarios list        history,tail,concurrency,slow (default all)
+ *   --large-messages N      large-message backlog, messages (default 4,000)
+ *   --large-size N          their payload, bytes (default 100,000; random, BYTES schema)
+ *   --large-ledgers N       its ledgers (default 2)
+ *   --scenarios list        history,large,tail,concurrency,slow (default all)
  *   --no-profile            skip the CPU profile of the gateway during a history read
  *
  * Data: small AVRO records (bench/order.avsc, ~115 B) written by the official Java producer
@@ -54,7 +57,10 @@ const { values: args } = parseArgs({
     streams: { type: 'string', default: '1,10,100' },
     'concurrency-messages': { type: 'string', default: '10000' },
     'slow-seconds': { type: 'string', default: '30' },
-    scenarios: { type: 'string', default: 'history,tail,concurrency,slow' },
+    'large-messages': { type: 'string', default: '4000' },
+    'large-size': { type: 'string', default: '100000' },
+    'large-ledgers': { type: 'string', default: '2' },
+    scenarios: { type: 'string', default: 'history,large,tail,concurrency,slow' },
     profile: { type: 'boolean', default: true },
   },
   allowNegative: true,
@@ -86,6 +92,7 @@ interface HistoryFigure {
   gatewayPeakRss?: number;
   /** Gateway CPU (user + system) per message, µs: the median run's. */
   gatewayCpuUs?: number;
+  gatewayCpuNsPerByte?: number;
   runs: number[];
 }
 
@@ -100,7 +107,19 @@ interface HistoryReader {
   read: (address: string) => Promise<Read>;
 }
 
-async function history(topic: string, bytes: number) {
+/** A backlog topic to read whole: what it holds, for the table's title. */
+interface Backlog {
+  topic: string;
+  /** Payload bytes. */
+  bytes: number;
+  count: number;
+  /** "AVRO records" or "100,000-byte messages". */
+  what: string;
+  /** BYTES payloads (the official Python loop reads them without AVRO). */
+  raw: boolean;
+}
+
+async function history({ topic, bytes, count, what, raw }: Backlog) {
   const readers: HistoryReader[] = [
     {
       name: 'Seam · Python client (pyarrow Table)',
@@ -115,7 +134,7 @@ async function history(topic: string, bytes: number) {
     {
       name: 'official Java reader (pulsar-perf read)',
       seam: false,
-      read: () => javaRead(topic, messages),
+      read: () => javaRead(topic, count),
     },
     {
       name: 'official Python reader loop → pyarrow Table',
@@ -128,7 +147,8 @@ async function history(topic: string, bytes: number) {
           'official-read',
           topic,
           '--count',
-          String(messages),
+          String(count),
+          ...(raw ? ['--bytes'] : []),
         ]),
     },
   ];
@@ -147,17 +167,21 @@ async function history(topic: string, bytes: number) {
             return read;
           })
         : await reader.read('');
-      if (r.rows !== messages) throw new Error(`${reader.name} read ${r.rows} of ${messages} rows`);
+      if (r.rows !== count) throw new Error(`${reader.name} read ${r.rows} of ${count} rows`);
       reads.push(r);
       log(`history ${i}/${runs}: ${reader.name}: ${thousands(r.rows / r.seconds)} rows/s`);
     }
     const best = Math.min(...reads.map((r) => r.seconds));
     figures.push({
       reader: reader.name,
-      rowsPerSec: Math.round(messages / best),
+      rowsPerSec: Math.round(count / best),
       mbPerSec: Number((bytes / best / MB).toFixed(1)),
       ...(reader.seam
-        ? { gatewayPeakRss: peak, gatewayCpuUs: (median(cpu) / messages) * 1e6 }
+        ? {
+            gatewayPeakRss: peak,
+            gatewayCpuUs: (median(cpu) / count) * 1e6,
+            gatewayCpuNsPerByte: (median(cpu) / bytes) * 1e9,
+          }
         : {}),
       runs: reads.map((r) => Math.round(r.rows / r.seconds)),
     });
@@ -165,7 +189,7 @@ async function history(topic: string, bytes: number) {
   const javaRate = figures[2]?.rowsPerSec ?? 1;
   const pythonRate = figures[3]?.rowsPerSec ?? 1;
   table(
-    `History: bounded read of ${thousands(messages)} AVRO records (${fixed(bytes / messages, 0)} B each), best of ${runs}`,
+    `History: bounded read of ${thousands(count)} ${what} (${thousands(bytes / count)} B each), best of ${runs}`,
     [
       'reader',
       'rows/s',
@@ -173,6 +197,7 @@ async function history(topic: string, bytes: number) {
       'vs Java',
       'vs Python loop',
       'gateway CPU µs/msg',
+      'gateway CPU ns/B',
       'gateway peak RSS',
     ],
     figures.map((f) => [
@@ -182,10 +207,11 @@ async function history(topic: string, bytes: number) {
       fixed(f.rowsPerSec / javaRate, 2),
       fixed(f.rowsPerSec / pythonRate, 2),
       f.gatewayCpuUs === undefined ? '-' : fixed(f.gatewayCpuUs, 2),
+      f.gatewayCpuNsPerByte === undefined ? '-' : fixed(f.gatewayCpuNsPerByte, 1),
       f.gatewayPeakRss ? mib(f.gatewayPeakRss) : '-',
     ]),
   );
-  return { topic, messages, payloadBytes: bytes, runs, figures };
+  return { topic, messages: count, payloadBytes: bytes, runs, figures };
 }
 
 /** A gateway under `node --cpu-prof` for one TS SDK history read; its top self-time functions. */
@@ -478,9 +504,20 @@ const backlog =
     : undefined;
 let fullRate = 0;
 if (backlog && scenarios.has('history')) {
-  const h = await history(backlog.topic, backlog.bytes);
+  const h = await history({ ...backlog, count: messages, what: 'AVRO records', raw: false });
   output.history = h;
   fullRate = h.figures[1]?.rowsPerSec ?? 0;
+}
+if (scenarios.has('large')) {
+  const count = Number(args['large-messages']);
+  const size = Number(args['large-size']);
+  const large = await dataset('large', count, Number(args['large-ledgers']), size);
+  output.large = await history({
+    ...large,
+    count,
+    what: `${thousands(size)}-byte messages`,
+    raw: true,
+  });
 }
 if (backlog && args.profile && scenarios.has('history'))
   output.profile = await profile(backlog.topic);
