@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.LongFunction;
 import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericDatumWriter;
 import org.apache.avro.generic.GenericRecord;
@@ -33,17 +34,28 @@ public class Produce {
   static final int POOL = 4096; // distinct records; each message still gets its own id
 
   public static void main(String[] args) throws Exception {
-    if (args[0].startsWith("bytes:")) {
-      produceBytes(Integer.parseInt(args[0].substring(6)), args);
-      return;
-    }
-    org.apache.avro.Schema schema =
-        new org.apache.avro.Schema.Parser().parse(Files.readString(Path.of(args[0])));
     String url = args[1];
     String topic = args[2];
     long count = Long.parseLong(args[3]);
     double rate = args.length > 4 ? Double.parseDouble(args[4]) : 0;
+    try (PulsarClient client = PulsarClient.builder().serviceUrl(url).build()) {
+      if (args[0].startsWith("bytes:")) {
+        // Random payloads, a pool of them: the bytes count, not their making. Fewer pending:
+        // each is large.
+        Random random = new Random(8);
+        byte[][] pool = new byte[16][Integer.parseInt(args[0].substring(6))];
+        for (byte[] payload : pool) random.nextBytes(payload);
+        send(client, Schema.BYTES, 200, topic, count, rate, i -> pool[(int) (i % pool.length)]);
+      } else {
+        org.apache.avro.Schema schema =
+            new org.apache.avro.Schema.Parser().parse(Files.readString(Path.of(args[0])));
+        send(client, Schema.NATIVE_AVRO(schema), 20_000, topic, count, rate, orders(schema));
+      }
+    }
+  }
 
+  /** Order records, AVRO-encoded: the i-th message's payload. */
+  static LongFunction<byte[]> orders(org.apache.avro.Schema schema) {
     Random random = new Random(8);
     GenericRecord[] pool = new GenericRecord[POOL];
     for (int i = 0; i < POOL; i++) {
@@ -60,21 +72,40 @@ public class Produce {
       r.put("note", note.toString());
       pool[i] = r;
     }
-
     GenericDatumWriter<GenericRecord> writer = new GenericDatumWriter<>(schema);
     ByteArrayOutputStream buffer = new ByteArrayOutputStream(256);
-    BinaryEncoder encoder = null;
+    BinaryEncoder[] encoder = {null};
+    return i -> {
+      GenericRecord record = pool[(int) (i % POOL)];
+      record.put("id", i);
+      buffer.reset();
+      encoder[0] = EncoderFactory.get().binaryEncoder(buffer, encoder[0]);
+      try {
+        writer.write(record, encoder[0]);
+        encoder[0].flush();
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+      return buffer.toByteArray();
+    };
+  }
+
+  /**
+   * Sends `count` payloads with batching on, paced at `rate` msg/s in steps of 100 (0: as
+   * fast as it can), then prints the JSON line.
+   */
+  static void send(PulsarClient client, Schema<byte[]> schema, int maxPending, String topic,
+      long count, double rate, LongFunction<byte[]> payload) throws Exception {
     AtomicReference<Throwable> failure = new AtomicReference<>();
     long bytes = 0;
-    try (PulsarClient client = PulsarClient.builder().serviceUrl(url).build();
-        Producer<byte[]> producer = client.newProducer(Schema.NATIVE_AVRO(schema))
-            .topic(topic)
-            .enableBatching(true)
-            .batchingMaxMessages(1000)
-            .batchingMaxPublishDelay(5, TimeUnit.MILLISECONDS)
-            .blockIfQueueFull(true)
-            .maxPendingMessages(20_000)
-            .create()) {
+    try (Producer<byte[]> producer = client.newProducer(schema)
+        .topic(topic)
+        .enableBatching(true)
+        .batchingMaxMessages(1000)
+        .batchingMaxPublishDelay(5, TimeUnit.MILLISECONDS)
+        .blockIfQueueFull(true)
+        .maxPendingMessages(maxPending)
+        .create()) {
       long started = System.nanoTime();
       for (long i = 0; i < count; i++) {
         if (rate > 0 && i % 100 == 0) {
@@ -82,13 +113,7 @@ public class Produce {
           long wait = started + (long) (i / rate * 1e9) - System.nanoTime();
           if (wait > 0) TimeUnit.NANOSECONDS.sleep(wait);
         }
-        GenericRecord record = pool[(int) (i % POOL)];
-        record.put("id", i);
-        buffer.reset();
-        encoder = EncoderFactory.get().binaryEncoder(buffer, encoder);
-        writer.write(record, encoder);
-        encoder.flush();
-        byte[] value = buffer.toByteArray();
+        byte[] value = payload.apply(i);
         bytes += value.length;
         producer.sendAsync(value).exceptionally(error -> {
           failure.compareAndSet(null, error);
@@ -100,43 +125,6 @@ public class Produce {
       double seconds = (System.nanoTime() - started) / 1e9;
       if (failure.get() != null) throw new RuntimeException("produce failed", failure.get());
       System.out.printf("{\"count\": %d, \"bytes\": %d, \"seconds\": %.3f}%n", count, bytes, seconds);
-    }
-  }
-
-  /** Random payloads of `size` bytes (a pool of them: the bytes, not their making, count). */
-  static void produceBytes(int size, String[] args) throws Exception {
-    String url = args[1];
-    String topic = args[2];
-    long count = Long.parseLong(args[3]);
-    double rate = args.length > 4 ? Double.parseDouble(args[4]) : 0;
-    Random random = new Random(8);
-    byte[][] pool = new byte[16][size];
-    for (byte[] payload : pool) random.nextBytes(payload);
-    AtomicReference<Throwable> failure = new AtomicReference<>();
-    try (PulsarClient client = PulsarClient.builder().serviceUrl(url).build();
-        Producer<byte[]> producer = client.newProducer(Schema.BYTES)
-            .topic(topic)
-            .enableBatching(true)
-            .batchingMaxPublishDelay(5, TimeUnit.MILLISECONDS)
-            .blockIfQueueFull(true)
-            .maxPendingMessages(200)
-            .create()) {
-      long started = System.nanoTime();
-      for (long i = 0; i < count; i++) {
-        if (rate > 0) {
-          long wait = started + (long) (i / rate * 1e9) - System.nanoTime();
-          if (wait > 0) TimeUnit.NANOSECONDS.sleep(wait);
-        }
-        producer.sendAsync(pool[(int) (i % pool.length)]).exceptionally(error -> {
-          failure.compareAndSet(null, error);
-          return null;
-        });
-        if (failure.get() != null) break;
-      }
-      producer.flush();
-      double seconds = (System.nanoTime() - started) / 1e9;
-      if (failure.get() != null) throw new RuntimeException("produce failed", failure.get());
-      System.out.printf("{\"count\": %d, \"bytes\": %d, \"seconds\": %.3f}%n", count, count * size, seconds);
     }
   }
 }
