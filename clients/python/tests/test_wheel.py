@@ -57,10 +57,11 @@ def built(tmp_path_factory):
 def fresh_python(built):
     root, wheel, _ = built
     venv = root / "venv"
-    run(sys.executable, "-m", "venv", str(venv), env=clean_env())
+    # Without pip of its own (ensurepip takes seconds): this venv's pip installs into it.
+    run(sys.executable, "-m", "venv", "--without-pip", str(venv), env=clean_env())
     python = venv / "bin/python"
-    run(str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[spark]",
-        env=clean_env())
+    run(sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--disable-pip-version-check",
+        f"{wheel}[spark]", env=clean_env())
     return python
 
 
