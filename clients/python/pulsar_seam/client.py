@@ -12,8 +12,7 @@ import datetime
 import os
 import struct
 import time
-from collections.abc import Iterator, Sequence
-from typing import Callable, Union
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 import pyarrow as pa
@@ -25,7 +24,7 @@ _TOKEN_TRAILER = "seam-resume-token-bin"
 _CONTINUATION = b"\xff\xff\xff\xff"
 _END_OF_STREAM = _CONTINUATION + b"\x00\x00\x00\x00"
 
-Time = Union[datetime.datetime, int, float]
+Time = datetime.datetime | int | float
 """A datetime, or milliseconds since the epoch."""
 
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Union
 
 import pyarrow as pa
 from pyarrow import flight
 
 from .client import Time, _pem, _request
 
-Request = Union[str, dict]
+Request = str | dict
 """A topic (read from earliest to what it holds now), or a ReadStreamRequest in its JSON form."""
 
 

@@ -19,7 +19,7 @@ from pyspark.sql.datasource import GreaterThanOrEqual, LessThan
 
 from pulsar_seam.spark import SeamDataSource, register
 
-from conftest import ADMIN_URL, Gateway, fresh_topic, read_official
+from conftest import ADMIN_URL, ROOT, Gateway, fresh_topic, read_official
 
 JAVA_17 = "/usr/lib/jvm/java-17-openjdk-amd64"
 
@@ -28,6 +28,11 @@ JAVA_17 = "/usr/lib/jvm/java-17-openjdk-amd64"
 def spark():
     # Spark's Python workers run `python3` from PATH unless told: make them use this venv.
     os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    # Spark finds pyspark_seam by listing the modules on its Python workers' sys.path, which
+    # an editable install (this venv's) does not extend: put the package's folder there, as
+    # a regular install's site-packages is.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT / "clients/python"), os.environ.get("PYTHONPATH")) if p)
     if "JAVA_HOME" not in os.environ and Path(JAVA_17).is_dir():
         os.environ["JAVA_HOME"] = JAVA_17
     session = (SparkSession.builder.master("local[2]").appName("seam-tests")
@@ -248,3 +253,74 @@ def test_available_now_reads_the_backlog_in_batches_then_stops(spark, gateway, p
     assert len(rows) == 600
     assert {t: sorted(ids) for t, ids in ids_by_partition(rows).items()} == \
         {t: sorted(ids) for t, ids in official_ids(pulsar_client, topic, 2).items()}
+
+
+def test_spark_finds_the_seam_format_by_itself_without_register(spark, gateway, pulsar_client, ledgers_topic):
+    # A new session shares the SparkContext but not what register() registered on this one:
+    # "seam" comes from Spark's own lookup of pyspark_* modules (pyspark_seam.DefaultSource).
+    session = spark.newSession()
+    assert session.conf.get("spark.sql.python.filterPushdown.enabled") == "false"
+    reader = session.read.format("seam").options(**options(gateway, ledgers_topic))
+    # Batch reads push __publishTime filters down, which Spark refuses while the session's
+    # pushdown setting is off: the error names it.
+    with pytest.raises(Exception, match="spark.sql.python.filterPushdown.enabled"):
+        reader.load().count()
+    session.conf.set("spark.sql.python.filterPushdown.enabled", "true")
+    rows = reader.load().select("__topic", "__messageId").collect()
+    assert ids_by_partition(rows) == official_ids(pulsar_client, ledgers_topic)
+
+
+def worker_stderr(request):
+    """What the JVM (and the Python workers it copies) wrote to stderr since the last call:
+    the JVM writes to pytest's capture file from when the session started, which capfd
+    does not see. Empty when pytest does not capture (-s)."""
+    return request.config.pluginmanager.getplugin("capturemanager").read_global_capture()[1]
+
+
+def truncate(topic):
+    """Deletes every ledger of the topic, as `pulsar-admin topics truncate` does."""
+    admin("DELETE", f"persistent/public/default/{topic.rsplit('/', 1)[1]}/truncate")
+
+
+@pytest.mark.parametrize("fail_on_data_loss", [False, True])
+def test_data_deleted_between_micro_batches_fails_the_query_or_with_fail_on_data_loss_false_is_skipped(
+        spark, gateway, pulsar_client, tmp_path, request, fail_on_data_loss):
+    topic = partitioned("spark-loss", 2)
+    sink, checkpoint = tmp_path / "sink", tmp_path / "checkpoint"
+    sink.mkdir()
+
+    def run():
+        return (spark.readStream.format("seam")
+                .options(**options(gateway, topic, failOnDataLoss=str(fail_on_data_loss).lower(),
+                                   columns="value,__topic,__messageId")).load()
+                .writeStream.foreachBatch(write_batch_to(sink))
+                .option("checkpointLocation", str(checkpoint))
+                .trigger(availableNow=True).start())
+
+    produce_keyed(pulsar_client, topic, 100, 10)
+    assert run().awaitTermination(120)
+    assert sink_rows(sink).num_rows == 100
+    # While the query is down (between its micro-batches): 50 more it never reads, then
+    # every ledger deleted (the unload closes the ledgers: truncation keeps an open one),
+    # then 40 written after.
+    produce_keyed(pulsar_client, topic, 50, 10)
+    unload(topic)
+    truncate(topic)
+    produce_keyed(pulsar_client, topic, 40, 10)
+    after = official_ids(pulsar_client, topic, 2)
+    assert sum(len(ids) for ids in after.values()) == 40  # only what was written after is left
+    worker_stderr(request)
+    query = run()
+    if fail_on_data_loss:
+        with pytest.raises(Exception, match="(?s)data loss.*failOnDataLoss=false"):
+            query.awaitTermination(120)
+        assert sink_rows(sink).num_rows == 100
+        return
+    assert query.awaitTermination(120)
+    table = sink_rows(sink)
+    later = table.slice(100)
+    assert later.num_rows == 40  # the query went on, from the earliest message left
+    assert ids_by_partition(zip(later.column("__topic").to_pylist(), later.column("__messageId").to_pylist())) == after
+    # The warning, from the planning worker (Spark copies its workers' stderr to its own).
+    if request.config.pluginmanager.getplugin("capturemanager").is_globally_capturing():
+        assert worker_stderr(request).count("messages were lost before this query read them") == 2

@@ -11,6 +11,10 @@ Flight service every Seam gateway serves. Nothing runs on the cluster but this p
               .option("gateway", "grpc://127.0.0.1:50051").option("topic", "orders")
               .option("maxEntriesPerTrigger", 10000).load())
 
+Without register(): Spark finds the format by itself in the top-level module pyspark_seam,
+which the package installs, where Spark's Python runs; batch reads then need the session
+setting spark.sql.python.filterPushdown.enabled=true (docs/spark.md, "Without register()").
+
 Batch: one Spark partition per Flight endpoint (a ledger's range of one Pulsar partition);
 `__publishTime` filters skip the segments outside their window. Streaming: offsets are
 per-partition positions, a micro-batch is the endpoints between two offsets, exactly once

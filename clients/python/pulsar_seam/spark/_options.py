@@ -8,11 +8,10 @@ import binascii
 import dataclasses
 import datetime
 from collections.abc import Mapping
-from typing import Union
 
 GATEWAY_SCHEMES = ("grpc://", "grpc+tcp://", "grpc+tls://")
 
-Position = Union[str, int, bytes]
+Position = str | int | bytes
 """A start or an end: "earliest" / "latest", a publish time (ms since the epoch, int), or
 a serialized Pulsar message id (bytes)."""
 

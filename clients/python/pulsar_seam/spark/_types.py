@@ -30,7 +30,7 @@ serialized MessageId), `__publishTime` timestamp, `__eventTime` timestamp (null 
 from __future__ import annotations
 
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
