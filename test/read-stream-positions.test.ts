@@ -217,7 +217,9 @@ test('start_positions read exactly what the equivalent resume token reads', asyn
   // Partitions interleave freely: the same rows in the same order per partition.
   t.deepEqual(byPartition(byPositions), byPartition(byToken));
   const total = official.reduce((n, m) => n + m.length, 0);
-  t.is(byToken.length + 4 * 100, total);
+  // At most 100 rows a batch: fewer when the history's readers idle on a loaded machine.
+  const before = first.batches.slice(0, 4).reduce((n, b) => n + b.rows.length, 0);
+  t.is(byToken.length + before, total);
 });
 
 test('a resume token continues a stream with end positions up to the same end', async (t) => {
