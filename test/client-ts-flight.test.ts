@@ -6,31 +6,13 @@
  */
 
 import * as grpc from '@grpc/grpc-js';
-import { type FlightEndpoint, SeamClient, SeamStreamError } from '@pulsar-seam/client';
+import { type FlightEndpoint, SeamStreamError } from '@pulsar-seam/client';
 import type * as arrow from 'apache-arrow';
 import test from 'ava';
-import { startGateway, type TestGateway } from './support/gateway.ts';
-import {
-  adminPut,
-  ensurePulsar,
-  freshTopic,
-  produce,
-  readOfficial,
-  topicPath,
-} from './support/pulsar.ts';
+import { sdkGateway } from './support/gateway.ts';
+import { adminPut, freshTopic, produce, readOfficial, topicPath } from './support/pulsar.ts';
 
-let gateway: TestGateway;
-let seam: SeamClient;
-
-test.before(async () => {
-  await ensurePulsar();
-  gateway = await startGateway();
-  seam = new SeamClient(`127.0.0.1:${gateway.gateway.port}`);
-});
-test.after.always(async () => {
-  seam?.close();
-  await gateway?.close();
-});
+const seam = sdkGateway(test);
 
 /** Message ids (base64) by partition topic, in order, from (topic, id) pairs. */
 function byPartition(pairs: [string, string][]): Record<string, string[]> {
@@ -55,7 +37,7 @@ test('every endpoint read with doGet is ReadStream and the official reader, per 
     await produce(topic, { count: 150, keys: 20 });
     for (const p of [0, 1]) await adminPut(`${topicPath(topic)}-partition-${p}/unload`);
   }
-  const info = await seam.flightInfo(topic);
+  const info = await seam().flightInfo(topic);
   t.is(info.endpoints.length, 6); // three ledgers of each partition
   t.false(info.ordered);
   t.true(info.totalBytes > 0);
@@ -66,13 +48,13 @@ test('every endpoint read with doGet is ReadStream and the official reader, per 
   );
   t.true(info.endpoints.every((e) => e.locations.length === 0 && e.info.ledgerId !== undefined));
 
-  const table = await seam.readFlight(topic, { parallelism: 3 });
+  const table = await seam().readFlight(topic, { parallelism: 3 });
   t.is(table.numRows, 450);
   t.deepEqual(
     table.schema.fields.map((f) => `${f.name} ${f.type}`),
     info.schema.fields.map((f) => `${f.name} ${f.type}`),
   );
-  const stream = await seam.readAll({ topic });
+  const stream = await seam().readAll({ topic });
   t.deepEqual(idsByPartition(table), idsByPartition(stream));
   const official = await readOfficial(topic);
   t.deepEqual(
@@ -83,34 +65,34 @@ test('every endpoint read with doGet is ReadStream and the official reader, per 
   // One endpoint by hand: its rows are its ledger's, each batch with a resume token.
   const endpoint = info.endpoints[1] as FlightEndpoint;
   let rows = 0;
-  for await (const event of seam.doGet(endpoint)) {
+  for await (const event of seam().doGet(endpoint)) {
     if (event.kind !== 'batch') continue;
     rows += event.batch.numRows;
     t.true(event.resumeToken.length > 0);
   }
-  t.is(rows, (await seam.doGetAll(endpoint.ticket)).numRows);
+  t.is(rows, (await seam().doGetAll(endpoint.ticket)).numRows);
   t.true(rows > 0);
 });
 
 test('a request with options is planned as a command; an edited ticket is INVALID_ARGUMENT', async (t) => {
   const topic = freshTopic('sdk-flight-cmd');
   await produce(topic, { count: 60 });
-  const info = await seam.flightInfo({ topic, columns: ['value', '__messageId'] });
+  const info = await seam().flightInfo({ topic, columns: ['value', '__messageId'] });
   t.deepEqual(
     info.schema.fields.map((f) => f.name),
     ['value', '__messageId'],
   );
   t.true(info.ordered);
-  const table = await seam.readFlight({ topic, columns: ['value', '__messageId'] });
+  const table = await seam().readFlight({ topic, columns: ['value', '__messageId'] });
   t.is(table.numRows, 60);
   t.deepEqual(table.schema.names, ['value', '__messageId']);
 
   const ticket = Buffer.from((info.endpoints[0] as FlightEndpoint).ticket);
   ticket[ticket.length - 1] = (ticket.at(-1) ?? 0) ^ 1;
-  const error = await t.throwsAsync(seam.doGetAll(ticket), { instanceOf: SeamStreamError });
+  const error = await t.throwsAsync(seam().doGetAll(ticket), { instanceOf: SeamStreamError });
   t.is(error?.code, grpc.status.INVALID_ARGUMENT);
   t.regex(error?.message ?? '', /not a ticket of this Seam/);
-  const missing = await t.throwsAsync(seam.flightInfo(freshTopic('sdk-flight-none')), {
+  const missing = await t.throwsAsync(seam().flightInfo(freshTopic('sdk-flight-none')), {
     instanceOf: SeamStreamError,
   });
   t.is(missing?.code, grpc.status.NOT_FOUND);

@@ -8,7 +8,6 @@
  * admin API about each boundary once: a second plan of the same ledgers asks nothing.
  */
 import { createHash } from 'node:crypto';
-import { SeamClient } from '@pulsar-seam/client';
 import * as arrow from 'apache-arrow';
 import test from 'ava';
 import { planFlight } from '../server/core/flight-plan.ts';
@@ -19,10 +18,9 @@ import { encodeTicket } from '../server/core/ticket.ts';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
 import { PulsarClient } from '../server/pulsar/client.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
-import { startGateway, type TestGateway } from './support/gateway.ts';
+import { sdkGateway } from './support/gateway.ts';
 import {
   adminPut,
-  ensurePulsar,
   freshTopic,
   produce,
   pulsar,
@@ -33,19 +31,8 @@ import {
 const entriesPerLedger = Number(process.env.SEAM_PULSAR_ENTRIES_PER_LEDGER ?? 1000);
 const client = new PulsarClient({ serviceUrl: pulsar.serviceUrl });
 const admin = new PulsarAdmin({ webServiceUrl: pulsar.webUrl });
-let gateway: TestGateway;
-let seam: SeamClient;
-
-test.before(async () => {
-  await ensurePulsar();
-  gateway = await startGateway();
-  seam = new SeamClient(`127.0.0.1:${gateway.gateway.port}`);
-});
-test.after.always(async () => {
-  seam?.close();
-  await gateway?.close();
-  await client.close();
-});
+const seam = sdkGateway(test);
+test.after.always(() => client.close());
 
 const signal = () => AbortSignal.timeout(120_000);
 const digest = (value: Uint8Array) => createHash('sha256').update(value).digest('hex');
@@ -105,9 +92,9 @@ test('GetFlightInfo: a chunked message across a ledger boundary is in one endpoi
   t.like(end, { chunkId: 1, chunks: 3 });
   t.like(next, { chunkId: 2, chunks: 3, uuid: end?.uuid });
 
-  const info = await seam.flightInfo(topic);
+  const info = await seam().flightInfo(topic);
   t.is(info.endpoints.length, 2);
-  const tables = await Promise.all(info.endpoints.map((e) => seam.doGetAll(e.ticket)));
+  const tables = await Promise.all(info.endpoints.map((e) => seam().doGetAll(e.ticket)));
   // The first endpoint ends before the first chunk; the second starts right after.
   t.deepEqual(
     tables.map((table) => table.numRows),
@@ -120,7 +107,7 @@ test('GetFlightInfo: a chunked message across a ledger boundary is in one endpoi
   t.like(info.endpoints[1]?.info, { ledgerId: second.ledgerId, firstEntry: 0 });
   const flight = tables.flatMap(rowsOf);
   t.is(flight.filter((row) => row.includes(`|${big}|`)).length, 1);
-  t.deepEqual(flight, rowsOf(await seam.readAll({ topic })));
+  t.deepEqual(flight, rowsOf(await seam().readAll({ topic })));
   t.deepEqual(flight, await officialRows(topic));
 });
 
@@ -140,10 +127,11 @@ test('PollFlightInfo: the endpoints of polls hold the message once, whole, acros
   const endpoints = [...first.plan.endpoints, ...second.plan.endpoints];
   t.is(second.plan.endpoints.length, 1);
   const tables = [];
-  for (const endpoint of endpoints) tables.push(await seam.doGetAll(encodeTicket(endpoint.range)));
+  for (const endpoint of endpoints)
+    tables.push(await seam().doGetAll(encodeTicket(endpoint.range)));
   const flight = tables.flatMap(rowsOf);
   t.is(flight.length, entriesPerLedger + 1);
-  t.deepEqual(flight, rowsOf(await seam.readAll({ topic })));
+  t.deepEqual(flight, rowsOf(await seam().readAll({ topic })));
   t.deepEqual(flight, await officialRows(topic));
 });
 
@@ -178,10 +166,10 @@ test('GetFlightInfo with follow: a boundary inside a chunked message leaves it w
   t.is(plan.endpoints.length, 2);
   if (!history || !tail) throw new Error('no endpoints');
   await produce(topic, { messages: [{ value_text: 'after' }] });
-  const rows = rowsOf(await seam.doGetAll(encodeTicket(history.range)));
+  const rows = rowsOf(await seam().doGetAll(encodeTicket(history.range)));
   const abort = new AbortController();
   const timeout = setTimeout(() => abort.abort(), 60_000);
-  for await (const event of seam.doGet(encodeTicket(tail.range), { signal: abort.signal })) {
+  for await (const event of seam().doGet(encodeTicket(tail.range), { signal: abort.signal })) {
     if (event.kind !== 'batch') continue;
     rows.push(...rowsOf(new arrow.Table(event.batch)));
     if (rows.length >= 3) abort.abort();

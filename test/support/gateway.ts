@@ -5,7 +5,9 @@
  */
 
 import * as grpc from '@grpc/grpc-js';
+import { SeamClient } from '@pulsar-seam/client';
 import * as arrow from 'apache-arrow';
+import type { TestFn } from 'ava';
 import { apiType } from '../../server/api.ts';
 import { configWith, gatewayOptions } from '../../server/config.ts';
 import { resumeTokenTrailer } from '../../server/grpc/serve.ts';
@@ -240,4 +242,27 @@ export function allRows(result: StreamResult): Record<string, unknown>[] {
 /** A message id column value as base64, to compare with official.py's `serialized_b64`. */
 export function idOf(row: Record<string, unknown>): string {
   return Buffer.from(row.__messageId as Uint8Array).toString('base64');
+}
+
+/**
+ * One gateway on the standalone and a TS SDK client of it for a test file: started before
+ * its tests, closed after them. The returned function gives the client.
+ */
+export function sdkGateway(test: TestFn): () => SeamClient {
+  let gateway: TestGateway | undefined;
+  let seam: SeamClient | undefined;
+  test.before(async () => {
+    await ensurePulsar();
+    gateway = await startGateway();
+    seam = new SeamClient(`127.0.0.1:${gateway.gateway.port}`);
+  });
+  test.after.always(async () => {
+    seam?.close();
+    await gateway?.close();
+  });
+  return () => {
+    if (!seam)
+      throw new Error('the gateway is not started: call sdkGateway at the top of the file');
+    return seam;
+  };
 }
