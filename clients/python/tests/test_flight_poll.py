@@ -31,7 +31,16 @@ def client(gateway):
 def poll(client, descriptor):
     """One poll: the FlightInfo of the rows since the descriptor's position, and the next
     descriptor (None once the read is complete)."""
-    results = [r.body.to_pybytes() for r in client.do_action(flight.Action("seam.PollFlightInfo", descriptor.serialize()))]
+    action = flight.Action("seam.PollFlightInfo", descriptor.serialize())
+    for attempt in range(5):
+        try:
+            results = [r.body.to_pybytes() for r in client.do_action(action)]
+            break
+        except flight.FlightUnavailableError:
+            # UNAVAILABLE says "retry": a topic unloaded mid-poll, as a Flight client retries.
+            if attempt == 4:
+                raise
+            time.sleep(1)
     info = flight.FlightInfo.deserialize(results[0])
     return info, (flight.FlightDescriptor.deserialize(results[1]) if len(results) > 1 else None)
 
