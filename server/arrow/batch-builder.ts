@@ -89,8 +89,7 @@ const metadataColumns: MetadataColumn[] = [
   bytesColumn(new arrow.Field('__messageId', new arrow.Binary(), false), (c, m) => {
     // Pulsar's serialization (MessageId.serialize), into one reused buffer: copied at once.
     writeMessageIdData(idWriter.reset(), m.messageId);
-    const id = idWriter.finish();
-    c.appendBytes(id, 0, id.length);
+    c.appendBytes(idWriter.buffer, 0, idWriter.length);
   }),
   timeColumn(
     new arrow.Field('__publishTime', new arrow.TimestampMillisecond('UTC'), false),

@@ -18,8 +18,9 @@ export class Batch {
   private readonly schema: StreamSchema;
   private readonly memory: MemoryPool | undefined;
   private builder: BatchBuilder;
-  /** Its messages, each with how it was read: to build the batch again. */
-  private messages: { message: Message; translate: Translate | undefined }[] = [];
+  /** Its messages and how each was read (same index): to build the batch again. */
+  private messages: Message[] = [];
+  private translates: (Translate | undefined)[] = [];
   private publishTimes: number[] = [];
   /** Bytes counted in the gateway's memory. */
   private held = 0;
@@ -41,7 +42,8 @@ export class Batch {
     if (this.builder.rows === 0) this.startedAt = Date.now();
     this.builder.append(message, translate);
     this.hold(this.builder.bytes);
-    this.messages.push({ message, translate });
+    this.messages.push(message);
+    this.translates.push(translate);
     this.publishTimes.push(message.publishTime);
   }
 
@@ -51,7 +53,7 @@ export class Batch {
    */
   rebuild(): number {
     const builder = this.schema.builder();
-    for (const { message, translate } of this.messages) builder.append(message, translate);
+    for (const [i, message] of this.messages.entries()) builder.append(message, this.translates[i]);
     this.builder = builder;
     this.hold(builder.bytes);
     return builder.rows;
@@ -74,6 +76,7 @@ export class Batch {
     // The response is counted from here by whatever holds it (the gRPC write window).
     this.hold(0);
     this.messages = [];
+    this.translates = [];
     const publishTimes = this.publishTimes;
     this.publishTimes = [];
     return { batch, publishTimes };

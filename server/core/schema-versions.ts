@@ -20,6 +20,11 @@ export class SchemaVersions {
   /** The stream's version; undefined when the topic has no schema. */
   private readonly version: Buffer | undefined;
   private readonly decoders = new Map<string, Translate | SeamError>();
+  /**
+   * The last version buffer found equal to the stream's: the messages of an entry share
+   * their entry's, so most messages are told apart by identity, not by their bytes.
+   */
+  private lastSame: Buffer | undefined;
 
   constructor(
     client: Pick<PulsarClient, 'schema'>,
@@ -59,7 +64,10 @@ export class SchemaVersions {
   /** The message's version when it is not the stream's (nor none). */
   private otherVersion(message: Message): Buffer | undefined {
     const version = message.schemaVersion;
-    return version === undefined || this.version?.equals(version) === true ? undefined : version;
+    if (version === undefined || version === this.lastSame) return undefined;
+    if (this.version?.equals(version) !== true) return version;
+    this.lastSame = version;
+    return undefined;
   }
 
   private async decoderFor(version: Buffer): Promise<Translate | SeamError> {

@@ -246,6 +246,15 @@ export class ProtoWriter {
     return this.buf.subarray(0, this.pos);
   }
 
+  /** The message so far is `buffer[0, length)`: to copy it out with no view object per message. */
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
+  get length(): number {
+    return this.pos;
+  }
+
   private tag(field: number, wireType: number): void {
     this.rawVarint(field * 8 + wireType);
   }
