@@ -5,8 +5,7 @@
  */
 import * as arrow from 'apache-arrow';
 import type { Message } from '../pulsar/message.ts';
-import { writeMessageIdData } from '../pulsar/message-id.ts';
-import { ProtoWriter } from '../pulsar/protocol/wire.ts';
+import { MessageIdSerializer } from '../pulsar/message-id.ts';
 import {
   BytesColumn,
   type Column,
@@ -71,7 +70,7 @@ function timeColumn(field: arrow.Field, value: (m: Message) => number | undefine
 let topicName = '';
 let topicBytes = Buffer.alloc(0);
 
-const idWriter = new ProtoWriter(64);
+const ids = new MessageIdSerializer();
 
 /** The metadata columns and how each is written from a message. */
 const metadataColumns: MetadataColumn[] = [
@@ -84,12 +83,12 @@ const metadataColumns: MetadataColumn[] = [
       topicName = m.topic;
       topicBytes = Buffer.from(m.topic, 'utf8');
     }
-    c.appendBytes(topicBytes, 0, topicBytes.length);
+    c.appendSame(topicBytes);
   }),
   bytesColumn(new arrow.Field('__messageId', new arrow.Binary(), false), (c, m) => {
     // Pulsar's serialization (MessageId.serialize), into one reused buffer: copied at once.
-    writeMessageIdData(idWriter.reset(), m.messageId);
-    c.appendBytes(idWriter.buffer, 0, idWriter.length);
+    ids.serialize(m.messageId);
+    c.appendBytes(ids.bytes, 0, ids.length);
   }),
   timeColumn(
     new arrow.Field('__publishTime', new arrow.TimestampMillisecond('UTC'), false),

@@ -301,28 +301,69 @@ export class BytesColumn extends Column {
    * together without being so one by one (see `finish`).
    */
   private splitSequence = false;
+  /** Cells of `runValue` appended by `appendSame` and not written yet. */
+  private runValue: Uint8Array | undefined;
+  private runCount = 0;
 
-  /** Room for `length` more bytes; the offset they go to. */
-  private reserve(length: number): number {
+  /** Room for `length` more bytes in `cells` cells (the last one's end set); where they go. */
+  private reserve(length: number, cells = 1): number {
     const at = this.end;
     if (at + length > this.bytes.length) this.bytes = grow(this.bytes, at + length);
-    if (this.length + 2 > this.offsets.length) this.offsets = grow(this.offsets, this.length + 2);
+    const offsets = this.length + cells + 1;
+    if (offsets > this.offsets.length) this.offsets = grow(this.offsets, offsets);
     this.end = at + length;
-    this.offsets[this.length + 1] = this.end;
-    this.tally.bytes += length + 4;
+    this.offsets[this.length + cells] = this.end;
+    this.tally.bytes += length + 4 * cells;
     return at;
   }
 
   /** Appends the bytes of `source` from `start` to `end` (UTF-8 for a Utf8 column). */
   appendBytes(source: Uint8Array, start: number, end: number): void {
+    if (this.runCount > 0) this.writeRun();
     const at = this.reserve(end - start);
     if (end > start && ((source[start] as number) & 0xc0) === 0x80) this.splitSequence = true;
     copyRange(source, start, end, this.bytes, at);
     this.valid();
   }
 
+  /**
+   * Appends `value`, a cell that is mostly the same object as the one before (`__topic`):
+   * a run of the same object is written at once, in doubling copies, rather than a copy a
+   * row. Its bytes are counted as they come.
+   */
+  appendSame(value: Uint8Array): void {
+    if (value !== this.runValue) {
+      this.writeRun();
+      this.runValue = value;
+    }
+    this.runCount++;
+    this.tally.bytes += value.length + 4;
+  }
+
+  /** Writes the cells `appendSame` holds back, if any. */
+  private writeRun(): void {
+    const value = this.runValue;
+    const count = this.runCount;
+    if (value === undefined || count === 0) return;
+    this.runCount = 0;
+    const length = value.length;
+    // Counted by `appendSame` already.
+    this.tally.bytes -= (length + 4) * count;
+    const at = this.reserve(length * count, count);
+    for (let i = 1; i < count; i++) this.offsets[this.length + i] = at + i * length;
+    if (length > 0) {
+      if (((value[0] as number) & 0xc0) === 0x80) this.splitSequence = true;
+      this.bytes.set(value, at);
+      for (let done = length, total = length * count; done < total; done *= 2) {
+        this.bytes.copyWithin(at + done, at, at + Math.min(done, total - done));
+      }
+    }
+    for (let i = 0; i < count; i++) this.valid();
+  }
+
   /** Appends a string as UTF-8 (lone surrogates as U+FFFD, as TextEncoder does). */
   appendString(value: string): void {
+    if (this.runCount > 0) this.writeRun();
     // At most 3 bytes per UTF-16 unit; give back what was not used.
     const at = this.reserve(3 * value.length);
     const { written } = textEncoder.encodeInto(
@@ -333,6 +374,16 @@ export class BytesColumn extends Column {
     this.end = at + written;
     this.offsets[this.length + 1] = this.end;
     this.valid();
+  }
+
+  override appendNull(): void {
+    if (this.runCount > 0) this.writeRun();
+    super.appendNull();
+  }
+
+  override finish(): arrow.Data {
+    if (this.runCount > 0) this.writeRun();
+    return super.finish();
   }
 
   protected skip(): void {

@@ -12,6 +12,7 @@ import * as arrow from 'apache-arrow';
 import test from 'ava';
 import fc from 'fast-check';
 import { StreamSchema } from '../../server/arrow/batch-builder.ts';
+import { BytesColumn, Tally } from '../../server/arrow/columns.ts';
 import { avroType } from '../../server/arrow/record-schema.ts';
 import { topicSchema } from '../../server/arrow/topic-schema.ts';
 import { ValueDecodeError } from '../../server/arrow/value-schema.ts';
@@ -810,4 +811,44 @@ test('batch bytes are counted as rows are written, and start over at each flush'
   t.is(builder.bytes, 0);
   const ipc = arrow.tableToIPC(new arrow.Table(batch), 'stream').length;
   t.true(ipc < 2 * one + 2048, `IPC ${ipc} bytes, counted ${2 * one}`);
+});
+
+test('appendSame runs, mixed with other cells and nulls, make the cells appendBytes makes', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.constantFrom(0, 1, 2), fc.constant(null), fc.uint8Array()), {
+        maxLength: 300,
+      }),
+      (cells) => {
+        const values = [Buffer.from('persistent://a/b/c'), Buffer.from('é-x'), Buffer.alloc(0)];
+        const tally = new Tally();
+        const same = new BytesColumn(new arrow.Utf8(), tally);
+        const plainTally = new Tally();
+        const plain = new BytesColumn(new arrow.Utf8(), plainTally);
+        for (const cell of cells) {
+          if (cell === null) {
+            same.appendNull();
+            plain.appendNull();
+          } else if (typeof cell === 'number') {
+            const value = values[cell] as Buffer;
+            same.appendSame(value);
+            plain.appendBytes(value, 0, value.length);
+          } else {
+            const bytes = Buffer.from(cell).toString('hex');
+            same.appendString(bytes);
+            plain.appendString(bytes);
+          }
+        }
+        const pending = tally.bytes;
+        t.deepEqual(
+          arrow.makeVector(same.finish()).toArray(),
+          arrow.makeVector(plain.finish()).toArray(),
+        );
+        // Counted as they come: at most a validity byte is left for the run's write.
+        t.is(tally.bytes, plainTally.bytes);
+        t.true(plainTally.bytes - pending <= 1 + cells.length / 8);
+      },
+    ),
+    { numRuns: runs },
+  );
 });

@@ -1,6 +1,11 @@
 /** Unit tests of the wire format, frames and message ids: no broker needed. */
 import test from 'ava';
-import { MessageId } from '../../server/pulsar/message-id.ts';
+import fc from 'fast-check';
+import {
+  MessageId,
+  MessageIdSerializer,
+  writeMessageIdData,
+} from '../../server/pulsar/message-id.ts';
 import { crc32c } from '../../server/pulsar/protocol/checksum.ts';
 import { FrameDecoder, FrameError, splitEntry } from '../../server/pulsar/protocol/frame.ts';
 import { ProtoDecodeError, ProtoReader, ProtoWriter } from '../../server/pulsar/protocol/wire.ts';
@@ -131,4 +136,63 @@ test('truncated protobuf fields throw ProtoDecodeError', (t) => {
   const r = new ProtoReader(Buffer.from([0x0a, 0x05, 0x41]));
   t.is(r.next(), 1);
   t.throws(() => r.bytes(), { instanceOf: ProtoDecodeError });
+});
+
+test('the per-entry id serializer writes what writeMessageIdData writes, id after id', (t) => {
+  const id = fc
+    .record({
+      // Mostly a few entries, so that ids of different entries follow each other.
+      ledgerId: fc.oneof(
+        fc.nat(1),
+        fc.nat(1),
+        fc.constantFrom(-1, Number.MAX_SAFE_INTEGER),
+        fc.maxSafeNat(),
+      ),
+      entryId: fc.oneof(fc.nat(1), fc.nat(1), fc.maxSafeNat()),
+      batchIndex: fc.integer({ min: -1, max: 2 ** 31 - 1 }),
+      partition: fc.integer({ min: -1, max: 3 }),
+      batchSize: fc.oneof(fc.constantFrom(0, 1000), fc.nat(2000)),
+      chunked: fc.boolean(),
+    })
+    .map(
+      (f) =>
+        new MessageId(
+          f.ledgerId,
+          f.entryId,
+          f.batchIndex,
+          f.partition,
+          f.batchSize,
+          f.chunked ? new MessageId(f.ledgerId, 0) : undefined,
+        ),
+    );
+  fc.assert(
+    fc.property(fc.array(id, { maxLength: 50 }), fc.nat(20), (ids, repeat) => {
+      const serializer = new MessageIdSerializer();
+      // Runs of one entry's messages, as batches arrive, and single ids between them.
+      const run = ids.flatMap((m) =>
+        Array.from(
+          { length: 1 + (repeat % 5) },
+          (_, i) =>
+            new MessageId(
+              m.ledgerId,
+              m.entryId,
+              m.batchIndex + i,
+              m.partition,
+              m.batchSize,
+              m.firstChunk,
+            ),
+        ),
+      );
+      for (const m of run) {
+        serializer.serialize(m);
+        const expected = new ProtoWriter();
+        writeMessageIdData(expected, m);
+        t.deepEqual(
+          Buffer.from(serializer.bytes.subarray(0, serializer.length)),
+          Buffer.from(expected.finish()),
+        );
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
