@@ -6,15 +6,9 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
-import { log, root, run, serviceUrl, webServiceUrl } from './support.ts';
+import { json, log, root, run, serviceUrl, webServiceUrl } from './support.ts';
 
 const results = `${root}bench/results`;
-
-/** Runs a command to completion and parses the JSON object it prints last. */
-export async function json<T>(file: string, argv: string[]): Promise<T> {
-  const { stdout } = await run(file, argv, { maxBuffer: 64 * 2 ** 20, timeout: 1_800_000 });
-  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as T;
-}
 
 /** The Java peers (Produce.java, Tail.java), compiled once per change of their sources. */
 async function javaClasses(javaHome: string): Promise<string> {

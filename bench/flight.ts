@@ -18,9 +18,10 @@
  * process; rows/s is the best run, gateway CPU the median run.
  */
 import { parseArgs } from 'node:util';
-import { dataset, json } from './data.ts';
+import { dataset } from './data.ts';
 import {
   javaRead,
+  json,
   log,
   measuredRead,
   median,

@@ -23,8 +23,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { GatewayProcess, pausedStream } from '../test/support/gateway-process.ts';
 import type { MemorySample } from '../test/support/memory-probe.ts';
-import { dataset, json } from './data.ts';
-import { log, printTable, root, serviceUrl, webServiceUrl, writeResults } from './support.ts';
+import { dataset } from './data.ts';
+import { json, log, printTable, root, serviceUrl, webServiceUrl, writeResults } from './support.ts';
 
 const { values: args } = parseArgs({
   options: {

@@ -15,6 +15,11 @@
  *   --scenarios list        history,large,tail,concurrency,slow (default all)
  *   --no-profile            skip the CPU profile of the gateway during a history read
  *
+ * History and large: Seam's Python client and TS SDK through the gateway, the same clients on
+ * the bare gRPC ceiling (bench/ceiling.ts: one recorded Seam read of the topic replayed from
+ * memory, no Pulsar: what grpc-js and the client alone reach), the official Java reader and
+ * the official Python loop.
+ *
  * Data: small AVRO records (bench/order.avsc, ~115 B) written by the official Java producer
  * (bench/Produce.java, batching on); backlog topics are kept and reused by later runs of
  * the same size (bench/results/datasets.json). The gateway runs as its own process
@@ -29,20 +34,23 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import type { GatewayProcess } from '../test/support/gateway-process.ts';
+import type { GatewayProcess, ServerProcess } from '../test/support/gateway-process.ts';
 import { topProfileFunctions } from './cpu-profile.ts';
-import { dataset, javaPeer, json, produce } from './data.ts';
+import { dataset, javaPeer, produce } from './data.ts';
 import {
   javaRead,
+  json,
   log,
   measuredRead,
   median,
   printTable,
   python,
   type Read,
+  recordCeiling,
   root,
   run,
   serviceUrl,
+  withCeiling,
   withGateway,
   writeResults,
 } from './support.ts';
@@ -93,6 +101,12 @@ interface HistoryFigure {
   /** Gateway CPU (user + system) per message, µs: the median run's. */
   gatewayCpuUs?: number;
   gatewayCpuNsPerByte?: number;
+  /** The same for the bare gRPC ceiling's server, on its rows. */
+  ceilingPeakRss?: number;
+  ceilingCpuUs?: number;
+  ceilingCpuNsPerByte?: number;
+  /** A Seam row's rows/s over the bare gRPC ceiling's with the same client. */
+  vsCeiling?: number;
   runs: number[];
 }
 
@@ -100,10 +114,14 @@ interface HistoryFigure {
 const sdkRead = (address: string, topic: string) =>
   json<Read>(process.execPath, [sdkClient, 'read', address, topic]);
 
-/** A history reader: through Seam (`address`: the gateway's) or an official client directly. */
+/**
+ * A history reader: one of Seam's clients through a gateway or the bare gRPC ceiling
+ * (`address`: that server's), or an official client directly.
+ */
 interface HistoryReader {
   name: string;
-  seam: boolean;
+  /** What it reads from: a fresh process per read (its CPU measured), or Pulsar itself. */
+  server?: 'gateway' | 'ceiling';
   read: (address: string) => Promise<Read>;
 }
 
@@ -120,25 +138,31 @@ interface Backlog {
 }
 
 async function history({ topic, bytes, count, what, raw }: Backlog) {
+  const seamClients = [
+    {
+      client: 'Python client (pyarrow Table)',
+      read: (address: string) => json<Read>(python, [peers, 'seam-read', address, topic]),
+    },
+    { client: 'TS SDK (Arrow JS Table)', read: (address: string) => sdkRead(address, topic) },
+  ];
   const readers: HistoryReader[] = [
-    {
-      name: 'Seam · Python client (pyarrow Table)',
-      seam: true,
-      read: (address) => json<Read>(python, [peers, 'seam-read', address, topic]),
-    },
-    {
-      name: 'Seam · TS SDK (Arrow JS Table)',
-      seam: true,
-      read: (address) => sdkRead(address, topic),
-    },
+    // The same clients on Seam and on the ceiling: the difference is the gateway's.
+    ...seamClients.map((c) => ({
+      name: `Seam · ${c.client}`,
+      server: 'gateway' as const,
+      read: c.read,
+    })),
+    ...seamClients.map((c) => ({
+      name: `bare gRPC ceiling · ${c.client}`,
+      server: 'ceiling' as const,
+      read: c.read,
+    })),
     {
       name: 'official Java reader (pulsar-perf read)',
-      seam: false,
       read: () => javaRead(topic, count),
     },
     {
       name: 'official Python reader loop → pyarrow Table',
-      seam: false,
       read: () =>
         json<Read>(python, [
           peers,
@@ -152,66 +176,107 @@ async function history({ topic, bytes, count, what, raw }: Backlog) {
         ]),
     },
   ];
+  // What the ceiling replays: one real read of the topic through the gateway.
+  const recording = `${os.tmpdir()}/seam-bench-ceiling-${process.pid}.bin`;
+  const recorded = await recordCeiling(topic, recording);
+  log(
+    `recorded one Seam read for the bare gRPC ceiling: ${thousands(recorded.responses)} responses, ${fixed(recorded.bytes / MB)} MB`,
+  );
   const figures: HistoryFigure[] = [];
   const runs = Number(args.runs);
-  for (const reader of readers) {
-    const reads: Read[] = [];
-    const cpu: number[] = [];
-    let peak = 0;
-    for (let i = 1; i <= runs; i++) {
-      const r = reader.seam
-        ? await withGateway(async (gateway) => {
-            const read = await measuredRead(gateway, reader.read);
-            peak = Math.max(peak, read.gatewayPeakRss);
-            cpu.push(read.gatewayCpuSeconds);
-            return read;
-          })
-        : await reader.read('');
-      if (r.rows !== count) throw new Error(`${reader.name} read ${r.rows} of ${count} rows`);
-      reads.push(r);
-      log(`history ${i}/${runs}: ${reader.name}: ${thousands(r.rows / r.seconds)} rows/s`);
+  try {
+    for (const reader of readers) {
+      const reads: Read[] = [];
+      const cpu: number[] = [];
+      let peak = 0;
+      const measured = async (server: ServerProcess) => {
+        const read = await measuredRead(server, reader.read);
+        peak = Math.max(peak, read.gatewayPeakRss);
+        cpu.push(read.gatewayCpuSeconds);
+        return read;
+      };
+      for (let i = 1; i <= runs; i++) {
+        const r =
+          reader.server === 'gateway'
+            ? await withGateway(measured)
+            : reader.server === 'ceiling'
+              ? await withCeiling(recording, measured)
+              : await reader.read('');
+        if (r.rows !== count) {
+          throw new Error(
+            reader.server === 'ceiling'
+              ? `${reader.name} read ${r.rows} of ${count} rows: the recorded read of ${topic} was not the whole topic, so the ceiling is not comparable`
+              : `${reader.name} read ${r.rows} of ${count} rows`,
+          );
+        }
+        reads.push(r);
+        log(`history ${i}/${runs}: ${reader.name}: ${thousands(r.rows / r.seconds)} rows/s`);
+      }
+      const best = Math.min(...reads.map((r) => r.seconds));
+      const cpuUs = (median(cpu) / count) * 1e6;
+      const cpuNsPerByte = (median(cpu) / bytes) * 1e9;
+      figures.push({
+        reader: reader.name,
+        rowsPerSec: Math.round(count / best),
+        mbPerSec: Number((bytes / best / MB).toFixed(1)),
+        ...(reader.server === 'gateway'
+          ? { gatewayPeakRss: peak, gatewayCpuUs: cpuUs, gatewayCpuNsPerByte: cpuNsPerByte }
+          : {}),
+        ...(reader.server === 'ceiling'
+          ? { ceilingPeakRss: peak, ceilingCpuUs: cpuUs, ceilingCpuNsPerByte: cpuNsPerByte }
+          : {}),
+        runs: reads.map((r) => Math.round(r.rows / r.seconds)),
+      });
     }
-    const best = Math.min(...reads.map((r) => r.seconds));
-    figures.push({
-      reader: reader.name,
-      rowsPerSec: Math.round(count / best),
-      mbPerSec: Number((bytes / best / MB).toFixed(1)),
-      ...(reader.seam
-        ? {
-            gatewayPeakRss: peak,
-            gatewayCpuUs: (median(cpu) / count) * 1e6,
-            gatewayCpuNsPerByte: (median(cpu) / bytes) * 1e9,
-          }
-        : {}),
-      runs: reads.map((r) => Math.round(r.rows / r.seconds)),
-    });
+  } finally {
+    await rm(recording, { force: true });
   }
-  const javaRate = figures[2]?.rowsPerSec ?? 1;
-  const pythonRate = figures[3]?.rowsPerSec ?? 1;
+  const rate = (name: string) => figures.find((f) => f.reader === name)?.rowsPerSec ?? 1;
+  const javaRate = rate('official Java reader (pulsar-perf read)');
+  const pythonRate = rate('official Python reader loop → pyarrow Table');
+  for (const { client } of seamClients) {
+    const seam = figures.find((f) => f.reader === `Seam · ${client}`);
+    if (seam) seam.vsCeiling = seam.rowsPerSec / rate(`bare gRPC ceiling · ${client}`);
+  }
   table(
-    `History: bounded read of ${thousands(count)} ${what} (${thousands(bytes / count)} B each), best of ${runs}`,
+    `History: bounded read of ${thousands(count)} ${what} (${thousands(bytes / count)} B each), best of ${runs}; server: the gateway on Seam's rows, the ceiling's own process on its rows`,
     [
       'reader',
       'rows/s',
       'MB/s',
       'vs Java',
       'vs Python loop',
-      'gateway CPU µs/msg',
-      'gateway CPU ns/B',
-      'gateway peak RSS',
+      'vs ceiling',
+      'server CPU µs/msg',
+      'server CPU ns/B',
+      'server peak RSS',
     ],
-    figures.map((f) => [
-      f.reader,
-      thousands(f.rowsPerSec),
-      fixed(f.mbPerSec),
-      fixed(f.rowsPerSec / javaRate, 2),
-      fixed(f.rowsPerSec / pythonRate, 2),
-      f.gatewayCpuUs === undefined ? '-' : fixed(f.gatewayCpuUs, 2),
-      f.gatewayCpuNsPerByte === undefined ? '-' : fixed(f.gatewayCpuNsPerByte, 1),
-      f.gatewayPeakRss ? mib(f.gatewayPeakRss) : '-',
-    ]),
+    figures.map((f) => {
+      const cpuUs = f.gatewayCpuUs ?? f.ceilingCpuUs;
+      const cpuNsPerByte = f.gatewayCpuNsPerByte ?? f.ceilingCpuNsPerByte;
+      const peakRss = f.gatewayPeakRss ?? f.ceilingPeakRss;
+      return [
+        f.reader,
+        thousands(f.rowsPerSec),
+        fixed(f.mbPerSec),
+        fixed(f.rowsPerSec / javaRate, 2),
+        fixed(f.rowsPerSec / pythonRate, 2),
+        f.vsCeiling === undefined ? '-' : fixed(f.vsCeiling, 2),
+        cpuUs === undefined ? '-' : fixed(cpuUs, 2),
+        cpuNsPerByte === undefined ? '-' : fixed(cpuNsPerByte, 1),
+        peakRss ? mib(peakRss) : '-',
+      ];
+    }),
   );
-  return { topic, messages: count, payloadBytes: bytes, runs, figures };
+  for (const { client } of seamClients) {
+    const seam = figures.find((f) => f.reader === `Seam · ${client}`);
+    const ceiling = figures.find((f) => f.reader === `bare gRPC ceiling · ${client}`);
+    if (!seam?.vsCeiling || !seam.gatewayCpuUs || !ceiling?.ceilingCpuUs) continue;
+    console.log(
+      `Seam / bare gRPC ceiling, ${client}: ${fixed(seam.vsCeiling, 2)}× the rows/s, ${fixed(seam.gatewayCpuUs / ceiling.ceilingCpuUs)}× the server CPU per message`,
+    );
+  }
+  return { topic, messages: count, payloadBytes: bytes, runs, ceilingRecording: recorded, figures };
 }
 
 /** A gateway under `node --cpu-prof` for one TS SDK history read; its top self-time functions. */
@@ -506,7 +571,7 @@ let fullRate = 0;
 if (backlog && scenarios.has('history')) {
   const h = await history({ ...backlog, count: messages, what: 'AVRO records', raw: false });
   output.history = h;
-  fullRate = h.figures[1]?.rowsPerSec ?? 0;
+  fullRate = h.figures.find((f) => f.reader.startsWith('Seam · TS SDK'))?.rowsPerSec ?? 0;
 }
 if (scenarios.has('large')) {
   const count = Number(args['large-messages']);

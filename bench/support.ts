@@ -1,7 +1,7 @@
 /**
  * What the Pulsar benchmarks share: the standalone's addresses, topics written once by the
- * official Python producer, the official Java reader's timed read, a plain-text table, and
- * the results file.
+ * official Python producer, the official Java reader's timed read, a gateway (or the bare
+ * gRPC ceiling) per measured read, a plain-text table, and the results file.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PulsarAdmin } from '../server/pulsar/admin.ts';
-import { GatewayProcess } from '../test/support/gateway-process.ts';
+import { GatewayProcess, ServerProcess } from '../test/support/gateway-process.ts';
 
 export const run = promisify(execFile);
 export const root = fileURLToPath(new URL('..', import.meta.url));
@@ -17,6 +17,12 @@ export const serviceUrl = `pulsar://127.0.0.1:${process.env.SEAM_PULSAR_BROKER_P
 export const webServiceUrl = `http://127.0.0.1:${process.env.SEAM_PULSAR_WEB_PORT ?? '8080'}`;
 export const python = `${root}.venv/bin/python`;
 export const officialPy = `${root}test/support/official.py`;
+
+/** Runs a command to completion and parses the JSON object it prints last. */
+export async function json<T>(file: string, argv: string[]): Promise<T> {
+  const { stdout } = await run(file, argv, { maxBuffer: 64 * 2 ** 20, timeout: 1_800_000 });
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as T;
+}
 
 /** Progress on stderr, so that stdout holds only the results. */
 export function log(line: string): void {
@@ -102,25 +108,70 @@ export async function javaRead(topic: string, count: number): Promise<Read> {
 /** The environment a benchmark's gateway runs with: this standalone. */
 const gatewayEnv = { SEAM_PULSAR_URL: serviceUrl, SEAM_PULSAR_ADMIN_URL: webServiceUrl };
 
+/** Runs `use` against a server process started for it, stopped after. */
+async function withServer<S extends ServerProcess, T>(
+  server: Promise<S>,
+  use: (server: S) => Promise<T>,
+): Promise<T> {
+  const started = await server;
+  try {
+    return await use(started);
+  } finally {
+    await started.stop();
+  }
+}
+
 /**
  * Runs `use` against a gateway of its own, stopped after: each RSS and CPU figure is one
  * measurement's, not the sum of those before it. `SEAM_BENCH_GATEWAY` names another
  * checkout whose gateway runs instead (set up, e.g. a `git worktree` of an older commit):
  * the same data and clients against two commits' gateways.
  */
-export async function withGateway<T>(
+export function withGateway<T>(
   use: (gateway: GatewayProcess) => Promise<T>,
   nodeFlags: string[] = [],
 ): Promise<T> {
-  const gateway = await GatewayProcess.start(gatewayEnv, nodeFlags, process.env.SEAM_BENCH_GATEWAY);
-  try {
-    return await use(gateway);
-  } finally {
-    await gateway.stop();
-  }
+  return withServer(
+    GatewayProcess.start(gatewayEnv, nodeFlags, process.env.SEAM_BENCH_GATEWAY),
+    use,
+  );
 }
 
-/** A read through a gateway, with the gateway's CPU seconds during it and its peak RSS. */
+const ceilingScript = `${root}bench/ceiling.ts`;
+
+/**
+ * Records one bounded ReadStream of `topic` through a gateway of its own into `file`: the
+ * responses the bare gRPC ceiling (bench/ceiling.ts) replays.
+ */
+export function recordCeiling(
+  topic: string,
+  file: string,
+): Promise<{ responses: number; bytes: number }> {
+  return withGateway((gateway) =>
+    json(process.execPath, [ceilingScript, 'record', gateway.address, topic, file]),
+  );
+}
+
+/** Runs `use` against a bare gRPC ceiling process of its own serving `file`'s responses. */
+export function withCeiling<T>(
+  file: string,
+  use: (ceiling: ServerProcess) => Promise<T>,
+): Promise<T> {
+  return withServer(
+    ServerProcess.launch(
+      'the bare gRPC ceiling',
+      [ceilingScript, 'serve', file],
+      {},
+      /serving seam\.v1\.SeamService \(bare gRPC ceiling.* on [^ ]+:(\d+)$/,
+    ),
+    use,
+  );
+}
+
+/**
+ * A read through a gateway (or the bare gRPC ceiling), with that server's CPU seconds
+ * during it and its peak RSS.
+ */
 export interface GatewayRead extends Read {
   gatewayCpuSeconds: number;
   gatewayPeakRss: number;
@@ -128,7 +179,7 @@ export interface GatewayRead extends Read {
 
 /** Times `read` against `gateway`, counting the CPU the gateway spent serving it. */
 export async function measuredRead(
-  gateway: GatewayProcess,
+  gateway: ServerProcess,
   read: (address: string) => Promise<Read>,
 ): Promise<GatewayRead> {
   const before = await gateway.cpuSeconds();

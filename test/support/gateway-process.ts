@@ -2,7 +2,7 @@
  * The gateway under test, as its own process (`node server/cli.ts serve`), with its memory
  * read from /proc: the benchmark's RSS figures are this process's alone. Shared by the
  * memory tests and bench/ (bench imports test support, as bench/fuzz.ts does; no test
- * imports bench).
+ * imports bench), which runs its bare gRPC ceiling as a ServerProcess too.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -20,47 +20,56 @@ export interface Memory {
   peak: number;
 }
 
-/** A running `seam serve`. */
-export class GatewayProcess {
+/**
+ * A server run as its own Node process (the gateway, or the benchmark's bare gRPC ceiling),
+ * its CPU and memory read from /proc.
+ */
+export class ServerProcess {
   readonly address: string;
   private readonly child: ChildProcess;
 
-  private constructor(child: ChildProcess, port: number) {
+  protected constructor(child: ChildProcess, port: number) {
     this.child = child;
     this.address = `127.0.0.1:${port}`;
   }
 
   /**
-   * Starts the gateway on a free port and resolves once it serves.
-   * @param nodeFlags e.g. `['--cpu-prof', '--cpu-prof-dir', dir]`.
-   * @param tree the checkout whose gateway runs (this one by default; the benchmarks run an
-   *   older commit's from its own worktree to compare the two on the same data).
+   * Starts `node ...argv` and resolves once a line on its stdout matches `serving`, whose
+   * first group is the port the server picked.
+   * @param name what the server is, for errors.
    */
-  static async start(
+  static async launch(
+    name: string,
+    argv: string[],
     env: NodeJS.ProcessEnv,
-    nodeFlags: string[] = [],
-    tree = root,
-  ): Promise<GatewayProcess> {
-    const child = spawn(
-      process.execPath,
-      [...nodeFlags, join(tree, 'server/cli.ts'), 'serve', '--port', '0', '--metrics-port', '0'],
-      {
-        env: { ...process.env, ...env, SEAM_LOG_LEVEL: 'info', SEAM_PLAINTEXT: 'true' },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
+    serving: RegExp,
+  ): Promise<ServerProcess> {
+    const { child, port } = await ServerProcess.spawn(name, argv, env, serving);
+    return new ServerProcess(child, port);
+  }
+
+  /** Spawns the process and waits for its serving line: see `launch`. */
+  protected static async spawn(
+    name: string,
+    argv: string[],
+    env: NodeJS.ProcessEnv,
+    serving: RegExp,
+  ): Promise<{ child: ChildProcess; port: number }> {
+    const child = spawn(process.execPath, argv, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const port = await new Promise<number>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
       const seen: string[] = [];
       const fail = (why: string) => {
         child.kill('SIGKILL');
-        reject(new Error(`the gateway ${why}; its last lines:\n${seen.slice(-5).join('\n')}`));
+        reject(new Error(`${name} ${why}; its last lines:\n${seen.slice(-5).join('\n')}`));
       };
       const timer = setTimeout(() => fail('did not serve within 60 s'), 60_000);
       lines.on('line', (line) => {
         seen.push(line);
-        // The serving log line names the port the gateway picked.
-        const match = /serving seam\.v1\.SeamService(?: and [\w.]+)* on [^ ]+:(\d+)/.exec(line);
+        const match = serving.exec(line);
         if (match) {
           clearTimeout(timer);
           resolve(Number(match[1]));
@@ -71,7 +80,7 @@ export class GatewayProcess {
         fail(`exited with ${code} at start`);
       });
     });
-    return new GatewayProcess(child, port);
+    return { child, port };
   }
 
   /**
@@ -118,6 +127,30 @@ export class GatewayProcess {
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.kill('SIGTERM');
     await exited;
+  }
+}
+
+/** A running `seam serve`. */
+export class GatewayProcess extends ServerProcess {
+  /**
+   * Starts the gateway on a free port and resolves once it serves.
+   * @param nodeFlags e.g. `['--cpu-prof', '--cpu-prof-dir', dir]`.
+   * @param tree the checkout whose gateway runs (this one by default; the benchmarks run an
+   *   older commit's from its own worktree to compare the two on the same data).
+   */
+  static async start(
+    env: NodeJS.ProcessEnv,
+    nodeFlags: string[] = [],
+    tree = root,
+  ): Promise<GatewayProcess> {
+    const { child, port } = await ServerProcess.spawn(
+      'the gateway',
+      [...nodeFlags, join(tree, 'server/cli.ts'), 'serve', '--port', '0', '--metrics-port', '0'],
+      { ...env, SEAM_LOG_LEVEL: 'info', SEAM_PLAINTEXT: 'true' },
+      // The serving log line names the port the gateway picked.
+      /serving seam\.v1\.SeamService(?: and [\w.]+)* on [^ ]+:(\d+)/,
+    );
+    return new GatewayProcess(child, port);
   }
 }
 
