@@ -214,11 +214,12 @@ class Stream {
         await this.versions.learn(messages);
         const received = await checkReceived(this.deps.admin, p, messages);
         p.inflight = undefined;
-        // One by one: a receive can hand back the whole prefetch (receiver queue × batch
-        // size, a million small messages), too many for spread arguments.
-        for (const [i, m] of messages.entries()) {
-          if (i >= received) break;
-          p.pending.push(m);
+        if (p.pending.length === 0) {
+          p.pending = received === messages.length ? messages : messages.slice(0, received);
+        } else {
+          // One by one: a receive can hand back the whole prefetch (receiver queue × batch
+          // size, a million small messages), too many for spread arguments.
+          for (let i = 0; i < received; i++) p.pending.push(messages[i] as Message);
         }
       });
       return p.inflight.then(() => {
@@ -279,15 +280,16 @@ class Stream {
           p.finished = true;
           break;
         }
-        const unreadable = this.versions.unreadable(message);
-        if (unreadable) {
+        const decode = this.versions.decoderOf(message);
+        if (decode instanceof SeamError) {
           // Deliver the rows before it, then end the stream right after them.
           if (batch.rows > 0) yield this.flush(phase);
-          throw unreadable;
+          throw decode;
         }
         p.next++;
         try {
-          this.append(message);
+          batch.append(message, decode);
+          this.lastPublishTime = message.publishTime;
         } catch (error) {
           // A payload that does not decode: the rows before it go out, then the error, so
           // a client resuming with the token reads on up to that message.
@@ -313,13 +315,6 @@ class Stream {
         p.next = 0;
       }
     }
-  }
-
-  private append(message: Message): void {
-    const decode = this.versions.decoderOf(message);
-    if (decode instanceof SeamError) throw decode;
-    this.batch.append(message, decode);
-    this.lastPublishTime = message.publishTime;
   }
 
   private flush(phase: 'history' | 'tail'): StreamEvent {
