@@ -9,13 +9,16 @@
  *   --streams a,b,...       concurrent streams (default 1,10,100)
  *   --concurrency-messages N  topic size for the concurrency scenario (default 10,000)
  *   --slow-seconds N        how long the slow client reads (default 30)
+ *   --small-messages N      small-message backlog, messages (default 1,000,000)
+ *   --small-size N          their payload, bytes (default 100; random, BYTES schema)
+ *   --small-ledgers N       its ledgers (default 4)
  *   --large-messages N      large-message backlog, messages (default 4,000)
  *   --large-size N          their payload, bytes (default 100,000; random, BYTES schema)
  *   --large-ledgers N       its ledgers (default 2)
- *   --scenarios list        history,large,tail,concurrency,slow (default all)
+ *   --scenarios list        history,small,large,tail,concurrency,slow (default all)
  *   --no-profile            skip the CPU profile of the gateway during a history read
  *
- * History and large: Seam's Python client and TS SDK through the gateway, the same clients on
+ * History, small and large: Seam's Python client and TS SDK through the gateway, the same clients on
  * the bare gRPC ceiling (bench/ceiling.ts: one recorded Seam read of the topic replayed from
  * memory, no Pulsar: what grpc-js and the client alone reach), the official Java reader and
  * the official Python loop.
@@ -65,10 +68,13 @@ const { values: args } = parseArgs({
     streams: { type: 'string', default: '1,10,100' },
     'concurrency-messages': { type: 'string', default: '10000' },
     'slow-seconds': { type: 'string', default: '30' },
+    'small-messages': { type: 'string', default: '1000000' },
+    'small-size': { type: 'string', default: '100' },
+    'small-ledgers': { type: 'string', default: '4' },
     'large-messages': { type: 'string', default: '4000' },
     'large-size': { type: 'string', default: '100000' },
     'large-ledgers': { type: 'string', default: '2' },
-    scenarios: { type: 'string', default: 'history,large,tail,concurrency,slow' },
+    scenarios: { type: 'string', default: 'history,small,large,tail,concurrency,slow' },
     profile: { type: 'boolean', default: true },
   },
   allowNegative: true,
@@ -573,12 +579,14 @@ if (backlog && scenarios.has('history')) {
   output.history = h;
   fullRate = h.figures.find((f) => f.reader.startsWith('Seam · TS SDK'))?.rowsPerSec ?? 0;
 }
-if (scenarios.has('large')) {
-  const count = Number(args['large-messages']);
-  const size = Number(args['large-size']);
-  const large = await dataset('large', count, Number(args['large-ledgers']), size);
-  output.large = await history({
-    ...large,
+// BYTES payloads: small ones for the cost per message, large ones for the cost per byte.
+for (const name of ['small', 'large'] as const) {
+  if (!scenarios.has(name)) continue;
+  const count = Number(args[`${name}-messages`]);
+  const size = Number(args[`${name}-size`]);
+  const data = await dataset(name, count, Number(args[`${name}-ledgers`]), size);
+  output[name] = await history({
+    ...data,
     count,
     what: `${thousands(size)}-byte messages`,
     raw: true,
