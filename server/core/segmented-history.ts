@@ -298,24 +298,32 @@ export class SegmentedHistory implements PartitionReader {
       while (!this.closed) {
         while (!mayRead()) await roomOrChange(gate, memory);
         const messages = await reader.receive(this.abort.signal);
-        const handedOff = messages.reduce((total, m) => total + messageBytes(m), 0);
+        let handedOff = 0;
+        let bytes = 0;
+        let outside = 0;
+        for (const m of messages) {
+          const size = messageBytes(m);
+          handedOff += size;
+          if (startsIn(m, segment)) bytes += size;
+          else outside++;
+        }
         if (this.closed) {
           memory?.release(handedOff); // its buffers are released already
           return;
         }
         received += messages.length;
-        const inside = messages.filter((m) => startsIn(m, segment));
+        const inside = outside === 0 ? messages : messages.filter((m) => startsIn(m, segment));
         // Counted as held in memory, taken from the gateway's memory by the reader already;
         // what is past the segment is dropped and released (before anything can throw).
-        const bytes = inside.reduce((total, m) => total + messageBytes(m), 0);
         memory?.release(handedOff - bytes);
         // Nothing of the segment before what follows it: is the ledger still there?
         if (received === messages.length && inside.length === 0) {
           await this.checkSegmentExists(segment);
         }
+        if (segment.buffer.length === 0) segment.buffer = inside;
         // One by one: a receive can hand back the whole prefetch (receiver queue × batch
         // size, a million small messages), too many for spread arguments.
-        for (const m of inside) segment.buffer.push(m);
+        else for (const m of inside) segment.buffer.push(m);
         segment.bufferedBytes += bytes;
         gate.buffered += bytes;
         gate.notify();
