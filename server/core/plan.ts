@@ -372,7 +372,7 @@ class Planner {
     let segments: Segment[] = [];
     const entryBytes = new Map<number, number>();
     try {
-      const { lastMessageId, markDeletePosition } = await reader.positions();
+      const { lastMessageId, markDeletePosition } = await reader.positions(this.signal);
       boundary = lastMessageId.entryId >= 0 ? lastMessageId : undefined;
       if (start === 'latest') {
         // Everything after "latest" is tail; pin the position to the boundary so a resume

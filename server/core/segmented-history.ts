@@ -188,8 +188,8 @@ export class SegmentedHistory implements PartitionReader {
   }
 
   /** The partition's last message id and cursor (from the tail's reader once there). */
-  positions(): ReturnType<PartitionReader['positions']> {
-    return (this.tail ?? this.options.main).positions();
+  positions(signal?: AbortSignal): ReturnType<PartitionReader['positions']> {
+    return (this.tail ?? this.options.main).positions(signal);
   }
 
   /** Closes every reader; resolves once the segment reads under way have ended. */

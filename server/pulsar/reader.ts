@@ -272,19 +272,33 @@ export class Reader {
    * The id of the last message in the partition (entry id -1 when it is empty), and the
    * subscription's mark-delete position: the entry before the next one the cursor reads.
    */
-  async positions(): Promise<{
+  async positions(signal?: AbortSignal): Promise<{
     lastMessageId: MessageId;
     markDeletePosition: MessageId | undefined;
   }> {
-    const connection = await this.ready();
-    const response = await connection.request(`last message id of ${this.topic}`, (id) =>
-      encodeGetLastMessageId(this.consumerId, id),
+    const what = `last message id of ${this.topic}`;
+    // Retried within the operation timeout: a topic being unloaded closes the consumer
+    // under the request (the broker answers "Consumer not found") while the reader
+    // reconnects to the topic's next owner.
+    return this.client.retrying(
+      what,
+      async () => {
+        if (this.closed)
+          throw new PulsarError('ConnectionClosed', `reader of ${this.topic} is closed`, {
+            retriable: false,
+          });
+        const connection = await this.ready();
+        const response = await connection.request(what, (id) =>
+          encodeGetLastMessageId(this.consumerId, id),
+        );
+        const r = expect(response, 'GET_LAST_MESSAGE_ID_RESPONSE');
+        return {
+          lastMessageId: r.lastMessageId.withPartition(this.partition),
+          markDeletePosition: r.markDeletePosition?.withPartition(this.partition),
+        };
+      },
+      { signal, deadline: this.client.deadline() },
     );
-    const r = expect(response, 'GET_LAST_MESSAGE_ID_RESPONSE');
-    return {
-      lastMessageId: r.lastMessageId.withPartition(this.partition),
-      markDeletePosition: r.markDeletePosition?.withPartition(this.partition),
-    };
   }
 
   /** The id of the last message in the partition (entry id -1 when it is empty). */
