@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import {
+  defaultHeapGrowingPercent,
   defaultOldSpaceMiB,
   defaultSemiSpaceMiB,
   heapBaseMiB,
@@ -27,28 +28,42 @@ test('the old-space limit is the base plus the budget, in MiB, rounded up', (t) 
   t.is(defaultOldSpaceMiB(64 * MiB + 1), heapBaseMiB + 65);
 });
 
-test('both flags are added when node is given neither', (t) => {
-  t.deepEqual(heapFlags(64 * MiB, []), [
+const growing = `--heap-growing-percent=${defaultHeapGrowingPercent}`;
+
+test('every flag is added when node is given none', (t) => {
+  const all = [
     `--max-old-space-size=${heapBaseMiB + 64}`,
     `--max-semi-space-size=${defaultSemiSpaceMiB}`,
-  ]);
-  t.deepEqual(heapFlags(64 * MiB, ['--expose-gc', '--import', 'x.ts'], '--enable-source-maps'), [
-    `--max-old-space-size=${heapBaseMiB + 64}`,
-    `--max-semi-space-size=${defaultSemiSpaceMiB}`,
-  ]);
+    growing,
+  ];
+  t.deepEqual(heapFlags(64 * MiB, []), all);
+  t.deepEqual(
+    heapFlags(64 * MiB, ['--expose-gc', '--import', 'x.ts'], '--enable-source-maps'),
+    all,
+  );
 });
 
 test('a flag on node’s command line or in NODE_OPTIONS wins, in either spelling', (t) => {
   t.deepEqual(heapFlags(64 * MiB, ['--max-old-space-size=512']), [
     `--max-semi-space-size=${defaultSemiSpaceMiB}`,
+    growing,
   ]);
   t.deepEqual(heapFlags(64 * MiB, ['--max_old_space_size=512']), [
     `--max-semi-space-size=${defaultSemiSpaceMiB}`,
+    growing,
   ]);
   t.deepEqual(heapFlags(64 * MiB, [], ' --max-semi-space-size=32  --trace-gc'), [
     `--max-old-space-size=${heapBaseMiB + 64}`,
+    growing,
   ]);
-  t.deepEqual(heapFlags(64 * MiB, ['--max-semi-space-size=2'], '--max-old-space-size=100'), []);
+  t.deepEqual(
+    heapFlags(
+      64 * MiB,
+      ['--max-semi-space-size=2', '--heap-growing-percent=50'],
+      '--max-old-space-size=100',
+    ),
+    [],
+  );
   t.false(setsFlag(['--max-old-space-size-x=1', '--max-old'], '--max-old-space-size'));
 });
 
@@ -101,7 +116,7 @@ for (const [how, file, argv] of [
   test(`started as ${how}: the process serves with the heap derived from the budget`, async (t) => {
     const { line, cmdline, child } = await servingLine(file, [...argv]);
     try {
-      t.is(line.heapFlags, `--max-old-space-size=${old} --max-semi-space-size=${semi}`);
+      t.is(line.heapFlags, `--max-old-space-size=${old} --max-semi-space-size=${semi} ${growing}`);
       // V8's limit: the old space and three semi-spaces of the young generation.
       t.is(line.heapLimitBytes, (old + 3 * semi) * MiB);
       t.true(cmdline.includes(`--max-old-space-size=${old}`), cmdline.join(' '));
@@ -111,22 +126,23 @@ for (const [how, file, argv] of [
   });
 }
 
-test('NODE_OPTIONS sets the old space: only the semi-space is added', async (t) => {
+test('NODE_OPTIONS sets the old space: the other flags are added', async (t) => {
   const { line, child } = await servingLine(process.execPath, [cli], {
     NODE_OPTIONS: '--max-old-space-size=300',
   });
   try {
-    t.is(line.heapFlags, `--max-semi-space-size=${semi}`);
+    t.is(line.heapFlags, `--max-semi-space-size=${semi} ${growing}`);
     t.is(line.heapLimitBytes, (300 + 3 * semi) * MiB);
   } finally {
     await stopped(child);
   }
 });
 
-test('node flags setting both: the process is not started again', async (t) => {
+test('node flags setting all three: the process is not started again', async (t) => {
   const { line, cmdline, child } = await servingLine(process.execPath, [
     '--max-old-space-size=300',
     '--max-semi-space-size=16',
+    '--heap-growing-percent=50',
     cli,
   ]);
   try {
