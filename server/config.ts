@@ -163,7 +163,7 @@ export const configSchema = z.strictObject({
     .default(10_000)
     .describe('How long shutdown waits for open streams to end before cutting them, ms.'),
   maxBufferedBytes: positive
-    .default(8 * 1024 * 1024)
+    .default(2 * 1024 * 1024)
     .describe('Response bytes a stream may have written that its client has not taken.'),
   receiverQueueSize: positive
     .default(defaultReceiverQueueSize)
