@@ -9,13 +9,16 @@
  *   --streams a,b,...       concurrent streams (default 1,10,100)
  *   --concurrency-messages N  topic size for the concurrency scenario (default 10,000)
  *   --slow-seconds N        how long the slow client reads (default 30)
+ *   --stalled-messages N    the stalled client's backlog, messages of --large-size bytes
+ *                           (default 2,000: 200 MB, in --large-ledgers ledgers)
+ *   --stalled-seconds N     how long the stalled client holds its stream (default 20)
  *   --small-messages N      small-message backlog, messages (default 1,000,000)
  *   --small-size N          their payload, bytes (default 100; random, BYTES schema)
  *   --small-ledgers N       its ledgers (default 4)
  *   --large-messages N      large-message backlog, messages (default 4,000)
  *   --large-size N          their payload, bytes (default 100,000; random, BYTES schema)
  *   --large-ledgers N       its ledgers (default 2)
- *   --scenarios list        history,small,large,tail,concurrency,slow (default all)
+ *   --scenarios list        history,small,large,tail,concurrency,slow,stalled (default all)
  *   --no-profile            skip the CPU profile of the gateway during a history read
  *
  * History, small and large: Seam's Python client and TS SDK through the gateway, the same clients on
@@ -37,7 +40,11 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import type { GatewayProcess, ServerProcess } from '../test/support/gateway-process.ts';
+import {
+  type GatewayProcess,
+  pausedStream,
+  type ServerProcess,
+} from '../test/support/gateway-process.ts';
 import { topProfileFunctions } from './cpu-profile.ts';
 import { dataset, javaPeer, produce } from './data.ts';
 import {
@@ -68,13 +75,15 @@ const { values: args } = parseArgs({
     streams: { type: 'string', default: '1,10,100' },
     'concurrency-messages': { type: 'string', default: '10000' },
     'slow-seconds': { type: 'string', default: '30' },
+    'stalled-messages': { type: 'string', default: '2000' },
+    'stalled-seconds': { type: 'string', default: '20' },
     'small-messages': { type: 'string', default: '1000000' },
     'small-size': { type: 'string', default: '100' },
     'small-ledgers': { type: 'string', default: '4' },
     'large-messages': { type: 'string', default: '4000' },
     'large-size': { type: 'string', default: '100000' },
     'large-ledgers': { type: 'string', default: '2' },
-    scenarios: { type: 'string', default: 'history,small,large,tail,concurrency,slow' },
+    scenarios: { type: 'string', default: 'history,small,large,tail,concurrency,slow,stalled' },
     profile: { type: 'boolean', default: true },
   },
   allowNegative: true,
@@ -500,12 +509,14 @@ async function concurrency() {
     });
     log(`concurrency ${streams}: ${thousands(r.rows / r.seconds)} rows/s`);
   }
+  const one = figures.find((f) => f.streams === 1)?.rowsPerSec;
   table(
     `Concurrency: N streams at once, each a bounded read of ${thousands(count)} records (one TS SDK process)`,
-    ['streams', 'aggregate rows/s', 'seconds', 'gateway peak RSS'],
+    ['streams', 'aggregate rows/s', 'vs 1 stream', 'seconds', 'gateway peak RSS'],
     figures.map((f) => [
       String(f.streams),
       thousands(f.rowsPerSec),
+      one ? `${fixed(f.rowsPerSec / one, 2)}×` : '-',
       fixed(f.seconds),
       mib(f.gatewayPeakRss),
     ]),
@@ -551,6 +562,65 @@ async function slowClient(gateway: GatewayProcess, topic: string, fullRate: numb
         mib(figure.rssFirstHalfMean),
         mib(figure.rssSecondHalfMean),
         mib(peak),
+      ],
+    ],
+  );
+  return figure;
+}
+
+/** A stalled stream may grow the gateway by this much at most (issue 19's target). */
+const stalledTargetBytes = 64 * MiB;
+
+/**
+ * One client opens a ReadStream on a large backlog, takes the first response and stops
+ * reading (a raw HTTP/2 stream that sends no WINDOW_UPDATE: test/support/gateway-process.ts),
+ * so everything the gateway reads ahead for it stays in the gateway. Its RSS growth: the
+ * peak while the stream is held, less its RSS before the stream opened.
+ */
+async function stalled(gateway: GatewayProcess, topic: string, bytes: number, count: number) {
+  const seconds = Number(args['stalled-seconds']);
+  await sleep(1000); // settled after start
+  const before = (await gateway.memory()).rss;
+  const sampler = gateway.sampleRss(250);
+  const stream = await pausedStream(gateway.address, topic);
+  await sleep(seconds * 1000);
+  const samples = sampler.stop();
+  const held = (await gateway.memory()).rss;
+  const peak = Math.max(held, ...samples);
+  stream.close();
+  await sleep(2000);
+  const after = (await gateway.memory()).rss;
+  const figure = {
+    backlogBytes: bytes,
+    backlogMessages: count,
+    seconds,
+    rssBefore: before,
+    rssPeak: peak,
+    rssGrowth: peak - before,
+    rssAtEnd: held,
+    rssAfterClose: after,
+    targetGrowth: stalledTargetBytes,
+    met: peak - before <= stalledTargetBytes,
+    rssSamples: samples,
+  };
+  table(
+    `Stalled client: one ReadStream on ${thousands(count)} × ${thousands(bytes / count)} B (${thousands(bytes / MB)} MB) that takes its first response and stops reading for ${seconds} s`,
+    [
+      'RSS before',
+      'peak RSS',
+      'growth (peak − before)',
+      'target',
+      'RSS at the end',
+      '2 s after close',
+    ],
+    [
+      [
+        mib(before),
+        mib(peak),
+        mib(peak - before),
+        `≤ ${mib(stalledTargetBytes)}: ${figure.met ? 'met' : 'not met'}`,
+        mib(held),
+        mib(after),
       ],
     ],
   );
@@ -610,6 +680,14 @@ if (backlog && scenarios.has('slow')) {
     fullRate = r.rows / r.seconds;
   }
   output.slowClient = await withGateway((gateway) => slowClient(gateway, topic, fullRate));
+}
+if (scenarios.has('stalled')) {
+  const count = Number(args['stalled-messages']);
+  const size = Number(args['large-size']);
+  const backlog = await dataset('large', count, Number(args['large-ledgers']), size);
+  output.stalled = await withGateway((gateway) =>
+    stalled(gateway, backlog.topic, backlog.bytes, count),
+  );
 }
 output.seconds = Math.round((performance.now() - started) / 1000);
 await writeResults('bench', output);

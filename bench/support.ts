@@ -125,14 +125,18 @@ async function withServer<S extends ServerProcess, T>(
  * Runs `use` against a gateway of its own, stopped after: each RSS and CPU figure is one
  * measurement's, not the sum of those before it. `SEAM_BENCH_GATEWAY` names another
  * checkout whose gateway runs instead (set up, e.g. a `git worktree` of an older commit):
- * the same data and clients against two commits' gateways.
+ * the same data and clients against two commits' gateways; `SEAM_BENCH_GATEWAY_NODE_FLAGS`
+ * adds node flags to the gateway's command line.
  */
 export function withGateway<T>(
   use: (gateway: GatewayProcess) => Promise<T>,
   nodeFlags: string[] = [],
 ): Promise<T> {
+  // SEAM_BENCH_GATEWAY_NODE_FLAGS: node flags for every gateway, space-separated (e.g. heap
+  // flags, to run another checkout's gateway with this one's heap limits).
+  const extra = (process.env.SEAM_BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   return withServer(
-    GatewayProcess.start(gatewayEnv, nodeFlags, process.env.SEAM_BENCH_GATEWAY),
+    GatewayProcess.start(gatewayEnv, [...extra, ...nodeFlags], process.env.SEAM_BENCH_GATEWAY),
     use,
   );
 }

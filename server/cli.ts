@@ -24,6 +24,7 @@ import {
   switchSettings,
 } from './config.ts';
 import { serveHelp } from './config-reference.ts';
+import { applyHeapFlags } from './heap-limit.ts';
 import { createLogger } from './telemetry/log.ts';
 import { observeMemory, observePulsarReaders } from './telemetry/pulsar-metrics.ts';
 import { startTelemetry } from './telemetry/sdk.ts';
@@ -60,8 +61,16 @@ async function serve(args: string[]): Promise<void> {
   const config = loadConfig({ file: values.config as string | undefined, flags });
   // Checked before anything starts: a gateway that cannot serve safely does not start.
   const serverOptions = gatewayOptions(config);
+  // Before anything is started: this may replace the process with one whose heap is capped.
+  const heap = applyHeapFlags(config.memoryBudgetBytes);
   const logger = createLogger(config.logLevel);
   for (const warning of startupWarnings(config)) logger.warn({ event: 'config.warning' }, warning);
+  if (heap.missing.length > 0) {
+    logger.warn(
+      { event: 'heap.uncapped', flags: heap.missing },
+      `this Node has no process.execve: the heap is not capped; start node with ${heap.missing.join(' ')} (docs/operations.md, Memory)`,
+    );
+  }
   const telemetry = await startTelemetry({
     serviceVersion: version,
     metricsHost: config.metricsHost,
@@ -100,9 +109,11 @@ async function serve(args: string[]): Promise<void> {
       metrics: `http://${config.metricsHost}:${telemetry.metricsPort}/metrics`,
       transport: config.tlsClientCa ? 'mtls' : config.tlsCert ? 'tls' : 'plaintext',
       callerAuth: config.callerAuth,
-      // What bounds RSS is the heap limit (NODE_OPTIONS=--max-old-space-size): docs/operations.md, Memory.
+      // What bounds RSS is the heap limit, derived from the budget unless node's flags set it
+      // (server/heap-limit.ts; docs/operations.md, Memory).
       memoryBudgetBytes: config.memoryBudgetBytes,
       heapLimitBytes: getHeapStatistics().heap_size_limit,
+      heapFlags: heap.added.length > 0 ? heap.added.join(' ') : 'from node options',
     },
     `serving ${gateway.services.join(' and ')} on ${config.host}:${gateway.port}, reading ${config.pulsarUrl}`,
   );

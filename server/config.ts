@@ -163,7 +163,7 @@ export const configSchema = z.strictObject({
     .default(10_000)
     .describe('How long shutdown waits for open streams to end before cutting them, ms.'),
   maxBufferedBytes: positive
-    .default(8 * 1024 * 1024)
+    .default(2 * 1024 * 1024)
     .describe('Response bytes a stream may have written that its client has not taken.'),
   receiverQueueSize: positive
     .default(defaultReceiverQueueSize)
@@ -176,7 +176,7 @@ export const configSchema = z.strictObject({
   memoryBudgetBytes: positive
     .default(defaultMemoryBudgetBytes)
     .describe(
-      "Bytes all streams' buffers draw from together: reader queues and prefetch, segment buffers, unsent responses; a stream that finds it spent waits, keeping a minimum to move on.",
+      "Bytes all streams' buffers draw from together: reader queues and prefetch, segment buffers, unsent responses; a stream that finds it spent waits, keeping a minimum to move on. `seam serve` caps V8's old space at 96 MiB + this (node's `--max-old-space-size`) and its semi-space at 8 MiB, unless node's flags or NODE_OPTIONS set them (docs/operations.md, Memory).",
     ),
   historyParallelism: positive
     .default(defaultHistoryParallelism)

@@ -23,7 +23,7 @@ import { isLast, isPast, startsIn } from './positions.ts';
 /** Segments of history read at once per stream, by default (see bench/read-segments.ts). */
 export const defaultHistoryParallelism = 4;
 /** Bytes (`messageBytes`) a stream's segment readers may buffer and prefetch, by default. */
-export const defaultHistoryBudgetBytes = 64 * 1024 * 1024;
+export const defaultHistoryBudgetBytes = 8 * 1024 * 1024;
 
 /** Smallest prefetch window of a segment reader, messages. */
 const minWindow = 32;

@@ -8,8 +8,8 @@ import type { MemoryPool } from '../memory-pool.ts';
 
 /** Messages a reader may have queued and asked for, by default (as the official clients). */
 export const defaultReceiverQueueSize = 1000;
-/** Bytes a reader may hold queued and prefetched, by default (8 MiB). */
-export const defaultReceiverQueueBytes = 8 * 1024 * 1024;
+/** Bytes a reader may hold queued and prefetched, by default (2 MiB: bench/README.md, Memory). */
+export const defaultReceiverQueueBytes = 2 * 1024 * 1024;
 
 /**
  * What a received message costs beyond its payload, bytes: the JS objects that carry it
