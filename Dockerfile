@@ -4,10 +4,10 @@
 #   docker build -t seam . && docker run -p 50051:50051 -p 9464:9464 -v /etc/seam/tls:/tls:ro \
 #     -e SEAM_TLS_CERT=/tls/server.pem -e SEAM_TLS_KEY=/tls/server.key \
 #     -e SEAM_PULSAR_URL=pulsar://broker:6650 -e SEAM_PULSAR_ADMIN_URL=http://broker:8080 seam
-# Memory: `seam serve` caps V8's heap from SEAM_MEMORY_BUDGET_BYTES (64 MiB by default: old space
-# 96 MiB + the budget, semi-space 8 MiB), replacing itself in place with the flags (same PID 1);
-# -e NODE_OPTIONS=--max-old-space-size=N overrides it. One 1 M-record history read peaked at
-# 237–258 MiB RSS with the defaults, 100 streams at ~400 MiB (docs/operations.md, Memory).
+# Memory: streams draw from SEAM_MEMORY_BUDGET_BYTES (64 MiB by default); `seam serve` sets V8's
+# young generation (--max-semi-space-size=32), replacing itself in place (same PID 1), and leaves
+# the old space at V8's limit, which Node sizes from the container's memory limit. A hard cap:
+# -e NODE_OPTIONS=--max-old-space-size=N, at a CPU cost (docs/operations.md, Memory).
 
 # Production dependencies only; no install scripts (the native codecs ship prebuilt in
 # per-platform npm packages).

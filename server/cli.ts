@@ -61,14 +61,14 @@ async function serve(args: string[]): Promise<void> {
   const config = loadConfig({ file: values.config as string | undefined, flags });
   // Checked before anything starts: a gateway that cannot serve safely does not start.
   const serverOptions = gatewayOptions(config);
-  // Before anything is started: this may replace the process with one whose heap is capped.
-  const heap = applyHeapFlags(config.memoryBudgetBytes);
+  // Before anything is started: this may replace the process with one with its heap flags.
+  const heap = applyHeapFlags();
   const logger = createLogger(config.logLevel);
   for (const warning of startupWarnings(config)) logger.warn({ event: 'config.warning' }, warning);
   if (heap.missing.length > 0) {
     logger.warn(
-      { event: 'heap.uncapped', flags: heap.missing },
-      `this Node has no process.execve: the heap is not capped; start node with ${heap.missing.join(' ')} (docs/operations.md, Memory)`,
+      { event: 'heap.defaults', flags: heap.missing },
+      `this Node has no process.execve: the heap keeps V8's settings; start node with ${heap.missing.join(' ')} (docs/operations.md, Memory)`,
     );
   }
   const telemetry = await startTelemetry({
@@ -109,7 +109,7 @@ async function serve(args: string[]): Promise<void> {
       metrics: `http://${config.metricsHost}:${telemetry.metricsPort}/metrics`,
       transport: config.tlsClientCa ? 'mtls' : config.tlsCert ? 'tls' : 'plaintext',
       callerAuth: config.callerAuth,
-      // What bounds RSS is the heap limit, derived from the budget unless node's flags set it
+      // What bounds RSS: the budget's live bytes, and V8's heap limit and young generation
       // (server/heap-limit.ts; docs/operations.md, Memory).
       memoryBudgetBytes: config.memoryBudgetBytes,
       heapLimitBytes: getHeapStatistics().heap_size_limit,

@@ -176,7 +176,7 @@ export const configSchema = z.strictObject({
   memoryBudgetBytes: positive
     .default(defaultMemoryBudgetBytes)
     .describe(
-      "Bytes all streams' buffers draw from together: reader queues and prefetch, segment buffers, unsent responses; a stream that finds it spent waits, keeping a minimum to move on. `seam serve` caps V8's old space at 96 MiB + this (node's `--max-old-space-size`) and its semi-space at 8 MiB, unless node's flags or NODE_OPTIONS set them (docs/operations.md, Memory).",
+      "Bytes all streams' buffers draw from together: reader queues and prefetch, segment buffers, unsent responses; a stream that finds it spent waits, keeping a minimum to move on. What bounds RSS beyond it: V8's heap (docs/operations.md, Memory).",
     ),
   historyParallelism: positive
     .default(defaultHistoryParallelism)

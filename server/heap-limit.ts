@@ -1,46 +1,25 @@
 /**
- * The V8 heap limits `seam serve` runs with. Without them RSS follows V8's garbage, not
- * the live set: Node 24 grows the old generation lazily up to ~4 GiB here and each young
- * semi-space up to 64 MiB (three of them in use: up to 192 MiB of young generation), so a
- * gateway holding ~100 MiB of live data reached 500–900 MiB RSS (bench/README.md, Memory).
+ * The V8 heap settings `seam serve` runs with. Node fixes them when the process starts and
+ * nothing can change them after, so `seam serve`, once its configuration is loaded, replaces
+ * itself with the same command line plus the flags (`process.execve`: the same pid, stdio and
+ * environment, so the bin script, `node server/cli.ts serve`, the container's ENTRYPOINT and a
+ * supervisor all see one process). A flag given explicitly, on node's command line or in
+ * NODE_OPTIONS, wins.
  *
- * Node fixes the heap's limits when the process starts; nothing can change them after. So
- * `seam serve` computes them from its memory budget once its configuration is loaded and,
- * when the node flags do not set them already, replaces itself with the same command line
- * plus the flags (`process.execve`: the same pid, stdio and environment, so the bin script,
- * `node server/cli.ts serve`, the container's ENTRYPOINT and a supervisor all see one
- * process). A flag given explicitly, on node's command line or in NODE_OPTIONS, wins.
+ * What it sets is the young generation, not a cap on the old one. A history read makes
+ * short-lived objects per message (messages, ids, views) that wait in reader queues and
+ * segment buffers for a few milliseconds; with small semi-spaces they outlive two scavenges,
+ * are promoted and die in the old generation, where only full collections free them. Measured
+ * on a 1 M-record history read (bench/README.md, Memory): 32 MiB semi-spaces and V8's own
+ * old-space limit took 2.3–3.1 µs of gateway CPU a message at 261–385 MiB peak RSS; an
+ * old-space cap from the budget (160 MiB, 8 MiB semi-spaces) 3.8–4.3 µs at 252–284 MiB, and
+ * any old-space cap up to 1 GiB 4.5–5 µs (V8 sizes its growing factor from the cap and
+ * collects more often). Node's own old-space limit follows the machine's or the container's
+ * memory; an operator who wants a lower cap sets `--max-old-space-size`.
  */
 
-const MiB = 1024 * 1024;
-
-/**
- * Old space V8 may use beside what the budget counts, MiB: the gateway's own live heap at rest
- * (~40 MiB: modules, gRPC, OpenTelemetry), what each stream holds outside the budget (its
- * batch being built, its plan and reader objects) and room for V8 to collect without running
- * back to back.
- */
-export const heapBaseMiB = 96;
-
-/** The young generation's semi-space, MiB (V8's own default here is 64, and three are used). */
-export const defaultSemiSpaceMiB = 8;
-
-/**
- * How far V8 lets the old generation grow past what survived the last full collection before
- * the next one, percent. With a small `--max-old-space-size` V8 picks a factor of ~1.3–1.6,
- * and the gateway ran 2–3× as many full collections: gateway CPU per message in a history read
- * went from 5.4 to 8.6 µs (bench/README.md, Memory). 100 (a factor of 2) costs ~20 MiB more RSS
- * at the peak and most of the CPU back. Node takes it on its command line only, not in NODE_OPTIONS.
- */
-export const defaultHeapGrowingPercent = 100;
-
-/**
- * The old-space limit (`--max-old-space-size`, MiB) for a memory budget: the base plus the
- * budget, since what the budget counts (payload + ~400 B of objects a message) may all be heap.
- */
-export function defaultOldSpaceMiB(memoryBudgetBytes: number): number {
-  return heapBaseMiB + Math.ceil(memoryBudgetBytes / MiB);
-}
+/** The young generation's semi-space, MiB (three are in use: up to 96 MiB of young generation). */
+export const defaultSemiSpaceMiB = 32;
 
 /** Node options that set V8 flags, as `--max-old-space-size` or `--max_old_space_size`. */
 function names(flag: string): string[] {
@@ -54,26 +33,11 @@ export function setsFlag(args: readonly string[], flag: string): boolean {
 }
 
 /** The heap flags `seam serve` adds to node's: none that node's arguments or NODE_OPTIONS set. */
-export function heapFlags(
-  memoryBudgetBytes: number,
-  execArgv: readonly string[],
-  nodeOptions = '',
-): string[] {
+export function heapFlags(execArgv: readonly string[], nodeOptions = ''): string[] {
   const given = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)];
-  const flags: string[] = [];
-  const capOldSpace = !setsFlag(given, '--max-old-space-size');
-  if (capOldSpace) {
-    flags.push(`--max-old-space-size=${defaultOldSpaceMiB(memoryBudgetBytes)}`);
-  }
-  if (!setsFlag(given, '--max-semi-space-size')) {
-    flags.push(`--max-semi-space-size=${defaultSemiSpaceMiB}`);
-  }
-  // Only beside its own cap: under a large old space given to node, V8's own factor (up to 4)
-  // runs fewer full collections than 2 (measured: 5 against 27 in one 1 M-record read).
-  if (capOldSpace && !setsFlag(given, '--heap-growing-percent')) {
-    flags.push(`--heap-growing-percent=${defaultHeapGrowingPercent}`);
-  }
-  return flags;
+  return setsFlag(given, '--max-semi-space-size')
+    ? []
+    : [`--max-semi-space-size=${defaultSemiSpaceMiB}`];
 }
 
 /** Set in the environment of the process `seam serve` replaces itself with: it does so once. */
@@ -91,13 +55,13 @@ export interface HeapFlagsApplied {
  * Replaces this process with the same command line plus the heap flags it lacks, unless it
  * has them or was started that way already. Returns only when it does not replace itself.
  */
-export function applyHeapFlags(memoryBudgetBytes: number): HeapFlagsApplied {
+export function applyHeapFlags(): HeapFlagsApplied {
   const applied = process.env[heapFlagsApplied];
   if (applied !== undefined) {
     delete process.env[heapFlagsApplied]; // not handed down to what the gateway spawns
     return { added: applied.split(' ').filter(Boolean), missing: [] };
   }
-  const flags = heapFlags(memoryBudgetBytes, process.execArgv, process.env.NODE_OPTIONS);
+  const flags = heapFlags(process.execArgv, process.env.NODE_OPTIONS);
   if (flags.length === 0) return { added: [], missing: [] };
   if (typeof process.execve !== 'function') return { added: [], missing: flags };
   process.execve(
