@@ -10,6 +10,12 @@ import { ProtoDecodeError, ProtoReader } from './wire.ts';
 const maxInt32 = 0x7fffffff;
 
 /**
+ * The properties of a message that has none: one frozen object shared by all of them
+ * (most messages carry no properties; an object each was a per-message allocation).
+ */
+export const noProperties: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
  * Throws unless `value` is an integer in `min..max`: count and size fields the broker
  * passes on from producers are checked here, so no arithmetic downstream sees a negative
  * or absurd one (a negative `num_messages_in_batch` once pushed a shared permit count to
@@ -57,7 +63,7 @@ export function decodeMessageMetadata(buf: Buffer): MessageMetadata {
     producerName: '',
     sequenceId: 0,
     publishTime: 0,
-    properties: {},
+    properties: noProperties,
     partitionKey: undefined,
     partitionKeyB64Encoded: false,
     orderingKey: undefined,
@@ -89,6 +95,7 @@ export function decodeMessageMetadata(buf: Buffer): MessageMetadata {
         break;
       case 4: {
         const [key, value] = readKeyValue(r.message());
+        if (m.properties === noProperties) m.properties = {};
         m.properties[key] = value;
         break;
       }
@@ -180,17 +187,10 @@ export interface SingleMessageMetadata {
   nullValue: boolean;
 }
 
-/**
- * Decodes the `SingleMessageMetadata` at `r`'s position in a batch payload, where each
- * message is `[size u32][SingleMessageMetadata][payload of payload_size bytes]`.
- */
-export function decodeSingleMessageMetadata(
-  buf: Buffer,
-  start: number,
-  end: number,
-): SingleMessageMetadata {
-  const m: SingleMessageMetadata = {
-    properties: {},
+/** A `SingleMessageMetadata` with every field unset. */
+export function emptySingleMessageMetadata(): SingleMessageMetadata {
+  return {
+    properties: noProperties,
     partitionKey: undefined,
     partitionKeyB64Encoded: false,
     orderingKey: undefined,
@@ -200,11 +200,53 @@ export function decodeSingleMessageMetadata(
     sequenceId: undefined,
     nullValue: false,
   };
-  const r = new ProtoReader(buf, start, end);
+}
+
+/**
+ * Whether `m` carries nothing but its payload size, sequence id and event time (the usual
+ * message in a batch): what a batch keeps of such a message fits in typed arrays.
+ */
+export function isPlainSingleMessageMetadata(m: SingleMessageMetadata): boolean {
+  return (
+    m.properties === noProperties &&
+    m.partitionKey === undefined &&
+    !m.partitionKeyB64Encoded &&
+    m.orderingKey === undefined &&
+    !m.compactedOut &&
+    !m.nullValue
+  );
+}
+
+/** One reader for every `SingleMessageMetadata` (decoding is synchronous). */
+const singleReader = new ProtoReader(Buffer.alloc(0));
+
+/**
+ * Decodes the `SingleMessageMetadata` at `buf[start, end)` of a batch payload, where each
+ * message is `[size u32][SingleMessageMetadata][payload of payload_size bytes]`, into `m`
+ * (every field is set: `m` may be reused from one message to the next). Allocates only
+ * for the fields present that need it (properties, keys).
+ */
+export function decodeSingleMessageMetadataInto(
+  m: SingleMessageMetadata,
+  buf: Buffer,
+  start: number,
+  end: number,
+): SingleMessageMetadata {
+  m.properties = noProperties;
+  m.partitionKey = undefined;
+  m.partitionKeyB64Encoded = false;
+  m.orderingKey = undefined;
+  m.payloadSize = 0;
+  m.compactedOut = false;
+  m.eventTime = 0;
+  m.sequenceId = undefined;
+  m.nullValue = false;
+  const r = singleReader.reset(buf, start, end);
   for (let f = r.next(); f !== 0; f = r.next()) {
     switch (f) {
       case 1: {
         const [key, value] = readKeyValue(r.message());
+        if (m.properties === noProperties) m.properties = {};
         m.properties[key] = value;
         break;
       }
@@ -238,6 +280,15 @@ export function decodeSingleMessageMetadata(
   }
   checkRange('payload_size', m.payloadSize, 0, maxInt32);
   return m;
+}
+
+/** Decodes the `SingleMessageMetadata` at `buf[start, end)` of a batch payload. */
+export function decodeSingleMessageMetadata(
+  buf: Buffer,
+  start: number,
+  end: number,
+): SingleMessageMetadata {
+  return decodeSingleMessageMetadataInto(emptySingleMessageMetadata(), buf, start, end);
 }
 
 /** `BrokerEntryMetadata`: what the broker stamped on the entry when it stored it. */
