@@ -259,7 +259,7 @@ export class Reader {
     this.queuedBytes = 0;
     this.fill();
     this.settle();
-    this.grant();
+    this.scheduleGrant();
     return messages;
   }
 
@@ -471,7 +471,7 @@ export class Reader {
       this.settle();
       // Messages dropped here (before the start, compacted out, markers, partial chunks)
       // leave room at once, so the broker keeps sending.
-      this.grant();
+      this.scheduleGrant();
       if (this.queue.length > before && this.waiter) {
         const waiter = this.waiter;
         this.waiter = undefined;
@@ -509,6 +509,23 @@ export class Reader {
     this.queue.push(message);
     this.queuedBytes += messageBytes(message);
     this.lastQueued = message.messageId;
+  }
+
+  /** Set while a grant waits for the socket's data at hand to be read. */
+  private grantScheduled = false;
+
+  /**
+   * Grants after the entries already received are handled (`setImmediate`: once the
+   * event loop has read what the socket holds), so a burst of entries and the takes between
+   * them send one FLOW, not one each.
+   */
+  private scheduleGrant(): void {
+    if (this.grantScheduled) return;
+    this.grantScheduled = true;
+    setImmediate(() => {
+      this.grantScheduled = false;
+      this.grant();
+    });
   }
 
   /** Grants the broker the permits `permitsToGrant` allows (see flow-control.ts). */
