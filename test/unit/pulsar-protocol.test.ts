@@ -8,6 +8,7 @@ import {
 } from '../../server/pulsar/message-id.ts';
 import { crc32c } from '../../server/pulsar/protocol/checksum.ts';
 import { FrameDecoder, FrameError, splitEntry } from '../../server/pulsar/protocol/frame.ts';
+import { decodeSingleMessageMetadata } from '../../server/pulsar/protocol/metadata.ts';
 import { ProtoDecodeError, ProtoReader, ProtoWriter } from '../../server/pulsar/protocol/wire.ts';
 
 test('varints round-trip across the 28-bit and 53-bit boundaries', (t) => {
@@ -242,4 +243,31 @@ test('the per-entry id serializer writes what writeMessageIdData writes, id afte
     }),
     { numRuns: 300 },
   );
+});
+
+test('SingleMessageMetadata: the usual short form and every other form decode alike', (t) => {
+  const decode = (bytes: number[]) => {
+    const buf = Buffer.from(bytes);
+    const m = decodeSingleMessageMetadata(buf, 0, buf.length);
+    return [m.payloadSize, m.sequenceId, m.eventTime, { ...m.properties }];
+  };
+  // payload_size (field 3, tag 0x18), then sequence_id (field 8, tag 0x40): the fast path.
+  t.deepEqual(decode([0x18, 115]), [115, undefined, 0, {}]);
+  t.deepEqual(decode([0x18, 0xf3, 0x01, 0x40, 0xe8, 0x07]), [243, 1000, 0, {}]);
+  // Other orders, other fields, long varints, repeated fields: the general reader.
+  t.deepEqual(decode([0x40, 0xe8, 0x07, 0x18, 115]), [115, 1000, 0, {}]);
+  t.deepEqual(decode([0x18, 115, 0x40, 1, 0x28, 7]), [115, 1, 7, {}]);
+  t.deepEqual(decode([0x18, 0x80, 0x80, 0x80, 0x80, 0x01]), [2 ** 28, undefined, 0, {}]);
+  t.deepEqual(decode([0x18, 0x80, 0x80, 0x80, 0x80, 0x02, 0x40, 0x80, 0x80, 0x80, 0x80, 0x01]), [
+    2 ** 29,
+    2 ** 28,
+    0,
+    {},
+  ]);
+  t.deepEqual(decode([0x18, 1, 0x18, 2]), [2, undefined, 0, {}]);
+  t.deepEqual(decode([0x18, 3, 0x0a, 5, 0x0a, 1, 0x6b, 0x12, 0]), [3, undefined, 0, { k: '' }]);
+  // Cut off, or negative: refused by the general reader.
+  t.throws(() => decode([0x18, 0x80]), { instanceOf: ProtoDecodeError });
+  t.throws(() => decode([0x18, 3, 0x40, 0x80]), { instanceOf: ProtoDecodeError });
+  t.throws(() => decode([0x18, ...Array(9).fill(0xff), 0x01]), { instanceOf: ProtoDecodeError });
 });

@@ -217,6 +217,27 @@ export function isPlainSingleMessageMetadata(m: SingleMessageMetadata): boolean 
   );
 }
 
+/** The value `shortVarint` read last. */
+let varintValue = 0;
+
+/**
+ * Reads a varint of 1 to 4 bytes (below 2^28) at `buf[pos]`, before `end`, into
+ * `varintValue`; returns where it ends, or -1 when it is longer or cut off (then the general
+ * reader decides).
+ */
+function shortVarint(buf: Buffer, pos: number, end: number): number {
+  let value = 0;
+  for (let shift = 0; shift < 28 && pos < end; shift += 7) {
+    const byte = buf[pos++] as number;
+    value |= (byte & 0x7f) << shift;
+    if (byte < 0x80) {
+      varintValue = value;
+      return pos;
+    }
+  }
+  return -1;
+}
+
 /** One reader for every `SingleMessageMetadata` (decoding is synchronous). */
 const singleReader = new ProtoReader(Buffer.alloc(0));
 
@@ -241,6 +262,23 @@ export function decodeSingleMessageMetadataInto(
   m.eventTime = 0;
   m.sequenceId = undefined;
   m.nullValue = false;
+  // The usual metadata, `payload_size` and perhaps `sequence_id`, each a one-byte tag and a
+  // varint of at most 4 bytes, is read here; anything else by the reader below.
+  if (start < end && buf[start] === 0x18) {
+    const afterSize = shortVarint(buf, start + 1, end);
+    if (afterSize > 0) {
+      m.payloadSize = varintValue;
+      if (afterSize === end) return m;
+      if (buf[afterSize] === 0x40) {
+        const afterSequence = shortVarint(buf, afterSize + 1, end);
+        if (afterSequence === end) {
+          m.sequenceId = varintValue;
+          return m;
+        }
+      }
+      m.payloadSize = 0;
+    }
+  }
   const r = singleReader.reset(buf, start, end);
   for (let f = r.next(); f !== 0; f = r.next()) {
     switch (f) {
