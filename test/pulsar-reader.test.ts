@@ -290,8 +290,11 @@ test('flow control: prefetch stops at the receiver queue; permits return in chun
     t.is((await reader.receive()).length, 20);
     while (reader.queuedMessages < 10) await new Promise((resolve) => setTimeout(resolve, 10));
     t.is(reader.permitsInFlight, 10);
-    // Taking those returns 10 more (half the queue): 20 granted, nothing left to send.
+    // Taking those returns 10 more (half the queue): 20 granted, nothing left to send. The
+    // FLOW goes out once the event loop has read what the socket holds (setImmediate).
     t.is((await reader.receive()).length, 10);
+    t.is(reader.permitsInFlight, 10, 'not granted before the socket is read');
+    await new Promise((resolve) => setImmediate(resolve));
     t.is(reader.permitsInFlight, 20);
   } finally {
     await reader.close();

@@ -17,7 +17,7 @@ import {
   type Incoming,
   type Response,
 } from './protocol/commands.ts';
-import { FrameDecoder } from './protocol/frame.ts';
+import { type Frame, FrameDecoder } from './protocol/frame.ts';
 
 /** Supplies credentials at connect time and whenever the broker challenges them. */
 export interface AuthProvider {
@@ -98,7 +98,7 @@ export class Connection {
   serverVersion = '';
   private readonly options: ConnectionOptions;
   private readonly socket: net.Socket;
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder: FrameDecoder;
   private readonly pending = new Map<number, Pending>();
   private readonly consumers = new Map<number, ConsumerHandler>();
   private readonly closeListeners = new Set<(error: PulsarError) => void>();
@@ -112,20 +112,36 @@ export class Connection {
     | { resolve(): void; reject(error: PulsarError): void; timer: NodeJS.Timeout }
     | undefined;
 
-  private constructor(options: ConnectionOptions, socket: net.Socket) {
+  private constructor(options: ConnectionOptions, socket: net.Socket, decoder: FrameDecoder) {
     this.options = options;
     this.url = options.url;
     this.socket = socket;
+    this.decoder = decoder;
   }
 
   /** Opens a connection and completes the CONNECT handshake. */
   static async connect(options: ConnectionOptions): Promise<Connection> {
     const { host, port, secure } = parseServiceUrl(options.url);
+    const decoder = new FrameDecoder();
+    let connection: Connection | undefined;
     const socket = secure
       ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...options.tls })
-      : net.connect({ host, port });
+      : // The decoder chooses where each read lands: a large frame straight into its own
+        // buffer (FrameDecoder.readBuffer); no 'data' events.
+        net.connect({
+          host,
+          port,
+          onread: {
+            // Also called as the socket is made, before the connection exists.
+            buffer: () => decoder.readBuffer(),
+            callback: (n: number) => {
+              connection?.receiveRead(n);
+              return true;
+            },
+          },
+        });
     socket.setNoDelay(true);
-    const connection = new Connection(options, socket);
+    connection = new Connection(options, socket, decoder);
     await connection.open(secure);
     return connection;
   }
@@ -148,7 +164,8 @@ export class Connection {
       );
       this.handshake = { resolve, reject, timer };
     });
-    this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    // A TLS socket hands out chunks; a plain one reads through `onread` (see `connect`).
+    if (secure) this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
     this.socket.on('error', (error: NodeJS.ErrnoException) => {
       // A certificate the client does not trust stays untrusted: retrying cannot help.
       const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(error.code ?? '');
@@ -285,9 +302,18 @@ export class Connection {
   }
 
   private receive(chunk: Buffer): void {
+    this.handle(() => this.decoder.push(chunk));
+  }
+
+  /** `n` bytes were read into the decoder's `readBuffer`. */
+  private receiveRead(n: number): void {
+    this.handle(() => this.decoder.pushRead(n));
+  }
+
+  private handle(frames: () => Frame[]): void {
     this.heardSinceLastCheck = true;
     try {
-      for (const frame of this.decoder.push(chunk)) {
+      for (const frame of frames()) {
         this.dispatch(decodeCommand(frame.command), frame.rest);
       }
     } catch (error) {

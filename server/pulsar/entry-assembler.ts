@@ -10,8 +10,8 @@ import { messageOverheadBytes } from './flow-control.ts';
 import type { Message } from './message.ts';
 import { compareMessageIds, MessageId } from './message-id.ts';
 import { decompress, maxUncompressedBytes } from './protocol/compression.ts';
-import { decodeEntry, type EntryMessage, type EntryMessages } from './protocol/entry.ts';
-import type { MessageMetadata } from './protocol/metadata.ts';
+import { decodeEntry, type EntryMessages } from './protocol/entry.ts';
+import { type MessageMetadata, noProperties } from './protocol/metadata.ts';
 
 /** What the broker stamped on an entry (or on one of its messages). */
 type BrokerStamp = Pick<Message, 'brokerTimestamp' | 'brokerIndex'>;
@@ -30,11 +30,14 @@ export interface StartFilter {
 interface OpenEntry {
   id: MessageId;
   metadata: MessageMetadata;
-  broker: BrokerStamp;
-  /** Its first message not queued yet (taken to check the start filter), if any. */
-  first: EntryMessage | undefined;
-  /** Its messages not queued yet, after `first`. */
+  brokerTimestamp: number | undefined;
+  brokerIndex: number | undefined;
+  /** The batch size its ids carry (0: not a batch). */
+  count: number;
+  /** Its messages not queued yet: from the cursor's when `atFirst`, else after it. */
   messages: EntryMessages;
+  /** The cursor is at a message not queued yet (moved there to check the start filter). */
+  atFirst: boolean;
 }
 
 /** The memory a message holds (`messageBytes` of message.ts). */
@@ -125,28 +128,34 @@ export class EntryAssembler {
     const count = metadata.isBatch ? metadata.numMessagesInBatch : 0;
     // The start filter applies in arrival order (a chunked message behind may pass it).
     let bytes = messages.payloadBytes;
-    let next = messages.next();
-    while (this.startFilter && next && !this.passesStart(this.idOf(id, next, count))) {
-      bytes -= next.payload.length;
-      next = messages.next();
+    let more = messages.advance();
+    while (
+      this.startFilter &&
+      more &&
+      !this.passesStart(this.idOf(id, messages.batchIndex, count))
+    ) {
+      bytes -= messages.payloadLength;
+      more = messages.advance();
     }
-    if (!next) return { permitsUsed, bytes: 0 };
+    if (!more) return { permitsUsed, bytes: 0 };
     const waiting = messages.remaining + 1;
     bytes += waiting * messageOverheadBytes;
     this.openEntries.push({
       id,
       metadata,
-      broker: { brokerTimestamp, brokerIndex },
-      first: next,
+      brokerTimestamp,
+      brokerIndex,
+      count,
       messages,
+      atFirst: true,
     });
     this.unqueuedBytes += bytes;
     this.unqueuedMessages += waiting;
     return { permitsUsed, bytes };
   }
 
-  private idOf(entry: MessageId, m: EntryMessage, count: number): MessageId {
-    return new MessageId(entry.ledgerId, entry.entryId, m.batchIndex, this.partition, count);
+  private idOf(entry: MessageId, batchIndex: number, count: number): MessageId {
+    return new MessageId(entry.ledgerId, entry.entryId, batchIndex, this.partition, count);
   }
 
   /** Whether messages wait to be made. */
@@ -168,41 +177,43 @@ export class EntryAssembler {
       this.unqueuedMessages--;
       return open;
     }
-    const m = open.first ?? (open.messages.next() as EntryMessage);
-    open.first = undefined;
-    if (open.messages.remaining === 0) this.openEntries.shift();
-    this.unqueuedBytes -= m.payload.length + messageOverheadBytes;
+    const { messages } = open;
+    if (open.atFirst) open.atFirst = false;
+    else messages.advance();
+    if (messages.remaining === 0) this.openEntries.shift();
+    this.unqueuedBytes -= messages.payloadLength + messageOverheadBytes;
     this.unqueuedMessages--;
-    return this.entryMessage(open, m);
+    return this.entryMessage(open);
   }
 
-  /** The message `m` of `open`, or undefined when it is compacted out. */
-  private entryMessage(open: OpenEntry, m: EntryMessage): Message | undefined {
-    const { id, metadata, broker } = open;
-    const { batchIndex, single, payload } = m;
+  /** The message at `open`'s cursor, or undefined when it is compacted out. */
+  private entryMessage(open: OpenEntry): Message | undefined {
+    const { id, metadata, messages, count } = open;
+    const payload = messages.payload.subarray(messages.payloadStart, messages.payloadEnd);
+    if (!messages.batched) {
+      return unbatchedMessage(this.topic, this.idOf(id, -1, 0), metadata, payload, open);
+    }
+    const { single, batchIndex } = messages;
     if (single?.compactedOut) return undefined;
-    const count = metadata.isBatch ? metadata.numMessagesInBatch : 0;
-    const messageId = this.idOf(id, m, count);
-    if (!single) return unbatchedMessage(this.topic, messageId, metadata, payload, broker);
-    const { brokerTimestamp, brokerIndex } = broker;
-    return {
-      topic: this.topic,
-      messageId,
+    const { brokerIndex } = open;
+    return makeMessage(
+      this.topic,
+      this.idOf(id, batchIndex, count),
       payload,
-      key: single.partitionKey,
-      keyIsBase64: single.partitionKeyB64Encoded,
-      orderingKey: single.orderingKey,
-      properties: single.properties,
-      publishTime: metadata.publishTime,
-      eventTime: single.eventTime || undefined,
-      schemaVersion: metadata.schemaVersion,
-      producerName: metadata.producerName,
-      sequenceId: single.sequenceId ?? metadata.sequenceId + batchIndex,
-      nullValue: single.nullValue,
-      brokerTimestamp,
+      single?.partitionKey,
+      single?.partitionKeyB64Encoded ?? false,
+      single?.orderingKey,
+      single?.properties ?? noProperties,
+      metadata.publishTime,
+      messages.eventTime || undefined,
+      metadata.schemaVersion,
+      metadata.producerName,
+      messages.sequenceId ?? metadata.sequenceId + batchIndex,
+      single?.nullValue ?? false,
+      open.brokerTimestamp,
       // The entry's index is its last message's.
-      brokerIndex: brokerIndex === undefined ? undefined : brokerIndex - (count - 1) + batchIndex,
-    };
+      brokerIndex === undefined ? undefined : brokerIndex - (count - 1) + batchIndex,
+    );
   }
 
   /** Forgets the messages not made yet, and incomplete chunked messages: a new consumer sends them again. */
@@ -233,6 +244,46 @@ export class EntryAssembler {
   }
 }
 
+/**
+ * A `Message`, its fields always in the same order (one object shape for every message the
+ * reader makes, batched or not).
+ */
+function makeMessage(
+  topic: string,
+  messageId: MessageId,
+  payload: Buffer,
+  key: string | undefined,
+  keyIsBase64: boolean,
+  orderingKey: Buffer | undefined,
+  properties: Record<string, string>,
+  publishTime: number,
+  eventTime: number | undefined,
+  schemaVersion: Buffer | undefined,
+  producerName: string,
+  sequenceId: number,
+  nullValue: boolean,
+  brokerTimestamp: number | undefined,
+  brokerIndex: number | undefined,
+): Message {
+  return {
+    topic,
+    messageId,
+    payload,
+    key,
+    keyIsBase64,
+    orderingKey,
+    properties,
+    publishTime,
+    eventTime,
+    schemaVersion,
+    producerName,
+    sequenceId,
+    nullValue,
+    brokerTimestamp,
+    brokerIndex,
+  };
+}
+
 /** A message that is its entry's only one (unbatched, or a chunked message reassembled). */
 function unbatchedMessage(
   topic: string,
@@ -241,22 +292,23 @@ function unbatchedMessage(
   payload: Buffer,
   broker: BrokerStamp,
 ): Message {
-  return {
+  return makeMessage(
     topic,
     messageId,
     payload,
-    key: metadata.partitionKey,
-    keyIsBase64: metadata.partitionKeyB64Encoded,
-    orderingKey: metadata.orderingKey,
-    properties: metadata.properties,
-    publishTime: metadata.publishTime,
-    eventTime: metadata.eventTime || undefined,
-    schemaVersion: metadata.schemaVersion,
-    producerName: metadata.producerName,
-    sequenceId: metadata.sequenceId,
-    nullValue: metadata.nullValue,
-    ...broker,
-  };
+    metadata.partitionKey,
+    metadata.partitionKeyB64Encoded,
+    metadata.orderingKey,
+    metadata.properties,
+    metadata.publishTime,
+    metadata.eventTime || undefined,
+    metadata.schemaVersion,
+    metadata.producerName,
+    metadata.sequenceId,
+    metadata.nullValue,
+    broker.brokerTimestamp,
+    broker.brokerIndex,
+  );
 }
 
 /** Chunked messages a reader assembles at once, by default (Java's `maxPendingChunkedMessage`). */

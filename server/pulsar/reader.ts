@@ -87,6 +87,7 @@ const reconnectBackoff = { initialMs: 100, maxMs: 30_000 };
 /** Readers open in this process, for `readerStats()`. */
 const openReaders = new Set<Reader>();
 let reconnectsTotal = 0;
+let flowsSentTotal = 0;
 
 /** What the process's readers hold and have done: for gauges and counters. */
 export interface ReaderStats {
@@ -99,6 +100,8 @@ export interface ReaderStats {
   queuedBytes: number;
   /** Resubscriptions after a lost consumer, since the process started. */
   reconnects: number;
+  /** FLOW commands sent (each one a socket write), since the process started. */
+  flowsSent: number;
 }
 
 /** A snapshot of every open reader's flow-control state. */
@@ -117,6 +120,7 @@ export function readerStats(): ReaderStats {
     queuedMessages,
     queuedBytes,
     reconnects: reconnectsTotal,
+    flowsSent: flowsSentTotal,
   };
 }
 
@@ -146,6 +150,11 @@ export class Reader {
   private consumerId = 0;
   /** Where to resubscribe: the start until a message is queued, then right after it. */
   private resumeFrom: StartFilter | undefined;
+  /**
+   * The last message queued, when it came after `resumeFrom` was set: resubscribe right
+   * after it (kept as the id alone: a filter object per message was garbage).
+   */
+  private lastQueued: MessageId | undefined;
   private reconnecting: Promise<void> | undefined;
   /** `earliest` or `latest` when the reader started from one and has queued nothing yet. */
   private readonly sentinelStart: MessageId | undefined;
@@ -250,7 +259,7 @@ export class Reader {
     this.queuedBytes = 0;
     this.fill();
     this.settle();
-    this.grant();
+    this.scheduleGrant();
     return messages;
   }
 
@@ -331,10 +340,12 @@ export class Reader {
           ? target.messageId.firstChunk
           : target.messageId;
       this.resumeFrom = { id, inclusive: target.inclusive ?? false };
+      this.lastQueued = undefined;
       // The broker resets to an entry; the batch index is applied here, by the filter.
       seekFor = { messageId: new MessageId(id.ledgerId, id.entryId) };
     } else {
       this.resumeFrom = undefined;
+      this.lastQueued = undefined;
     }
     try {
       await connection.request(`seek on ${this.topic}`, (id) =>
@@ -444,6 +455,10 @@ export class Reader {
    * may be partly consumed); messages before the exact start are then dropped here.
    */
   private subscribePosition(): { sent: MessageId; filter: StartFilter | undefined } {
+    if (this.lastQueued) {
+      this.resumeFrom = { id: this.lastQueued, inclusive: false };
+      this.lastQueued = undefined;
+    }
     const from = this.resumeFrom;
     if (!from) return { sent: this.sentinelStart ?? MessageId.earliest, filter: undefined };
     const { id, inclusive } = from;
@@ -470,7 +485,7 @@ export class Reader {
       this.settle();
       // Messages dropped here (before the start, compacted out, markers, partial chunks)
       // leave room at once, so the broker keeps sending.
-      this.grant();
+      this.scheduleGrant();
       if (this.queue.length > before && this.waiter) {
         const waiter = this.waiter;
         this.waiter = undefined;
@@ -507,7 +522,24 @@ export class Reader {
   private push(message: Message): void {
     this.queue.push(message);
     this.queuedBytes += messageBytes(message);
-    this.resumeFrom = { id: message.messageId, inclusive: false };
+    this.lastQueued = message.messageId;
+  }
+
+  /** Set while a grant waits for the socket's data at hand to be read. */
+  private grantScheduled = false;
+
+  /**
+   * Grants after the entries already received are handled (`setImmediate`: once the
+   * event loop has read what the socket holds), so a burst of entries and the takes between
+   * them send one FLOW, not one each.
+   */
+  private scheduleGrant(): void {
+    if (this.grantScheduled) return;
+    this.grantScheduled = true;
+    setImmediate(() => {
+      this.grantScheduled = false;
+      this.grant();
+    });
   }
 
   /** Grants the broker the permits `permitsToGrant` allows (see flow-control.ts). */
@@ -518,6 +550,7 @@ export class Reader {
     const permits = this.flow.grant(this.queued(), () => this.grant());
     if (permits === 0) return;
     connection.send(encodeFlow(this.consumerId, permits));
+    flowsSentTotal++;
     this.settle();
   }
 

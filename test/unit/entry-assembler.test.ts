@@ -3,6 +3,7 @@ import test from 'ava';
 import { EntryAssembler } from '../../server/pulsar/entry-assembler.ts';
 import type { Message } from '../../server/pulsar/message.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
+import { ProtoWriter } from '../../server/pulsar/protocol/wire.ts';
 import { batchPayload, entryBytes } from './support/fake-broker.ts';
 
 const topic = 'persistent://public/default/t-partition-2';
@@ -124,4 +125,58 @@ test('chunks out of order, expired, or over the cap are errors, not silent drops
   t.throws(() => capped.add(new MessageId(3, 3), chunk('z', 0, 'r')), {
     message: /more than 2 chunked messages are incomplete at once/,
   });
+});
+
+test('a batch mixing plain messages and messages with properties, keys and flags: each gets its own', (t) => {
+  // Message i: 0 plain; 1 properties and a key; 2 compacted out; 3 event time and sequence
+  // id; 4 a null value and an ordering key; 5 plain.
+  const single = (i: number, size: number) => {
+    const w = new ProtoWriter();
+    if (i === 1) {
+      w.message(1, (kv) => kv.string(1, 'k').string(2, 'v'));
+      w.message(1, (kv) => kv.string(1, 'k2').string(2, 'v2'));
+      w.string(2, 'key-1');
+    }
+    w.uint(3, size);
+    if (i === 2) w.bool(4, true);
+    if (i === 3) w.uint(5, 1_767_000_000_123).uint(8, 42);
+    if (i === 4) w.bool(9, true).bytes(7, Buffer.from('ok'));
+    return w.finish();
+  };
+  const parts = Array.from({ length: 6 }, (_, i) => {
+    const value = Buffer.from(`m${i}`);
+    const metadata = single(i, value.length);
+    const size = Buffer.alloc(4);
+    size.writeUInt32BE(metadata.length);
+    return Buffer.concat([size, metadata, value]);
+  });
+  const a = new EntryAssembler(topic, 2, limits);
+  a.add(
+    new MessageId(3, 4),
+    entryBytes({ numMessagesInBatch: 6, sequenceId: 100 }, Buffer.concat(parts)),
+  );
+  const got = drain(a);
+  t.deepEqual(
+    got.map((m) => [
+      m.messageId.batchIndex,
+      m.payload.toString(),
+      { ...m.properties },
+      m.key,
+      m.eventTime,
+      m.sequenceId,
+      m.nullValue,
+      m.orderingKey?.toString(),
+    ]),
+    [
+      [0, 'm0', {}, undefined, undefined, 100, false, undefined],
+      [1, 'm1', { k: 'v', k2: 'v2' }, 'key-1', undefined, 101, false, undefined],
+      [3, 'm3', {}, undefined, 1_767_000_000_123, 42, false, undefined],
+      [4, 'm4', {}, undefined, undefined, 104, true, 'ok'],
+      [5, 'm5', {}, undefined, undefined, 105, false, undefined],
+    ],
+  );
+  // Messages without properties share one frozen object: none allocated per message.
+  t.is(got[0]?.properties, got[4]?.properties);
+  t.true(Object.isFrozen(got[0]?.properties));
+  t.false(Object.isFrozen(got[1]?.properties));
 });

@@ -8,6 +8,7 @@ import {
 } from '../../server/pulsar/message-id.ts';
 import { crc32c } from '../../server/pulsar/protocol/checksum.ts';
 import { FrameDecoder, FrameError, splitEntry } from '../../server/pulsar/protocol/frame.ts';
+import { decodeSingleMessageMetadata } from '../../server/pulsar/protocol/metadata.ts';
 import { ProtoDecodeError, ProtoReader, ProtoWriter } from '../../server/pulsar/protocol/wire.ts';
 
 test('varints round-trip across the 28-bit and 53-bit boundaries', (t) => {
@@ -126,6 +127,53 @@ test('the frame decoder reassembles frames split at every byte', (t) => {
   t.is(decoder.pendingBytes, 0);
 });
 
+test('reads landing where the decoder chooses give the same frames, a large one read into its own buffer', (t) => {
+  const frame = (size: number, fill: number) => {
+    const f = Buffer.alloc(8 + 4 + size, fill);
+    f.writeUInt32BE(4 + 4 + size, 0);
+    f.writeUInt32BE(4, 4); // a 4-byte command, then `size` bytes of entry
+    return f;
+  };
+  const sizes = [10, 100_000, 20, 16_000, 300_000, 5, 70_000, 70_000, 1];
+  const stream = Buffer.concat(sizes.map((size, i) => frame(size, i + 1)));
+  const expected = new FrameDecoder().push(stream).map((f) => [f.command, f.rest]);
+  // Reads of every size from 1 byte to more than a read buffer, as a socket gives them.
+  for (const readSize of [1, 7, 1000, 16_384, 65_536, 200_000]) {
+    const decoder = new FrameDecoder();
+    const got: Buffer[][] = [];
+    let pos = 0;
+    while (pos < stream.length) {
+      const target = decoder.readBuffer();
+      const n = Math.min(readSize, target.length, stream.length - pos);
+      stream.copy(target, 0, pos, pos + n);
+      pos += n;
+      for (const f of decoder.pushRead(n)) got.push([f.command, f.rest]);
+    }
+    t.deepEqual(got, expected, `reads of ${readSize} bytes`);
+    t.is(decoder.pendingBytes, 0);
+  }
+  // Once its first bytes are in, the rest of a 100 KB frame is read into its own buffer:
+  // the next read is offered exactly the bytes it lacks.
+  const decoder = new FrameDecoder();
+  const large = frame(100_000, 9);
+  const first = decoder.readBuffer();
+  large.copy(first, 0, 0, 1000);
+  t.deepEqual(decoder.pushRead(1000), []);
+  const rest = decoder.readBuffer();
+  t.is(rest.length, large.length - 1000);
+  large.copy(rest, 0, 1000);
+  const [whole] = decoder.pushRead(rest.length);
+  t.deepEqual(whole?.rest, large.subarray(12));
+  t.is(whole?.rest.buffer, rest.buffer, 'the frame is the buffer the read landed in');
+  // A small read is copied out: the read buffer is reused, not kept alive by the frame.
+  const small = new FrameDecoder();
+  const buffer = small.readBuffer();
+  frame(10, 1).copy(buffer);
+  const [tiny] = small.pushRead(22);
+  t.not(tiny?.rest.buffer, buffer.buffer);
+  t.is(small.readBuffer(), buffer);
+});
+
 test('an oversized or undersized frame length is refused before anything is allocated', (t) => {
   const huge = Buffer.from([0x7f, 0xff, 0xff, 0xff]);
   t.throws(() => new FrameDecoder().push(huge), { instanceOf: FrameError, message: /outside/ });
@@ -195,4 +243,31 @@ test('the per-entry id serializer writes what writeMessageIdData writes, id afte
     }),
     { numRuns: 300 },
   );
+});
+
+test('SingleMessageMetadata: the usual short form and every other form decode alike', (t) => {
+  const decode = (bytes: number[]) => {
+    const buf = Buffer.from(bytes);
+    const m = decodeSingleMessageMetadata(buf, 0, buf.length);
+    return [m.payloadSize, m.sequenceId, m.eventTime, { ...m.properties }];
+  };
+  // payload_size (field 3, tag 0x18), then sequence_id (field 8, tag 0x40): the fast path.
+  t.deepEqual(decode([0x18, 115]), [115, undefined, 0, {}]);
+  t.deepEqual(decode([0x18, 0xf3, 0x01, 0x40, 0xe8, 0x07]), [243, 1000, 0, {}]);
+  // Other orders, other fields, long varints, repeated fields: the general reader.
+  t.deepEqual(decode([0x40, 0xe8, 0x07, 0x18, 115]), [115, 1000, 0, {}]);
+  t.deepEqual(decode([0x18, 115, 0x40, 1, 0x28, 7]), [115, 1, 7, {}]);
+  t.deepEqual(decode([0x18, 0x80, 0x80, 0x80, 0x80, 0x01]), [2 ** 28, undefined, 0, {}]);
+  t.deepEqual(decode([0x18, 0x80, 0x80, 0x80, 0x80, 0x02, 0x40, 0x80, 0x80, 0x80, 0x80, 0x01]), [
+    2 ** 29,
+    2 ** 28,
+    0,
+    {},
+  ]);
+  t.deepEqual(decode([0x18, 1, 0x18, 2]), [2, undefined, 0, {}]);
+  t.deepEqual(decode([0x18, 3, 0x0a, 5, 0x0a, 1, 0x6b, 0x12, 0]), [3, undefined, 0, { k: '' }]);
+  // Cut off, or negative: refused by the general reader.
+  t.throws(() => decode([0x18, 0x80]), { instanceOf: ProtoDecodeError });
+  t.throws(() => decode([0x18, 3, 0x40, 0x80]), { instanceOf: ProtoDecodeError });
+  t.throws(() => decode([0x18, ...Array(9).fill(0xff), 0x01]), { instanceOf: ProtoDecodeError });
 });

@@ -9,6 +9,7 @@ import { PulsarClient } from '../../server/pulsar/client.ts';
 import { messageOverheadBytes } from '../../server/pulsar/flow-control.ts';
 import type { Message } from '../../server/pulsar/message.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
+import { CommandType } from '../../server/pulsar/protocol/commands.ts';
 import { Reader } from '../../server/pulsar/reader.ts';
 import { batchPayload, entryBytes, messageFrame, startFakeBroker } from './support/fake-broker.ts';
 
@@ -186,5 +187,44 @@ test('a chunk missing from a chunked message is an error', async (t) => {
     t.regex(error?.message ?? '', /chunk 1 is missing/);
   } finally {
     await c.close();
+  }
+});
+
+test('a burst of batched entries read off the socket together is answered by fewer FLOWs than entries', async (t) => {
+  const broker = await startFakeBroker();
+  const client = new PulsarClient({ serviceUrl: broker.url });
+  try {
+    const reader = await Reader.open(client, { topic });
+    const consumerId = await broker.subscribed();
+    // 100 messages of 1000 B an entry, as a batching producer writes them.
+    const values = Array.from({ length: 100 }, () => Buffer.alloc(1000, 7));
+    const entry = entryBytes({ numMessagesInBatch: values.length }, batchPayload(values));
+    const got: Message[] = [];
+    const signal = AbortSignal.timeout(20_000);
+    broker.send(messageFrame(consumerId, new MessageId(7, 0), entry));
+    while (got.length < 100) got.push(...(await reader.receive(signal)));
+    // 40 entries (4 MB) in one write: the reader takes each as it is complete.
+    const entries = 40;
+    const flows = () => broker.commands.filter((c) => c.type === CommandType.FLOW).length;
+    const before = flows();
+    broker.send(
+      Buffer.concat(
+        Array.from({ length: entries }, (_, i) =>
+          messageFrame(consumerId, new MessageId(7, i + 1), entry),
+        ),
+      ),
+    );
+    while (got.length < 100 * (entries + 1)) got.push(...(await reader.receive(signal)));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const sent = flows() - before;
+    t.log(`${entries} entries, ${sent} FLOW commands`);
+    t.true(sent >= 1, 'permits came back');
+    // Each FLOW is a socket write. Granted at each take, the reader sent 61 for these 40
+    // entries; granted once the socket's data at hand is read, 6 (19 on a loaded machine).
+    t.true(sent < entries, `${sent} FLOW commands for ${entries} entries`);
+    await reader.close();
+  } finally {
+    await client.close();
+    await broker.close();
   }
 });

@@ -9,7 +9,9 @@ import { FrameError, splitEntry } from './frame.ts';
 import {
   decodeBrokerEntryMetadata,
   decodeMessageMetadata,
-  decodeSingleMessageMetadata,
+  decodeSingleMessageMetadataInto,
+  emptySingleMessageMetadata,
+  isPlainSingleMessageMetadata,
   type MessageMetadata,
   type SingleMessageMetadata,
 } from './metadata.ts';
@@ -25,56 +27,76 @@ export interface EntryMessage {
 }
 
 /**
- * Batches of at most this many messages keep their messages as the check decodes them (the
+ * Batches of at most this many messages keep what the check decodes of each message (the
  * usual case: Pulsar producers batch up to 1,000); larger ones decode each message again as
- * it is taken. Kept, a message costs ~300 B: this bounds an entry's at ~1.2 MiB.
+ * it is taken. Kept, a message costs 24 B in typed arrays (its value's span, sequence id and
+ * event time), plus its metadata object when it carries more (properties, keys, flags).
  */
 export const keptBatchMessages = 4096;
 
-/** Where a message read by `readBatchMessage` from `batch` ends in it. */
-const endOf = (batch: Buffer, message: EntryMessage) =>
-  message.payload.byteOffset - batch.byteOffset + message.payload.length;
-
 /**
- * An entry's messages, handed out in order (`next`, or iteration). The whole batch is
- * checked when it is decoded (every message's framing and metadata, so a bad batch still
- * fails at once, before any of its messages is used); a batch of more than
- * `keptBatchMessages` keeps nothing per message and decodes each again as it is taken. Split
- * into an array up front, a valid batch of 1 M 6-byte messages (a 600-byte ZSTD entry) held
- * 313 MiB, and 5 M of them ran a 1 GiB heap out of memory. Decoding small batches once keeps
- * the reader's speed (decoding twice took batches of 1,000 from 7.3 to 3.9 M msg/s).
+ * An entry's messages, handed out in order. The whole batch is checked when it is decoded
+ * (every message's framing and metadata, so a bad batch still fails at once, before any of
+ * its messages is used); a batch of more than `keptBatchMessages` keeps nothing per message
+ * and decodes each again as it is taken. Split into an array up front, a valid batch of 1 M
+ * 6-byte messages (a 600-byte ZSTD entry) held 313 MiB, and 5 M of them ran a 1 GiB heap
+ * out of memory.
+ *
+ * The reader takes messages with `advance`, which moves a cursor (`batchIndex`,
+ * `payloadStart`/`payloadEnd`, `sequenceId`, `eventTime`, `single`) and allocates nothing for
+ * a message whose metadata holds no more than its size, sequence id and event time: an
+ * object per message (its metadata, its properties, its entry in an array) was most of the
+ * reader's garbage. `next` and iteration hand out `EntryMessage` objects.
  */
 export class EntryMessages implements Iterable<EntryMessage> {
   /** How many messages the entry holds. */
   readonly count: number;
   /** The value bytes of all of them. */
   readonly payloadBytes: number;
-  private readonly payload: Buffer;
-  /** -1 for an entry that is not a batch: its payload is its one message's value. */
-  private readonly batchCount: number;
-  /** The messages, when the batch is small enough to keep them. */
-  private readonly kept: EntryMessage[] | undefined;
+  /** Whether the entry is a batch (else its payload is its one message's value). */
+  readonly batched: boolean;
+  /** The decompressed payload the messages' values are in. */
+  readonly payload: Buffer;
+  /** What the check kept of each message, when the batch is small enough. */
+  private readonly kept: KeptMessages | undefined;
   private index = 0;
   private pos = 0;
+
+  // The message `advance` moved to.
+  /** Its index in the batch; -1 for an entry that is not a batch. */
+  batchIndex = -1;
+  /** Where its value is in `payload`. */
+  payloadStart = 0;
+  payloadEnd = 0;
+  /** Its `sequence_id`, if it has one. */
+  sequenceId: number | undefined = undefined;
+  /** Its `event_time`; 0 when unset. */
+  eventTime = 0;
+  /**
+   * Its whole metadata when it carries more than size, sequence id and event time
+   * (properties, keys, compacted out, null value); else undefined.
+   */
+  single: SingleMessageMetadata | undefined = undefined;
 
   /** `count` messages in a batch payload; -1: the payload is one unbatched message's. */
   constructor(payload: Buffer, count: number) {
     this.payload = payload;
-    this.batchCount = count;
+    this.batched = count >= 0;
     if (count < 0) {
       this.count = 1;
       this.payloadBytes = payload.length;
-      this.kept = [{ batchIndex: -1, single: undefined, payload }];
+      this.kept = undefined;
       return;
     }
     this.count = count;
-    const kept: EntryMessage[] | undefined = count <= keptBatchMessages ? [] : undefined;
+    const kept = count <= keptBatchMessages ? new KeptMessages(count) : undefined;
+    const m = emptySingleMessageMetadata();
     let bytes = 0;
     for (let pos = 0, index = 0; index < count; index++) {
-      const message = readBatchMessage(payload, pos, index, count);
-      bytes += message.payload.length;
-      pos = endOf(payload, message);
-      kept?.push(message);
+      const start = readBatchMessage(m, payload, pos, index, count);
+      pos = start + m.payloadSize;
+      bytes += m.payloadSize;
+      kept?.set(index, start, m);
     }
     this.payloadBytes = bytes;
     this.kept = kept;
@@ -85,18 +107,90 @@ export class EntryMessages implements Iterable<EntryMessage> {
     return this.count - this.index;
   }
 
+  /** Its value's bytes, of the message `advance` moved to. */
+  get payloadLength(): number {
+    return this.payloadEnd - this.payloadStart;
+  }
+
+  /** Moves to the next message (see the cursor's fields); false after the last. */
+  advance(): boolean {
+    const index = this.index;
+    if (index >= this.count) return false;
+    this.index++;
+    if (!this.batched) {
+      this.payloadStart = 0;
+      this.payloadEnd = this.payload.length;
+      return true;
+    }
+    this.batchIndex = index;
+    const kept = this.kept;
+    if (kept) {
+      const start = kept.starts[index] as number;
+      this.payloadStart = start;
+      this.payloadEnd = start + (kept.sizes[index] as number);
+      const sequenceId = kept.sequenceIds[index] as number;
+      this.sequenceId = sequenceId < 0 ? undefined : sequenceId;
+      this.eventTime = kept.eventTimes[index] as number;
+      this.single = kept.singles?.[index];
+      return true;
+    }
+    // Checked whole by the constructor: the same bytes decode the same way again. A fresh
+    // object each time: the message keeps its properties.
+    const m = emptySingleMessageMetadata();
+    const start = readBatchMessage(m, this.payload, this.pos, index, this.count);
+    this.pos = start + m.payloadSize;
+    this.payloadStart = start;
+    this.payloadEnd = this.pos;
+    this.sequenceId = m.sequenceId;
+    this.eventTime = m.eventTime;
+    this.single = isPlainSingleMessageMetadata(m) ? undefined : m;
+    return true;
+  }
+
   /** The next message, undefined after the last. */
   next(): EntryMessage | undefined {
-    if (this.index >= this.count) return undefined;
-    if (this.kept) return this.kept[this.index++];
-    // Checked whole by the constructor: the same bytes decode the same way again.
-    const message = readBatchMessage(this.payload, this.pos, this.index++, this.batchCount);
-    this.pos = endOf(this.payload, message);
-    return message;
+    if (!this.advance()) return undefined;
+    const payload = this.payload.subarray(this.payloadStart, this.payloadEnd);
+    if (!this.batched) return { batchIndex: -1, single: undefined, payload };
+    const single = this.single ?? {
+      ...emptySingleMessageMetadata(),
+      payloadSize: payload.length,
+      sequenceId: this.sequenceId,
+      eventTime: this.eventTime,
+    };
+    return { batchIndex: this.batchIndex, single, payload };
   }
 
   *[Symbol.iterator](): Iterator<EntryMessage> {
     for (let m = this.next(); m; m = this.next()) yield m;
+  }
+}
+
+/** What a kept batch holds of each message: typed arrays, and the rare full metadata. */
+class KeptMessages {
+  readonly starts: Int32Array;
+  readonly sizes: Int32Array;
+  /** -1: unset (`sequence_id` is a uint64: never negative). */
+  readonly sequenceIds: Float64Array;
+  readonly eventTimes: Float64Array;
+  /** The metadata of messages that carry more than the arrays hold; made at the first. */
+  singles: (SingleMessageMetadata | undefined)[] | undefined;
+
+  constructor(count: number) {
+    this.starts = new Int32Array(count);
+    this.sizes = new Int32Array(count);
+    this.sequenceIds = new Float64Array(count);
+    this.eventTimes = new Float64Array(count);
+  }
+
+  set(index: number, start: number, m: SingleMessageMetadata): void {
+    this.starts[index] = start;
+    this.sizes[index] = m.payloadSize;
+    this.sequenceIds[index] = m.sequenceId ?? -1;
+    this.eventTimes[index] = m.eventTime;
+    if (isPlainSingleMessageMetadata(m)) return;
+    this.singles ??= [];
+    this.singles[index] = { ...m };
   }
 }
 
@@ -172,22 +266,24 @@ function checkBatchCount(metadata: MessageMetadata, payload: Buffer, limits: Ent
 }
 
 /**
- * The message at `pos` of a batch payload, `[size u32][SingleMessageMetadata][value]` (the
- * next one starts where its value ends: `end`).
+ * Decodes the message at `pos` of a batch payload, `[size u32][SingleMessageMetadata][value]`,
+ * into `m`; returns where its value starts (it ends `m.payloadSize` bytes later, where the
+ * next message starts).
  */
 function readBatchMessage(
+  m: SingleMessageMetadata,
   payload: Buffer,
   pos: number,
   index: number,
   count: number,
-): EntryMessage {
+): number {
   if (pos + 4 > payload.length)
     throw new FrameError(`batch ends after ${index} of ${count} messages`);
   const metadataEnd = pos + 4 + payload.readUInt32BE(pos);
   if (metadataEnd > payload.length)
     throw new FrameError(`metadata of message ${index} of ${count} overruns its batch`);
-  const single = decodeSingleMessageMetadata(payload, pos + 4, metadataEnd);
-  const end = metadataEnd + single.payloadSize;
-  if (end > payload.length) throw new FrameError(`message ${index} of ${count} overruns its batch`);
-  return { batchIndex: index, single, payload: payload.subarray(metadataEnd, end) };
+  decodeSingleMessageMetadataInto(m, payload, pos + 4, metadataEnd);
+  if (metadataEnd + m.payloadSize > payload.length)
+    throw new FrameError(`message ${index} of ${count} overruns its batch`);
+  return metadataEnd;
 }

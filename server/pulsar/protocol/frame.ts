@@ -91,16 +91,104 @@ function hex(n: number): string {
 }
 
 /**
+ * Frames of at least this many bytes whose start has arrived are read into a buffer of their
+ * own (`readBuffer`): an entry of a batch of 1000 small messages (~115 KB) or a 100 KB
+ * message spans two or more socket reads, and was copied out of them whole.
+ */
+export const ownBufferFrameBytes = 16 * 1024;
+/** Bytes a socket read may take when no frame is read into its own buffer (Node's default). */
+const readChunkBytes = 64 * 1024;
+/**
+ * A read of fewer bytes is copied out of the read buffer (which the next read reuses), so a
+ * small read does not keep 64 KiB alive through the frames that are views of it.
+ */
+const keepReadBytes = readChunkBytes / 4;
+
+/**
  * Cuts a byte stream into frames. Chunks are kept as they arrive; a frame inside one chunk
  * is a view of it, and only frames that straddle chunks are copied.
+ *
+ * Fed by `push` (chunks from 'data' events), or by `readBuffer` and `pushRead` (a socket's
+ * `onread`: the decoder chooses where each read lands). Then a large frame whose start has
+ * arrived is read straight into a buffer of its size, so its bytes land where they stay,
+ * with no copy after the socket's.
  */
 export class FrameDecoder {
   private readonly maxFrameSize: number;
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** The frame being read into its own buffer, and how much of it has arrived. */
+  private frame: Buffer | undefined;
+  private frameFilled = 0;
+  /** The buffer `readBuffer` handed out for the next read, and one to reuse. */
+  private target: Buffer | undefined;
+  private spare: Buffer | undefined;
+  /** The last frame was read into its own buffer: read the next one's size alone. */
+  private afterLargeFrame = false;
+  private readonly sizeBuffer = Buffer.allocUnsafe(4);
 
   constructor(maxFrameSize = defaultMaxFrameSize) {
     this.maxFrameSize = maxFrameSize;
+  }
+
+  /**
+   * Where the next socket read should land: the rest of a large frame whose start has
+   * arrived (see `ownBufferFrameBytes`), else a read buffer. Then `pushRead`.
+   */
+  readBuffer(): Buffer {
+    if (!this.frame && this.buffered >= 4) {
+      const totalSize = this.peekUInt32();
+      // `push` checked the size of the frame under way (it throws on a bad one).
+      const size = 4 + totalSize;
+      if (size >= ownBufferFrameBytes && totalSize <= this.maxFrameSize && this.buffered < size) {
+        const frame = Buffer.allocUnsafe(size);
+        let filled = 0;
+        for (const chunk of this.chunks) {
+          chunk.copy(frame, filled);
+          filled += chunk.length;
+        }
+        this.chunks = [];
+        this.buffered = 0;
+        this.frame = frame;
+        this.frameFilled = filled;
+      }
+    }
+    if (this.frame) this.target = this.frame.subarray(this.frameFilled);
+    else if (this.afterLargeFrame && this.buffered === 0) {
+      // Large frames come in runs (a backlog of batches, of large messages): the next
+      // frame's size is read alone, then the frame straight into its own buffer. Read with
+      // the end of the frame before, its start would be copied.
+      this.target = this.sizeBuffer;
+    } else {
+      this.target = this.spare ?? Buffer.allocUnsafe(readChunkBytes);
+      this.spare = undefined;
+    }
+    return this.target;
+  }
+
+  /** `n` bytes were read into the buffer `readBuffer` returned last; the frames now complete. */
+  pushRead(n: number): Frame[] {
+    const target = this.target;
+    this.target = undefined;
+    if (!target || n > target.length) throw new FrameError(`read of ${n} bytes into no buffer`);
+    const frame = this.frame;
+    if (frame) {
+      this.frameFilled += n;
+      if (this.frameFilled < frame.length) return [];
+      this.frame = undefined;
+      this.afterLargeFrame = true;
+      return [parseFrame(frame)];
+    }
+    if (target === this.sizeBuffer) return this.push(Buffer.from(target.subarray(0, n)));
+    let frames: Frame[];
+    if (n >= keepReadBytes) frames = this.push(target.subarray(0, n));
+    else {
+      // Copied: the read buffer serves the next read.
+      this.spare = target;
+      frames = this.push(Buffer.from(target.subarray(0, n)));
+    }
+    if (frames.length > 0) this.afterLargeFrame = false;
+    return frames;
   }
 
   /** Adds bytes from the socket; returns the frames now complete, in order. */
@@ -123,7 +211,7 @@ export class FrameDecoder {
 
   /** Bytes received but not yet part of a complete frame. */
   get pendingBytes(): number {
-    return this.buffered;
+    return this.buffered + (this.frame ? this.frameFilled : 0);
   }
 
   private peekUInt32(): number {

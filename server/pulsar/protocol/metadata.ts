@@ -10,6 +10,12 @@ import { ProtoDecodeError, ProtoReader } from './wire.ts';
 const maxInt32 = 0x7fffffff;
 
 /**
+ * The properties of a message that has none: one frozen object shared by all of them
+ * (most messages carry no properties; an object each was a per-message allocation).
+ */
+export const noProperties: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
  * Throws unless `value` is an integer in `min..max`: count and size fields the broker
  * passes on from producers are checked here, so no arithmetic downstream sees a negative
  * or absurd one (a negative `num_messages_in_batch` once pushed a shared permit count to
@@ -57,7 +63,7 @@ export function decodeMessageMetadata(buf: Buffer): MessageMetadata {
     producerName: '',
     sequenceId: 0,
     publishTime: 0,
-    properties: {},
+    properties: noProperties,
     partitionKey: undefined,
     partitionKeyB64Encoded: false,
     orderingKey: undefined,
@@ -89,6 +95,7 @@ export function decodeMessageMetadata(buf: Buffer): MessageMetadata {
         break;
       case 4: {
         const [key, value] = readKeyValue(r.message());
+        if (m.properties === noProperties) m.properties = {};
         m.properties[key] = value;
         break;
       }
@@ -180,17 +187,10 @@ export interface SingleMessageMetadata {
   nullValue: boolean;
 }
 
-/**
- * Decodes the `SingleMessageMetadata` at `r`'s position in a batch payload, where each
- * message is `[size u32][SingleMessageMetadata][payload of payload_size bytes]`.
- */
-export function decodeSingleMessageMetadata(
-  buf: Buffer,
-  start: number,
-  end: number,
-): SingleMessageMetadata {
-  const m: SingleMessageMetadata = {
-    properties: {},
+/** A `SingleMessageMetadata` with every field unset. */
+export function emptySingleMessageMetadata(): SingleMessageMetadata {
+  return {
+    properties: noProperties,
     partitionKey: undefined,
     partitionKeyB64Encoded: false,
     orderingKey: undefined,
@@ -200,11 +200,91 @@ export function decodeSingleMessageMetadata(
     sequenceId: undefined,
     nullValue: false,
   };
-  const r = new ProtoReader(buf, start, end);
+}
+
+/**
+ * Whether `m` carries nothing but its payload size, sequence id and event time (the usual
+ * message in a batch): what a batch keeps of such a message fits in typed arrays.
+ */
+export function isPlainSingleMessageMetadata(m: SingleMessageMetadata): boolean {
+  return (
+    m.properties === noProperties &&
+    m.partitionKey === undefined &&
+    !m.partitionKeyB64Encoded &&
+    m.orderingKey === undefined &&
+    !m.compactedOut &&
+    !m.nullValue
+  );
+}
+
+/** The value `shortVarint` read last. */
+let varintValue = 0;
+
+/**
+ * Reads a varint of 1 to 4 bytes (below 2^28) at `buf[pos]`, before `end`, into
+ * `varintValue`; returns where it ends, or -1 when it is longer or cut off (then the general
+ * reader decides).
+ */
+function shortVarint(buf: Buffer, pos: number, end: number): number {
+  let value = 0;
+  for (let shift = 0; shift < 28 && pos < end; shift += 7) {
+    const byte = buf[pos++] as number;
+    value |= (byte & 0x7f) << shift;
+    if (byte < 0x80) {
+      varintValue = value;
+      return pos;
+    }
+  }
+  return -1;
+}
+
+/** One reader for every `SingleMessageMetadata` (decoding is synchronous). */
+const singleReader = new ProtoReader(Buffer.alloc(0));
+
+/**
+ * Decodes the `SingleMessageMetadata` at `buf[start, end)` of a batch payload, where each
+ * message is `[size u32][SingleMessageMetadata][payload of payload_size bytes]`, into `m`
+ * (every field is set: `m` may be reused from one message to the next). Allocates only
+ * for the fields present that need it (properties, keys).
+ */
+export function decodeSingleMessageMetadataInto(
+  m: SingleMessageMetadata,
+  buf: Buffer,
+  start: number,
+  end: number,
+): SingleMessageMetadata {
+  m.properties = noProperties;
+  m.partitionKey = undefined;
+  m.partitionKeyB64Encoded = false;
+  m.orderingKey = undefined;
+  m.payloadSize = 0;
+  m.compactedOut = false;
+  m.eventTime = 0;
+  m.sequenceId = undefined;
+  m.nullValue = false;
+  // The usual metadata, `payload_size` and perhaps `sequence_id`, each a one-byte tag and a
+  // varint of at most 4 bytes, is read here; anything else by the reader below.
+  if (start < end && buf[start] === 0x18) {
+    const afterSize = shortVarint(buf, start + 1, end);
+    if (afterSize > 0) {
+      m.payloadSize = varintValue;
+      if (afterSize === end) return m;
+      if (buf[afterSize] === 0x40) {
+        const afterSequence = shortVarint(buf, afterSize + 1, end);
+        if (afterSequence === end) {
+          m.sequenceId = varintValue;
+          return m;
+        }
+      }
+      m.payloadSize = 0;
+    }
+  }
+  const r = singleReader.reset(buf, start, end);
   for (let f = r.next(); f !== 0; f = r.next()) {
     switch (f) {
       case 1: {
         const [key, value] = readKeyValue(r.message());
+        if (m.properties === noProperties) m.properties = {};
         m.properties[key] = value;
         break;
       }
@@ -238,6 +318,15 @@ export function decodeSingleMessageMetadata(
   }
   checkRange('payload_size', m.payloadSize, 0, maxInt32);
   return m;
+}
+
+/** Decodes the `SingleMessageMetadata` at `buf[start, end)` of a batch payload. */
+export function decodeSingleMessageMetadata(
+  buf: Buffer,
+  start: number,
+  end: number,
+): SingleMessageMetadata {
+  return decodeSingleMessageMetadataInto(emptySingleMessageMetadata(), buf, start, end);
 }
 
 /** `BrokerEntryMetadata`: what the broker stamped on the entry when it stored it. */

@@ -26,9 +26,9 @@ export class ProtoDecodeError extends Error {
  * views into the same memory.
  */
 export class ProtoReader {
-  readonly buf: Buffer;
+  buf: Buffer;
   pos: number;
-  readonly end: number;
+  end: number;
   /** Wire type of the field `next()` returned last. */
   wireType = 0;
 
@@ -36,6 +36,15 @@ export class ProtoReader {
     this.buf = buf;
     this.pos = start;
     this.end = end;
+  }
+
+  /** Reads another message, `buf[start, end)`: one reader reused instead of one per message. */
+  reset(buf: Buffer, start: number, end: number): this {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+    this.wireType = 0;
+    return this;
   }
 
   /** The next field's number, or 0 at the end of the message. */
