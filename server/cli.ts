@@ -53,6 +53,9 @@ async function serve(args: string[]): Promise<void> {
     process.stdout.write(await usage());
     return;
   }
+  // Before anything is read or started: this may replace the process with one with its heap
+  // flags, which reads its configuration itself (a config on a pipe can be read only once).
+  const heap = applyHeapFlags();
   const flags: Partial<Record<keyof Config, string>> = {};
   for (const key of settingKeys) {
     const value = values[flagName(key)];
@@ -61,14 +64,12 @@ async function serve(args: string[]): Promise<void> {
   const config = loadConfig({ file: values.config as string | undefined, flags });
   // Checked before anything starts: a gateway that cannot serve safely does not start.
   const serverOptions = gatewayOptions(config);
-  // Before anything is started: this may replace the process with one with its heap flags.
-  const heap = applyHeapFlags();
   const logger = createLogger(config.logLevel);
   for (const warning of startupWarnings(config)) logger.warn({ event: 'config.warning' }, warning);
   if (heap.missing.length > 0) {
     logger.warn(
       { event: 'heap.defaults', flags: heap.missing },
-      `this Node has no process.execve: the heap keeps V8's settings; start node with ${heap.missing.join(' ')} (docs/operations.md, Memory)`,
+      `seam serve could not restart itself with its heap flags (no process.execve, or node's binary is not executable): the heap keeps V8's settings; start node with ${heap.missing.join(' ')} (docs/operations.md, Memory)`,
     );
   }
   const telemetry = await startTelemetry({

@@ -1,6 +1,6 @@
 /**
  * The V8 heap settings `seam serve` runs with. Node fixes them when the process starts and
- * nothing can change them after, so `seam serve`, once its configuration is loaded, replaces
+ * nothing can change them after, so `seam serve`, before it reads its configuration, replaces
  * itself with the same command line plus the flags (`process.execve`: the same pid, stdio and
  * environment, so the bin script, `node server/cli.ts serve`, the container's ENTRYPOINT and a
  * supervisor all see one process). A flag given explicitly, on node's command line or in
@@ -8,18 +8,20 @@
  *
  * What it sets is the young generation, not a cap on the old one. A history read makes
  * short-lived objects per message (messages, ids, views) that wait in reader queues and
- * segment buffers for a few milliseconds; with small semi-spaces they outlive two scavenges,
- * are promoted and die in the old generation, where only full collections free them. Measured
- * on a 1 M-record history read (bench/README.md, Memory): 32 MiB semi-spaces and V8's own
- * old-space limit took 2.3–3.1 µs of gateway CPU a message at 261–385 MiB peak RSS; an
- * old-space cap from the budget (160 MiB, 8 MiB semi-spaces) 3.8–4.3 µs at 252–284 MiB, and
- * any old-space cap up to 1 GiB 4.5–5 µs (V8 sizes its growing factor from the cap and
- * collects more often). Node's own old-space limit follows the machine's or the container's
- * memory; an operator who wants a lower cap sets `--max-old-space-size`.
+ * segment buffers for a few milliseconds. Measured on a 1 M-record history read
+ * (bench/README.md, Memory): 32 MiB semi-spaces took 2.0–2.2 µs of gateway CPU a message at
+ * 266–271 MiB peak RSS, V8's own 64 MiB 2.6–2.9 µs at 358–381 MiB, 16 MiB 2.6–2.9 µs at
+ * 347–371 MiB (more promoted, and collected in the old generation); an old-space cap from the
+ * budget (160 MiB) 3.8–4.3 µs at 252–284 MiB, and any old-space cap up to 1 GiB 4.5–5 µs
+ * (V8 sizes its growing factor from the cap and collects more often). Node's own old-space
+ * limit follows the machine's or the container's memory; an operator who wants a lower cap
+ * sets `--max-old-space-size`.
  */
 
 /** The young generation's semi-space, MiB (three are in use: up to 96 MiB of young generation). */
 export const defaultSemiSpaceMiB = 32;
+
+import { accessSync, constants, readlinkSync } from 'node:fs';
 
 /** Node options that set V8 flags, as `--max-old-space-size` or `--max_old_space_size`. */
 function names(flag: string): string[] {
@@ -47,27 +49,40 @@ export const heapFlagsApplied = 'SEAM_HEAP_FLAGS_APPLIED';
 export interface HeapFlagsApplied {
   /** The flags this process was started again with (empty: the node flags set them all). */
   added: string[];
-  /** Flags it needed but could not apply (no `process.execve` on this platform). */
+  /** Flags it needed but could not apply (no `process.execve`, or node's binary is gone). */
   missing: string[];
+}
+
+/** Whether this process can replace itself: execve exists, and node's binary is still there. */
+function canExec(): boolean {
+  if (typeof process.execve !== 'function') return false;
+  try {
+    // Node 24's execve aborts the process (SIGABRT) when the exec fails: check first.
+    accessSync(process.execPath, constants.X_OK);
+    return !readlinkSync('/proc/self/exe').endsWith(' (deleted)');
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Replaces this process with the same command line plus the heap flags it lacks, unless it
- * has them or was started that way already. Returns only when it does not replace itself.
+ * has them already (node's arguments are the truth: the environment only says which of them
+ * were Seam's). Returns only when it does not replace itself.
  */
 export function applyHeapFlags(): HeapFlagsApplied {
   const applied = process.env[heapFlagsApplied];
-  if (applied !== undefined) {
-    delete process.env[heapFlagsApplied]; // not handed down to what the gateway spawns
-    return { added: applied.split(' ').filter(Boolean), missing: [] };
-  }
+  delete process.env[heapFlagsApplied]; // not handed down to what the gateway spawns
   const flags = heapFlags(process.execArgv, process.env.NODE_OPTIONS);
-  if (flags.length === 0) return { added: [], missing: [] };
-  if (typeof process.execve !== 'function') return { added: [], missing: flags };
-  process.execve(
+  if (flags.length === 0) {
+    const added = (applied ?? '').split(' ').filter((flag) => process.execArgv.includes(flag));
+    return { added, missing: [] };
+  }
+  if (!canExec()) return { added: [], missing: flags };
+  process.execve?.(
     process.execPath,
     [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)],
     { ...process.env, [heapFlagsApplied]: flags.join(' ') },
   );
-  return { added: [], missing: flags }; // not reached: execve replaces the process or throws
+  return { added: [], missing: flags }; // not reached: execve replaces the process
 }

@@ -7,7 +7,7 @@
  * `used` can exceed the budget by at most one such minimum per holder.
  */
 
-/** The gateway's memory budget, by default (64 MiB; the heap limit derives from it: server/heap-limit.ts). */
+/** The gateway's memory budget, by default (64 MiB). */
 export const defaultMemoryBudgetBytes = 64 * 1024 * 1024;
 
 /** A gateway-wide count of bytes held, against a budget. */

@@ -8,6 +8,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { defaultReceiverQueueBytes } from '../server/pulsar/flow-control.ts';
 import { GatewayProcess, pausedStream } from './support/gateway-process.ts';
 import type { MemorySample } from './support/memory-probe.ts';
 import { ensurePulsar, freshTopic, produce, pulsar } from './support/pulsar.ts';
@@ -58,10 +59,13 @@ test('a paused client on a topic of 200 KiB messages pins a bounded amount of li
   t.log(
     `live heap + external: ${(live(before) / MiB).toFixed(0)} MiB before, ${(live(paused) / MiB).toFixed(0)} MiB with the paused client (RSS ${(before.rss / MiB).toFixed(0)} → ${(paused.rss / MiB).toFixed(0)} MiB); reader queues ${(paused.queuedBytes / MiB).toFixed(1)} MiB`,
   );
-  // The stream holds its reader's queue and prefetch (--receiver-queue-bytes, 8 MiB, and one
-  // message past it), one receive's worth of messages waiting for the batch, the batch
-  // being built (3 MiB) and the unsent responses (--max-buffered-bytes, 8 MiB): under 32 MiB.
-  // Counting permits in messages, the reader took the whole 60 MiB topic.
-  t.true(paused.queuedBytes <= 8 * MiB + 200 * 1024 + 400, `${paused.queuedBytes} B queued`);
+  // The stream holds its reader's queue and prefetch (--receiver-queue-bytes, 2 MiB by
+  // default, and one message past it), one receive's worth of messages waiting for the batch,
+  // the batch being built (3 MiB) and the unsent responses (--max-buffered-bytes, 2 MiB):
+  // under 32 MiB. Counting permits in messages, the reader took the whole 60 MiB topic.
+  t.true(
+    paused.queuedBytes <= defaultReceiverQueueBytes + 200 * 1024 + 400,
+    `${paused.queuedBytes} B queued`,
+  );
   t.true(grown < 32, `the paused stream holds ${grown.toFixed(1)} MiB live`);
 });

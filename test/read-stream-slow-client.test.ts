@@ -91,7 +91,7 @@ test('a client that stops reading holds little memory and does not block another
   );
   // The backlog is ~120 MB. A paused stream retains its prefetch (50 messages a partition,
   // times Pulsar's batch overshoot), its segment readers' history budget (16 MiB), the batch
-  // being built and the write window (8 MiB); the rest of the growth is V8 heap slack from
+  // being built and the write window (2 MiB); the rest of the growth is V8 heap slack from
   // building and copying 3 MiB responses (measured 57-71 MiB before segment reading).
   // Holding the backlog would take more than the whole bound.
   t.true(

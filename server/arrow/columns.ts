@@ -329,7 +329,9 @@ export class BytesColumn extends Column {
   /**
    * Appends `value`, a cell that is mostly the same object as the one before (`__topic`):
    * a run of the same object is written at once, in doubling copies, rather than a copy a
-   * row. Its bytes are counted as they come.
+   * row. Its bytes are counted as they come; `length` counts the run's cells once it is
+   * written (by the next other append or `finish`). The value is read then: it must not
+   * change until then (not a reused buffer).
    */
   appendSame(value: Uint8Array): void {
     if (value !== this.runValue) {

@@ -596,10 +596,10 @@ export function storedBytes(p: Partition, message: Message): number {
 }
 
 /** Past an end publish time: a partition with nothing left to read is finished. */
-export async function finishCaughtUp(partitions: Partition[]): Promise<void> {
+export async function finishCaughtUp(partitions: Partition[], signal?: AbortSignal): Promise<void> {
   for (const p of partitions) {
     if (p.finished || p.next < p.pending.length) continue;
-    const { lastMessageId } = await p.reader.positions();
+    const { lastMessageId } = await p.reader.positions(signal);
     const delivered = p.position.kind === 'after' ? p.position.id : undefined;
     if (lastMessageId.entryId < 0 || (delivered && !isAfter(lastMessageId, delivered)))
       p.finished = true;

@@ -172,7 +172,7 @@ class Stream {
         lastSentAt = Date.now();
         continue;
       }
-      if (pastEnd) await finishCaughtUp(this.partitions);
+      if (pastEnd) await finishCaughtUp(this.partitions, this.signal);
       if (batch.rows === 0 && Date.now() >= lastSentAt + heartbeatMs) {
         lastSentAt = Date.now();
         this.lastToken = this.token();
