@@ -135,6 +135,8 @@ export class SegmentedHistory implements PartitionReader {
   /** -1 while `main` hands out the first segment; `ahead.length` once in the tail. */
   private head = -1;
   private tail: PartitionReader | undefined;
+  /** The tail reader being opened (`main` is closed once it is open). */
+  private tailOpening: Promise<PartitionReader> | undefined;
   private readonly readers = new Set<PartitionReader>();
   /** Segment reads holding a slot. */
   private readonly reading = new Set<Promise<void>>();
@@ -169,7 +171,8 @@ export class SegmentedHistory implements PartitionReader {
       }
       const segment = this.ahead[this.head];
       if (!segment) {
-        this.tail ??= await this.openTail();
+        this.tailOpening ??= this.openTail();
+        this.tail ??= await this.tailOpening;
         return this.tail.receive(signal);
       }
       while (segment.buffer.length === 0 && !segment.done) await changeOrAbort(gate, signal);
@@ -187,9 +190,13 @@ export class SegmentedHistory implements PartitionReader {
     }
   }
 
-  /** The partition's last message id and cursor (from the tail's reader once there). */
-  positions(signal?: AbortSignal): ReturnType<PartitionReader['positions']> {
-    return (this.tail ?? this.options.main).positions(signal);
+  /**
+   * The partition's last message id and cursor (from the tail's reader once there: while it
+   * opens, `main` may be closed already).
+   */
+  async positions(signal?: AbortSignal): ReturnType<PartitionReader['positions']> {
+    const reader = this.tail ?? (await this.tailOpening) ?? this.options.main;
+    return reader.positions(signal);
   }
 
   /** Closes every reader; resolves once the segment reads under way have ended. */
