@@ -7,6 +7,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import v8 from 'node:v8';
+import { heapFlags } from '../../server/heap-limit.ts';
 import { readerStats } from '../../server/pulsar/reader.ts';
 
 /** One sample, bytes. */
@@ -33,7 +34,13 @@ const collect = process.env.SEAM_MEMORY_PROBE_GC === 'true';
 const gc = (globalThis as { gc?: () => void }).gc;
 if (collect && !gc) throw new Error('SEAM_MEMORY_PROBE_GC=true needs node --expose-gc');
 
-if (file) {
+// `seam serve` starts itself again with its heap flags (server/heap-limit.ts), and node loads
+// this probe into both processes: only the one that serves samples.
+const restarting =
+  typeof process.execve === 'function' &&
+  heapFlags(process.execArgv, process.env.NODE_OPTIONS).length > 0;
+
+if (file && !restarting) {
   const started = performance.now();
   const sample = () => {
     if (collect) gc?.();
