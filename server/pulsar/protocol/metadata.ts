@@ -189,17 +189,21 @@ export interface SingleMessageMetadata {
 
 /** A `SingleMessageMetadata` with every field unset. */
 export function emptySingleMessageMetadata(): SingleMessageMetadata {
-  return {
-    properties: noProperties,
-    partitionKey: undefined,
-    partitionKeyB64Encoded: false,
-    orderingKey: undefined,
-    payloadSize: 0,
-    compactedOut: false,
-    eventTime: 0,
-    sequenceId: undefined,
-    nullValue: false,
-  };
+  return clearSingleMessageMetadata({} as SingleMessageMetadata);
+}
+
+/** Unsets every field of `m` (in one order: one object shape for all of them). */
+function clearSingleMessageMetadata(m: SingleMessageMetadata): SingleMessageMetadata {
+  m.properties = noProperties;
+  m.partitionKey = undefined;
+  m.partitionKeyB64Encoded = false;
+  m.orderingKey = undefined;
+  m.payloadSize = 0;
+  m.compactedOut = false;
+  m.eventTime = 0;
+  m.sequenceId = undefined;
+  m.nullValue = false;
+  return m;
 }
 
 /**
@@ -253,15 +257,7 @@ export function decodeSingleMessageMetadataInto(
   start: number,
   end: number,
 ): SingleMessageMetadata {
-  m.properties = noProperties;
-  m.partitionKey = undefined;
-  m.partitionKeyB64Encoded = false;
-  m.orderingKey = undefined;
-  m.payloadSize = 0;
-  m.compactedOut = false;
-  m.eventTime = 0;
-  m.sequenceId = undefined;
-  m.nullValue = false;
+  clearSingleMessageMetadata(m);
   // The usual metadata, `payload_size` and perhaps `sequence_id`, each a one-byte tag and a
   // varint of at most 4 bytes, is read here; anything else by the reader below.
   if (start < end && buf[start] === 0x18) {
