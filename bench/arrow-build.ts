@@ -19,7 +19,7 @@ import avro from 'avsc';
 import { StreamSchema } from '../server/arrow/batch-builder.ts';
 import { topicSchema } from '../server/arrow/topic-schema.ts';
 import { defaultBatchLimits } from '../server/core/request.ts';
-import { responsesFor } from '../server/grpc/responses.ts';
+import { responsesFor, serializeResponse } from '../server/grpc/responses.ts';
 import type { Message } from '../server/pulsar/message.ts';
 import { MessageId } from '../server/pulsar/message-id.ts';
 import { PulsarSchemaType } from '../server/pulsar/protocol/commands.ts';
@@ -123,7 +123,7 @@ function timed(work: () => void): Timing {
 }
 
 function serialize(batch: arrow.RecordBatch, rows: number): void {
-  responsesFor({
+  const responses = responsesFor({
     kind: 'batch',
     batch,
     phase: 'history',
@@ -131,6 +131,7 @@ function serialize(batch: arrow.RecordBatch, rows: number): void {
     progress: { historyRows: rows, historyBytesRead: 0, historyBytesExpected: 0 },
     publishTimes: [],
   });
+  for (const response of responses) serializeResponse(response);
 }
 
 /** Builds every message into batches, cut at the stream defaults; `each` takes each batch. */

@@ -31,6 +31,7 @@ import type { PollInfo } from '../grpc/generated/arrow/flight/protocol/PollInfo.
 import type { Result } from '../grpc/generated/arrow/flight/protocol/Result.ts';
 import type { SchemaResult } from '../grpc/generated/arrow/flight/protocol/SchemaResult.ts';
 import type { Ticket__Output } from '../grpc/generated/arrow/flight/protocol/Ticket.ts';
+import { type Response, serializeResponse } from '../grpc/responses.ts';
 import { type ServePath, type StatusMapper, toStatus, type Wire } from '../grpc/serve.ts';
 import { type ActionContext, actionTypes, runAction } from './actions.ts';
 import { descriptorRequest, type RequestDeserializer } from './descriptor.ts';
@@ -130,7 +131,7 @@ export function addFlightService(
           return {};
         }
       },
-      responseSerialize: (bytes) => bytes as Buffer,
+      responseSerialize: (response) => serializeResponse(response as Response),
     };
   }
   const handlers = flightHandlers(path, options, flightCodecs(methods));
@@ -315,7 +316,7 @@ function flightHandlers(
         return withLocations(info, plan.info.topic, options.locations);
       }),
 
-    DoGet: (call: grpc.ServerWritableStream<Ticket__Output, Buffer>) =>
+    DoGet: (call: grpc.ServerWritableStream<Ticket__Output, Response>) =>
       void path.stream(
         call,
         async (deps, signal) => {

@@ -63,50 +63,85 @@ function varintLength(value: number): number {
 }
 
 /**
- * Serializes one ReadStreamResponse (FlightData), written by hand: three bytes fields,
- * the body's buffers copied once, straight into the response, rather than joined into an
- * IPC stream and then copied again by a protobuf writer.
+ * One ReadStreamResponse (FlightData) to write: its three bytes fields, serialized only
+ * when gRPC sends it (`serializeResponse`). The body stays a list of the columns' own
+ * buffers until then: no buffer of the response's size is made for it.
  */
-export function encodeResponse(
-  header: Uint8Array,
-  appMetadata: Uint8Array,
-  body: readonly Uint8Array[],
-  style: ResponseStyle = 'seam',
-): Buffer {
-  const all = style === 'seam';
-  let bodyLength = 0;
-  for (const part of body) bodyLength += part.byteLength;
-  const fields: [number[], number, readonly Uint8Array[]][] = [];
-  if (all || header.length > 0) fields.push([dataHeaderKey, header.byteLength, [header]]);
-  if (all || appMetadata.length > 0) {
-    fields.push([appMetadataKey, appMetadata.byteLength, [appMetadata]]);
+export class Response {
+  private readonly fields: [key: number[], length: number, parts: readonly Uint8Array[]][] = [];
+  /** Its serialized size. */
+  readonly byteLength: number;
+
+  constructor(
+    header: Uint8Array,
+    appMetadata: Uint8Array,
+    body: readonly Uint8Array[],
+    style: ResponseStyle = 'seam',
+  ) {
+    const all = style === 'seam';
+    let bodyLength = 0;
+    for (const part of body) bodyLength += part.byteLength;
+    if (all || header.length > 0) this.fields.push([dataHeaderKey, header.byteLength, [header]]);
+    if (all || appMetadata.length > 0) {
+      this.fields.push([appMetadataKey, appMetadata.byteLength, [appMetadata]]);
+    }
+    if (all || bodyLength > 0) this.fields.push([dataBodyKey, bodyLength, body]);
+    let size = 0;
+    for (const [key, length] of this.fields) size += key.length + varintLength(length) + length;
+    this.byteLength = size;
   }
-  if (all || bodyLength > 0) fields.push([dataBodyKey, bodyLength, body]);
-  let size = 0;
-  for (const [key, length] of fields) size += key.length + varintLength(length) + length;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const [key, length, parts] of fields) {
-    for (const byte of key) out[at++] = byte;
-    for (let v = length; ; v = Math.floor(v / 128)) {
-      if (v < 0x80) {
-        out[at++] = v;
-        break;
+
+  /** Writes the serialized response at the start of `out` (at least `byteLength` long). */
+  writeTo(out: Uint8Array): void {
+    let at = 0;
+    for (const [key, length, parts] of this.fields) {
+      for (const byte of key) out[at++] = byte;
+      for (let v = length; ; v = Math.floor(v / 128)) {
+        if (v < 0x80) {
+          out[at++] = v;
+          break;
+        }
+        out[at++] = (v & 0x7f) | 0x80;
       }
-      out[at++] = (v & 0x7f) | 0x80;
-    }
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.byteLength;
+      for (const part of parts) {
+        out.set(part, at);
+        at += part.byteLength;
+      }
     }
   }
+}
+
+/**
+ * Responses up to this size are serialized into one buffer kept for the next: grpc-js
+ * copies each serialized message at once into its own frame (5-byte prefix, then the
+ * bytes), so the bytes are needed only until `serializeResponse` returns. A fresh buffer
+ * per response cost an allocation of its size, its page faults, and, for large messages,
+ * a full garbage collection every few hundred MB (V8 collects when off-heap memory grows).
+ */
+const reusedBytes = 16 * 1024 * 1024;
+let reused = Buffer.allocUnsafeSlow(0);
+
+/**
+ * The bytes of `response`, for grpc-js's `responseSerialize`: valid only until the next
+ * call, as grpc-js uses them (it copies them before anything else runs).
+ */
+export function serializeResponse(response: Response): Buffer {
+  const size = response.byteLength;
+  let out: Buffer;
+  if (size > reusedBytes) out = Buffer.allocUnsafeSlow(size);
+  else {
+    if (reused.length < size)
+      reused = Buffer.allocUnsafeSlow(Math.min(reusedBytes, Math.max(size, 2 * reused.length)));
+    out = reused.subarray(0, size);
+  }
+  response.writeTo(out);
   return out;
 }
 
-/** The serialized responses for one event, in order. */
-export function responsesFor(event: StreamEvent, style: ResponseStyle = 'seam'): Buffer[] {
+/** The responses for one event, in order. */
+export function responsesFor(event: StreamEvent, style: ResponseStyle = 'seam'): Response[] {
   const encode = (header: Uint8Array, app: Uint8Array, body: readonly Uint8Array[]) =>
-    encodeResponse(header, app, body, style);
+    new Response(header, app, body, style);
   switch (event.kind) {
     case 'start': {
       const app = metadata({ stream_info: streamInfoFields(event.info) });

@@ -18,7 +18,7 @@ import {
 } from '../security/authenticate.ts';
 import type { PrincipalLimits } from '../security/limits.ts';
 import type { GatewayTelemetry, StreamObservation } from './observe.ts';
-import { type ResponseStyle, responsesFor, resumeTokenOf } from './responses.ts';
+import { type Response, type ResponseStyle, responsesFor, resumeTokenOf } from './responses.ts';
 import { type ResponseSink, WriteWindow, writeEvents } from './write-window.ts';
 
 /** Trailing metadata key carrying the last resume token when a stream ends early. */
@@ -68,8 +68,8 @@ export type IncomingCall = Pick<
 
 /** A server-streaming call the write loop writes serialized responses to. */
 export type StreamingCall = IncomingCall &
-  ResponseSink &
-  Pick<grpc.ServerWritableStream<unknown, Buffer>, 'end' | 'cancelled'>;
+  ResponseSink<Response> &
+  Pick<grpc.ServerWritableStream<unknown, Response>, 'end' | 'cancelled'>;
 
 /** What a stream of rows reads, once its caller is known: the request and its events. */
 export interface StreamRead {

@@ -23,6 +23,7 @@ import type { ReadStreamRequest__Output } from './generated/seam/v1/ReadStreamRe
 import { GatewayTelemetry } from './observe.ts';
 import { addReflection, healthDefinition } from './reflection.ts';
 import { lenientDeserializer, toReadRequest } from './request.ts';
+import { type Response, serializeResponse } from './responses.ts';
 import { ServePath } from './serve.ts';
 
 /** The gRPC port's TLS: PEM certificate chain and key, and a client CA for mTLS. */
@@ -160,9 +161,8 @@ export class Gateway {
     const readStreamMethod = {
       ...generated,
       requestDeserialize: deserializeRequest,
-      // Responses are serialized by responses.ts already.
-      responseSerialize: (bytes: Buffer) => bytes,
-    } as grpc.MethodDefinition<ReadStreamRequest__Output, Buffer>;
+      responseSerialize: serializeResponse,
+    } as grpc.MethodDefinition<ReadStreamRequest__Output, Response>;
     const health = new HealthImplementation({
       '': 'SERVING',
       [serviceName]: 'SERVING',
@@ -195,7 +195,7 @@ export class Gateway {
     server.addService(
       { ReadStream: readStreamMethod },
       {
-        ReadStream: (call: grpc.ServerWritableStream<ReadStreamRequest__Output, Buffer>) => {
+        ReadStream: (call: grpc.ServerWritableStream<ReadStreamRequest__Output, Response>) => {
           void gateway.path.stream(call, async (callerDeps, signal) => {
             const request = toReadRequest(call.request);
             return { request, events: readStream(callerDeps, request, signal) };

@@ -81,10 +81,15 @@ export class WriteWindow {
   }
 }
 
+/** A response to write, and the bytes it will weigh on the wire. */
+export interface Sized {
+  readonly byteLength: number;
+}
+
 /** What the write loop needs of a server stream: grpc-js's ServerWritableStream is one. */
-export interface ResponseSink extends EventEmitter {
+export interface ResponseSink<Chunk extends Sized = Sized> extends EventEmitter {
   /** Queues `chunk`; false when the caller should wait for 'drain'. */
-  write(chunk: Buffer, callback: () => void): boolean;
+  write(chunk: Chunk, callback: () => void): boolean;
 }
 
 /**
@@ -94,14 +99,14 @@ export interface ResponseSink extends EventEmitter {
  * event even when the source has more ready: rows already received by the gateway are not
  * sent after the stream was told to end.
  */
-export async function writeEvents<Event>(
-  sink: ResponseSink,
+export async function writeEvents<Event, Chunk extends Sized>(
+  sink: ResponseSink<Chunk>,
   events: AsyncIterable<Event>,
   options: {
     window: WriteWindow;
     signal: AbortSignal;
-    /** The serialized responses of one event, in order. */
-    encode(event: Event): Buffer[];
+    /** The responses of one event, in order. */
+    encode(event: Event): Chunk[];
     /** Called once an event's responses were all written, with their bytes. */
     sent(event: Event, bytes: number): void;
   },
@@ -118,8 +123,8 @@ export async function writeEvents<Event>(
     let accepted: boolean | undefined;
     for (const response of options.encode(event)) {
       if (accepted !== undefined) await room(accepted);
-      accepted = sink.write(response, window.written(response.length));
-      bytes += response.length;
+      accepted = sink.write(response, window.written(response.byteLength));
+      bytes += response.byteLength;
     }
     // Sent before the wait: once written, the event reaches the client ahead of whatever
     // status ends the call, so an abort during the wait must not forget it (its resume

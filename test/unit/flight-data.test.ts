@@ -8,7 +8,7 @@ import * as arrow from 'apache-arrow';
 import test from 'ava';
 import { apiType } from '../../server/api.ts';
 import { batchMessages, type IpcMessage, schemaMessage } from '../../server/arrow/flight.ts';
-import { encodeResponse } from '../../server/grpc/responses.ts';
+import { Response, serializeResponse } from '../../server/grpc/responses.ts';
 
 /** A batch with the shapes Seam sends: nulls, strings, bytes, a dictionary, a list. */
 function sampleBatch(rows: number): arrow.RecordBatch {
@@ -80,7 +80,11 @@ for (const rows of [0, 1, 1000]) {
   });
 }
 
-const Response = apiType('ReadStreamResponse');
+const ReadStreamResponse = apiType('ReadStreamResponse');
+
+/** A response's bytes, copied out of the buffer `serializeResponse` reuses. */
+const encode = (...fields: ConstructorParameters<typeof Response>) =>
+  Buffer.from(serializeResponse(new Response(...fields)));
 
 test('responses decode to their fields; the flight style leaves empty fields out', (t) => {
   const header = new Uint8Array(24).fill(7);
@@ -89,14 +93,29 @@ test('responses decode to their fields; the flight style leaves empty fields out
   for (const size of [0, 5, 20_000, 3_000_000]) {
     const body = [new Uint8Array(size).fill(1), new Uint8Array(3).fill(2)];
     for (const style of ['seam', 'flight'] as const) {
-      const bytes = encodeResponse(header, app, body, style);
-      const decoded = Response.toObject(Response.decode(bytes), { bytes: Buffer });
+      const response = new Response(header, app, body, style);
+      const bytes = encode(header, app, body, style);
+      t.is(bytes.length, response.byteLength);
+      const decoded = ReadStreamResponse.toObject(ReadStreamResponse.decode(bytes), {
+        bytes: Buffer,
+      });
       t.deepEqual(decoded.data_header, Buffer.from(header));
       t.deepEqual(decoded.app_metadata, Buffer.from(app));
       t.deepEqual(decoded.data_body, Buffer.concat(body));
     }
   }
   const empty = new Uint8Array(0);
-  t.is(encodeResponse(empty, app, [], 'flight').length, 1 + 2 + 300, 'app_metadata only');
-  t.is(encodeResponse(empty, app, [], 'seam').length, 2 + 3 + 300 + 3, 'every field, empty too');
+  t.is(encode(empty, app, [], 'flight').length, 1 + 2 + 300, 'app_metadata only');
+  t.is(encode(empty, app, [], 'seam').length, 2 + 3 + 300 + 3, 'every field, empty too');
+});
+
+test('responses up to 16 MiB are serialized into one reused buffer, larger ones into their own', (t) => {
+  const header = new Uint8Array(8);
+  const app = new Uint8Array(0);
+  const first = serializeResponse(new Response(header, app, [new Uint8Array(1000).fill(1)]));
+  const second = serializeResponse(new Response(header, app, [new Uint8Array(500).fill(2)]));
+  t.is(first.buffer, second.buffer, 'the same bytes serve the next response');
+  const large = serializeResponse(new Response(header, app, [new Uint8Array(17 * 2 ** 20)]));
+  t.not(large.buffer, second.buffer);
+  t.is(serializeResponse(new Response(header, app, [])).buffer, second.buffer, 'and it is kept');
 });
