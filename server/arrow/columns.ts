@@ -7,6 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import * as arrow from 'apache-arrow';
+import { lendBuffer } from './lent-buffers.ts';
 
 /** Bytes the columns of one batch have written: what the batch will weigh in IPC, roughly. */
 export class Tally {
@@ -402,7 +403,8 @@ export class BytesColumn extends Column {
       ({ offsets, bytes } = reencoded(offsets, bytes));
     }
     this.offsets = new Int32Array(Math.max(initialCapacity, length) + 1);
-    this.bytes = new Uint8Array(Math.max(16 * initialCapacity, this.end));
+    // Lent: given back once the batch is serialized (lent-buffers.ts).
+    this.bytes = new Uint8Array(lendBuffer(Math.max(16 * initialCapacity, this.end)));
     this.end = 0;
     this.splitSequence = false;
     return arrow.makeData({ ...props, valueOffsets: offsets, data: bytes });

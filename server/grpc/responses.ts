@@ -5,6 +5,7 @@
 
 import { apiType } from '../api.ts';
 import { batchMessages, schemaMessage } from '../arrow/flight.ts';
+import { giveBack } from '../arrow/lent-buffers.ts';
 import type { StreamEvent, StreamInfo } from '../core/stream.ts';
 
 const StreamMetadata = apiType('StreamMetadata');
@@ -69,6 +70,7 @@ function varintLength(value: number): number {
  */
 export class Response {
   private readonly fields: [key: number[], length: number, parts: readonly Uint8Array[]][] = [];
+  private readonly body: readonly Uint8Array[];
   /** Its serialized size. */
   readonly byteLength: number;
 
@@ -78,6 +80,7 @@ export class Response {
     body: readonly Uint8Array[],
     style: ResponseStyle = 'seam',
   ) {
+    this.body = body;
     const all = style === 'seam';
     let bodyLength = 0;
     for (const part of body) bodyLength += part.byteLength;
@@ -91,7 +94,10 @@ export class Response {
     this.byteLength = size;
   }
 
-  /** Writes the serialized response at the start of `out` (at least `byteLength` long). */
+  /**
+   * Writes the serialized response at the start of `out` (at least `byteLength` long). The
+   * body's lent buffers are given back then: the batch is not read again.
+   */
   writeTo(out: Uint8Array): void {
     let at = 0;
     for (const [key, length, parts] of this.fields) {
@@ -108,6 +114,7 @@ export class Response {
         at += part.byteLength;
       }
     }
+    giveBack(this.body);
   }
 }
 
