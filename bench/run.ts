@@ -45,7 +45,7 @@ import {
   pausedStream,
   type ServerProcess,
 } from '../test/support/gateway-process.ts';
-import { topProfileFunctions } from './cpu-profile.ts';
+import { type CpuProfile, topProfileFunctions } from './cpu-profile.ts';
 import { dataset, javaPeer, produce } from './data.ts';
 import {
   javaRead,
@@ -302,9 +302,20 @@ async function profile(topic: string) {
     (gateway) => sdkRead(gateway.address, topic),
     ['--cpu-prof', '--cpu-prof-dir', dir],
   );
-  const [file] = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
-  if (!file) throw new Error(`the gateway wrote no profile in ${dir}`);
-  const top = topProfileFunctions(JSON.parse(await readFile(`${dir}/${file}`, 'utf8')), 20);
+  // `seam serve` replaces itself with its heap flags (server/heap-limit.ts), so the process
+  // leaves two profiles: its start, under a second, and the one that served the read.
+  const profiles = await Promise.all(
+    (await readdir(dir))
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map(async (file) => ({
+        file,
+        profile: JSON.parse(await readFile(`${dir}/${file}`, 'utf8')) as CpuProfile,
+      })),
+  );
+  const served = profiles.sort((a, b) => b.profile.samples.length - a.profile.samples.length)[0];
+  if (!served) throw new Error(`the gateway wrote no profile in ${dir}`);
+  const { file } = served;
+  const top = topProfileFunctions(served.profile, 20);
   table(
     `Gateway CPU profile during one TS SDK history read (${thousands(read.rows / read.seconds)} rows/s under the profiler): top self time`,
     ['function', 'self %', 'self ms', 'where'],
