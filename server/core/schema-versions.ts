@@ -22,10 +22,10 @@ export class SchemaVersions {
   private readonly decoders = new Map<string, Translate | SeamError>();
   /**
    * The last version buffer found equal to the stream's: the messages of an entry share
-   * their entry's, so most messages are told apart by identity, not by their bytes. Weak:
-   * it is a view into a frame, which it must not keep alive once the entry is read.
+   * their entry's, so most messages are told apart by identity, not by their bytes. Held
+   * strongly: a message's version is a copy of a few bytes, not a view into its frame.
    */
-  private lastSame: WeakRef<Buffer> | undefined;
+  private lastSame: Buffer | undefined;
 
   constructor(
     client: Pick<PulsarClient, 'schema'>,
@@ -65,9 +65,9 @@ export class SchemaVersions {
   /** The message's version when it is not the stream's (nor none). */
   private otherVersion(message: Message): Buffer | undefined {
     const version = message.schemaVersion;
-    if (version === undefined || version === this.lastSame?.deref()) return undefined;
+    if (version === undefined || version === this.lastSame) return undefined;
     if (this.version?.equals(version) !== true) return version;
-    this.lastSame = new WeakRef(version);
+    this.lastSame = version;
     return undefined;
   }
 

@@ -44,6 +44,10 @@ export interface MessageMetadata {
   isBatch: boolean;
   /** 0 when unset. */
   eventTime: number;
+  /**
+   * A copy of its bytes, not a view into the frame: a stream keeps the last version it
+   * saw (server/core/schema-versions.ts), which must not keep a frame alive.
+   */
   schemaVersion: Buffer | undefined;
   /** Encrypted payloads cannot be read without the key: Seam reports them. */
   encrypted: boolean;
@@ -120,7 +124,7 @@ export function decodeMessageMetadata(buf: Buffer): MessageMetadata {
         r.skip();
         break;
       case 16:
-        m.schemaVersion = r.bytes();
+        m.schemaVersion = Buffer.from(r.bytes());
         break;
       case 17:
         m.partitionKeyB64Encoded = r.bool();
