@@ -5,8 +5,9 @@
 #     -e SEAM_TLS_CERT=/tls/server.pem -e SEAM_TLS_KEY=/tls/server.key \
 #     -e SEAM_PULSAR_URL=pulsar://broker:6650 -e SEAM_PULSAR_ADMIN_URL=http://broker:8080 seam
 # Memory: streams draw from SEAM_MEMORY_BUDGET_BYTES (64 MiB by default); `seam serve` sets V8's
-# young generation (--max-semi-space-size=32), replacing itself in place (same PID 1), and leaves
-# the old space at V8's limit, which Node sizes from the container's memory limit. A hard cap:
+# young generation (--max-semi-space-size=32) and the old generation's growing factor
+# (--heap-growing-percent=300), replacing itself in place (same PID 1), and leaves the old
+# space at V8's limit, which Node sizes from the container's memory limit. A hard cap:
 # -e NODE_OPTIONS=--max-old-space-size=N, at a CPU cost (docs/operations.md, Memory).
 
 # Production dependencies only; no install scripts (the native codecs ship prebuilt in

@@ -13,25 +13,36 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { defaultSemiSpaceMiB, heapFlags, setsFlag } from '../../server/heap-limit.ts';
+import {
+  defaultHeapGrowingPercent,
+  defaultSemiSpaceMiB,
+  heapFlags,
+  setsFlag,
+} from '../../server/heap-limit.ts';
 
 const MiB = 1024 * 1024;
 const cli = fileURLToPath(new URL('../../server/cli.ts', import.meta.url));
-const semi = defaultSemiSpaceMiB;
+const semiFlag = `--max-semi-space-size=${defaultSemiSpaceMiB}`;
+const growingFlag = `--heap-growing-percent=${defaultHeapGrowingPercent}`;
+/** What the serving line says `seam serve` added when node was given neither flag. */
+const bothFlags = `${semiFlag} ${growingFlag}`;
 
-test('the semi-space flag is added when node is given none', (t) => {
-  t.deepEqual(heapFlags([]), [`--max-semi-space-size=${semi}`]);
+test('the semi-space and growing flags are added when node is given neither', (t) => {
+  t.deepEqual(heapFlags([]), [semiFlag, growingFlag]);
   t.deepEqual(heapFlags(['--expose-gc', '--import', 'x.ts'], '--enable-source-maps'), [
-    `--max-semi-space-size=${semi}`,
+    semiFlag,
+    growingFlag,
   ]);
-  // An old-space cap is the operator's: it does not stop the young generation's flag.
-  t.deepEqual(heapFlags(['--max-old-space-size=512']), [`--max-semi-space-size=${semi}`]);
+  // An old-space cap is the operator's: it does not stop the other flags.
+  t.deepEqual(heapFlags(['--max-old-space-size=512']), [semiFlag, growingFlag]);
 });
 
-test('a flag on node’s command line or in NODE_OPTIONS wins, in either spelling', (t) => {
-  t.deepEqual(heapFlags(['--max-semi-space-size=4']), []);
-  t.deepEqual(heapFlags(['--max_semi_space_size=4']), []);
-  t.deepEqual(heapFlags([], ' --max-semi-space-size=16  --trace-gc'), []);
+test('a flag on node’s command line or in NODE_OPTIONS wins, in either spelling, flag by flag', (t) => {
+  t.deepEqual(heapFlags(['--max-semi-space-size=4']), [growingFlag]);
+  t.deepEqual(heapFlags(['--max_semi_space_size=4']), [growingFlag]);
+  t.deepEqual(heapFlags([], ' --max-semi-space-size=16  --trace-gc'), [growingFlag]);
+  t.deepEqual(heapFlags(['--heap_growing_percent=50']), [semiFlag]);
+  t.deepEqual(heapFlags(['--max-semi-space-size=4'], '--heap-growing-percent=50'), []);
   t.false(setsFlag(['--max-semi-space-size-x=1', '--max-semi'], '--max-semi-space-size'));
 });
 
@@ -92,8 +103,9 @@ for (const [how, file, argv] of [
   test(`started as ${how}: the process serves with its young generation set`, async (t) => {
     const { line, cmdline, child } = await servingLine(file, [...argv]);
     try {
-      t.is(line.heapFlags, `--max-semi-space-size=${semi}`);
-      t.true(cmdline.includes(`--max-semi-space-size=${semi}`), cmdline.join(' '));
+      t.is(line.heapFlags, bothFlags);
+      t.true(cmdline.includes(semiFlag), cmdline.join(' '));
+      t.true(cmdline.includes(growingFlag), cmdline.join(' '));
       // The old space keeps V8's own limit (from the machine's or the container's memory).
       t.false(
         cmdline.some((arg) => arg.startsWith('--max-old-space-size')),
@@ -110,23 +122,40 @@ test('NODE_OPTIONS sets the old space: the young generation is still added', asy
     NODE_OPTIONS: '--max-old-space-size=300',
   });
   try {
-    t.is(line.heapFlags, `--max-semi-space-size=${semi}`);
-    t.is(line.heapLimitBytes, (300 + 3 * semi) * MiB);
+    t.is(line.heapFlags, bothFlags);
+    t.is(line.heapLimitBytes, (300 + 3 * defaultSemiSpaceMiB) * MiB);
   } finally {
     await stopped(child);
   }
 });
 
-test('node flags setting the semi-space: the process is not started again', async (t) => {
+test('node flags setting both: the process is not started again', async (t) => {
   const { line, cmdline, child } = await servingLine(process.execPath, [
     '--max-old-space-size=300',
     '--max-semi-space-size=16',
+    '--heap-growing-percent=50',
     cli,
   ]);
   try {
     t.is(line.heapFlags, 'from node options');
     t.is(line.heapLimitBytes, (300 + 3 * 16) * MiB);
-    t.false(cmdline.includes(`--max-semi-space-size=${semi}`));
+    t.false(cmdline.includes(semiFlag));
+    t.false(cmdline.includes(growingFlag));
+  } finally {
+    await stopped(child);
+  }
+});
+
+test('node flags setting the semi-space only: the growing factor is still added', async (t) => {
+  const { line, cmdline, child } = await servingLine(process.execPath, [
+    '--max-semi-space-size=16',
+    cli,
+  ]);
+  try {
+    t.is(line.heapFlags, growingFlag);
+    t.true(cmdline.includes('--max-semi-space-size=16'), cmdline.join(' '));
+    t.true(cmdline.includes(growingFlag), cmdline.join(' '));
+    t.false(cmdline.includes(semiFlag));
   } finally {
     await stopped(child);
   }
@@ -141,7 +170,7 @@ test('a configuration on a pipe is read once, by the process that serves', async
   writer.end(JSON.stringify({ logLevel: 'info' }));
   const { line, child } = await servingLine(process.execPath, [cli], {}, fifo);
   try {
-    t.is(line.heapFlags, `--max-semi-space-size=${semi}`);
+    t.is(line.heapFlags, bothFlags);
   } finally {
     await stopped(child);
   }
