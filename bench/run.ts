@@ -210,7 +210,7 @@ async function history({ topic, bytes, count, what, raw }: Backlog) {
       const firsts: GatewayRead[] = [];
       let peak = 0;
       // A gateway serves read after read: the figures are a server's second read, once the JIT
-      // has compiled the read path (the first is ~20 % slower), with the first reported
+      // has compiled the read path (the first takes 10–45 % more CPU), with the first reported
       // apart. The ceiling's server gets the same.
       const measured = async (server: ServerProcess) => {
         const first = await measuredRead(server, reader.read);
