@@ -215,7 +215,15 @@ export class Reader {
       );
       if (options.startPublishTime !== undefined) {
         // Position the cursor before asking for messages, so none from the start arrive.
-        await reader.seek({ publishTime: options.startPublishTime });
+        // Retried as the subscribe is: the broker can close the consumer the seek
+        // subscribes again (a topic moving between owners), and a seek to a time is the
+        // same seek again from wherever the reader reconnected.
+        const at = { publishTime: options.startPublishTime };
+        await client.retrying(
+          `seek ${reader.topic} to a publish time`,
+          () => reader.seek(at),
+          retry,
+        );
       }
     } catch (error) {
       await reader.close();

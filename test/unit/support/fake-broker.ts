@@ -1,6 +1,6 @@
 /**
  * A fake Pulsar broker for broker-free tests of the read path: a plain TCP server on a free
- * loopback port that answers CONNECT, lookups and SUBSCRIBE, counts FLOW permits, and sends
+ * loopback port that answers CONNECT, lookups, SUBSCRIBE and SEEK, counts FLOW permits, and sends
  * whatever MESSAGE frames a test builds (crafted entries: batches, chunks, lies). Entries are
  * built with the protocol's own writer, field by field from PulsarApi.proto.
  */
@@ -226,6 +226,7 @@ export async function startFakeBroker(options: FakeBrokerOptions = {}): Promise<
         permits += c.permits;
         return;
       case CommandType.CLOSE_CONSUMER:
+      case CommandType.SEEK:
         socket.write(success(c.requestId));
         return;
       case CommandType.GET_LAST_MESSAGE_ID:
