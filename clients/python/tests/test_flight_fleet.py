@@ -5,6 +5,7 @@ every endpoint at its first location gives the single gateway's table and the of
 reader's rows."""
 
 import base64
+import contextlib
 import socket
 import subprocess
 import sys
@@ -20,11 +21,15 @@ from test_flight import admin, by_partition, official_by_partition, read_flight
 from conftest import ADMIN_URL, ROOT, SERVICE_URL, Gateway, fresh_topic
 
 
-def free_port():
-    # Each gateway is told the other's address before either starts: ports picked up front.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count):
+    # Each gateway is told the other's address before either starts: ports picked up front,
+    # all held at once while picking (one closed before the next is picked can be picked
+    # again: CI once got the same port twice).
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def key_file(seed):
@@ -42,7 +47,7 @@ def serve(port, *args):
 
 @pytest.fixture(scope="module")
 def fleet():
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     locations = [f"grpc://127.0.0.1:{port}" for port in ports]
     keys = key_file(1)
     gateways = []
