@@ -51,10 +51,13 @@ export function setsFlag(args: readonly string[], flag: string): boolean {
 /** The heap flags `seam serve` adds to node's: each one node's arguments or NODE_OPTIONS do not set. */
 export function heapFlags(execArgv: readonly string[], nodeOptions = ''): string[] {
   const given = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)];
-  return [
-    `--max-semi-space-size=${defaultSemiSpaceMiB}`,
-    `--heap-growing-percent=${defaultHeapGrowingPercent}`,
-  ].filter((flag) => !setsFlag(given, flag.slice(0, flag.indexOf('='))));
+  const defaults: [flag: string, value: number][] = [
+    ['--max-semi-space-size', defaultSemiSpaceMiB],
+    ['--heap-growing-percent', defaultHeapGrowingPercent],
+  ];
+  return defaults
+    .filter(([flag]) => !setsFlag(given, flag))
+    .map(([flag, value]) => `${flag}=${value}`);
 }
 
 /** Set in the environment of the process `seam serve` replaces itself with: it does so once. */
