@@ -226,14 +226,23 @@ class Stream {
         arrived = true;
       });
     });
-    let timer: NodeJS.Timeout | undefined;
+    // No wait: only what is queued counts, so the race ends right after the receives'
+    // promise callbacks, not at a timer (Node runs a 0 ms timer after 1 ms at the earliest:
+    // a millisecond added to every tail batch that goes out because nothing more is queued).
+    let cancel: () => void = () => {};
     const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
+      if (timeoutMs > 0) {
+        const timer = setTimeout(resolve, timeoutMs);
+        cancel = () => clearTimeout(timer);
+      } else {
+        const immediate = setImmediate(resolve);
+        cancel = () => clearImmediate(immediate);
+      }
     });
     try {
       await Promise.race([...waits, timeout]);
     } finally {
-      clearTimeout(timer);
+      cancel();
     }
     return arrived;
   }
