@@ -28,43 +28,17 @@ const utf8Map = () =>
     ),
   );
 
-/** A metadata column: its field, and a writer of its cells from messages. */
-interface MetadataColumn {
-  field: arrow.Field;
-  writer(tally: Tally): { column: Column; append(m: Message): void };
-}
-
-/** A Utf8 or Binary column of one value per message. */
-function bytesColumn(
-  field: arrow.Field,
-  append: (column: BytesColumn, m: Message) => void,
-): MetadataColumn {
-  return {
-    field,
-    writer(tally) {
-      const column = new BytesColumn(field.type, tally);
-      return { column, append: (m) => append(column, m) };
-    },
-  };
-}
-
-/** A timestamp column of one value (ms) per message. */
-function timeColumn(field: arrow.Field, value: (m: Message) => number | undefined) {
-  return {
-    field,
-    writer(tally: Tally) {
-      const column = new Int64Column(field.type, tally);
-      return {
-        column,
-        append(m: Message) {
-          const ms = value(m);
-          if (ms === undefined) column.appendNull();
-          else column.append(ms);
-        },
-      };
-    },
-  };
-}
+/** The metadata columns, in schema order. */
+const metadataFields = {
+  __key: new arrow.Field('__key', new arrow.Utf8(), true),
+  __topic: new arrow.Field('__topic', new arrow.Utf8(), false),
+  __messageId: new arrow.Field('__messageId', new arrow.Binary(), false),
+  __publishTime: new arrow.Field('__publishTime', new arrow.TimestampMillisecond('UTC'), false),
+  __eventTime: new arrow.Field('__eventTime', new arrow.TimestampMillisecond('UTC'), true),
+  __messageProperties: new arrow.Field('__messageProperties', utf8Map(), false),
+};
+type MetadataName = keyof typeof metadataFields;
+const metadataColumns = Object.values(metadataFields);
 
 /** The UTF-8 bytes of the last topic name seen: every message of a partition has the same. */
 let topicName = '';
@@ -72,36 +46,38 @@ let topicBytes = Buffer.alloc(0);
 
 const ids = new MessageIdSerializer();
 
-/** The metadata columns and how each is written from a message. */
-const metadataColumns: MetadataColumn[] = [
-  bytesColumn(new arrow.Field('__key', new arrow.Utf8(), true), (c, m) => {
-    if (m.key === undefined) c.appendNull();
-    else c.appendString(m.key);
-  }),
-  bytesColumn(new arrow.Field('__topic', new arrow.Utf8(), false), (c, m) => {
-    if (m.topic !== topicName) {
-      topicName = m.topic;
-      topicBytes = Buffer.from(m.topic, 'utf8');
-    }
-    c.appendSame(topicBytes);
-  }),
-  bytesColumn(new arrow.Field('__messageId', new arrow.Binary(), false), (c, m) => {
-    // Pulsar's serialization (MessageId.serialize), into one reused buffer: copied at once.
-    ids.serialize(m.messageId);
-    c.appendBytes(ids.bytes, 0, ids.length);
-  }),
-  timeColumn(
-    new arrow.Field('__publishTime', new arrow.TimestampMillisecond('UTC'), false),
-    (m) => m.publishTime,
-  ),
-  timeColumn(
-    new arrow.Field('__eventTime', new arrow.TimestampMillisecond('UTC'), true),
-    (m) => m.eventTime,
-  ),
-  {
-    field: new arrow.Field('__messageProperties', utf8Map(), false),
-    writer(tally) {
-      const type = this.field.type as arrow.Map_<arrow.Utf8, arrow.Utf8>;
+/**
+ * Writes the kept metadata columns of each message. One method with a branch a column,
+ * rather than a writer function a column called in a loop: that call site would see six
+ * functions and V8 would inline none of them.
+ */
+class MetadataWriter {
+  private readonly key: BytesColumn | undefined;
+  private readonly topic: BytesColumn | undefined;
+  private readonly messageId: BytesColumn | undefined;
+  private readonly publishTime: Int64Column | undefined;
+  private readonly eventTime: Int64Column | undefined;
+  private readonly properties:
+    | { list: ListColumn; entries: StructColumn; keys: BytesColumn; values: BytesColumn }
+    | undefined;
+  /** The kept columns, in schema order. */
+  readonly columns: Column[] = [];
+
+  constructor(kept: readonly arrow.Field[], tally: Tally) {
+    const has = (name: MetadataName) => kept.includes(metadataFields[name]);
+    const keep = <C extends Column>(name: MetadataName, make: (type: arrow.DataType) => C) => {
+      if (!has(name)) return undefined;
+      const column = make(metadataFields[name].type);
+      this.columns.push(column);
+      return column;
+    };
+    this.key = keep('__key', (type) => new BytesColumn(type, tally));
+    this.topic = keep('__topic', (type) => new BytesColumn(type, tally));
+    this.messageId = keep('__messageId', (type) => new BytesColumn(type, tally));
+    this.publishTime = keep('__publishTime', (type) => new Int64Column(type, tally));
+    this.eventTime = keep('__eventTime', (type) => new Int64Column(type, tally));
+    if (has('__messageProperties')) {
+      const type = metadataFields.__messageProperties.type as arrow.Map_<arrow.Utf8, arrow.Utf8>;
       const keys = new BytesColumn(new arrow.Utf8(), tally);
       const values = new BytesColumn(new arrow.Utf8(), tally);
       const entries = new StructColumn(
@@ -109,24 +85,49 @@ const metadataColumns: MetadataColumn[] = [
         [keys, values],
         tally,
       );
-      const column = new ListColumn(type, entries, tally);
-      return {
-        column,
-        append(m) {
-          for (const key in m.properties) {
-            keys.appendString(key);
-            values.appendString(m.properties[key] as string);
-            entries.close();
-          }
-          column.close();
-        },
-      };
-    },
-  },
-];
+      const list = new ListColumn(type, entries, tally);
+      this.properties = { list, entries, keys, values };
+      this.columns.push(list);
+    }
+  }
+
+  append(m: Message): void {
+    const { key, topic, messageId, publishTime, eventTime, properties } = this;
+    if (key !== undefined) {
+      if (m.key === undefined) key.appendNull();
+      else key.appendString(m.key);
+    }
+    if (topic !== undefined) {
+      if (m.topic !== topicName) {
+        topicName = m.topic;
+        topicBytes = Buffer.from(m.topic, 'utf8');
+      }
+      topic.appendSame(topicBytes);
+    }
+    if (messageId !== undefined) {
+      // Pulsar's serialization (MessageId.serialize), into one reused buffer: copied at once.
+      ids.serialize(m.messageId);
+      messageId.appendBytes(ids.bytes, 0, ids.length);
+    }
+    if (publishTime !== undefined) publishTime.append(m.publishTime);
+    if (eventTime !== undefined) {
+      if (m.eventTime === undefined) eventTime.appendNull();
+      else eventTime.append(m.eventTime);
+    }
+    if (properties !== undefined) {
+      const { list, entries, keys, values } = properties;
+      for (const name in m.properties) {
+        keys.appendString(name);
+        values.appendString(m.properties[name] as string);
+        entries.close();
+      }
+      list.close();
+    }
+  }
+}
 
 /** Names of the metadata columns. */
-export const metadataColumnNames = metadataColumns.map((c) => c.field.name);
+export const metadataColumnNames = metadataColumns.map((f) => f.name);
 
 /** A requested column that the topic does not have. */
 export class UnknownColumnError extends Error {
@@ -139,7 +140,8 @@ export class StreamSchema {
   readonly value: ValueSchema;
   /** Indexes into `value.fields` of the kept value columns. */
   readonly valueColumns: number[];
-  readonly metadata: typeof metadataColumns;
+  /** The kept metadata columns' fields. */
+  readonly metadata: arrow.Field[];
 
   constructor(value: ValueSchema, columns: readonly string[] = []) {
     this.value = value;
@@ -162,11 +164,11 @@ export class StreamSchema {
       }
       // Kept in the topic's order, whatever the order asked.
       this.valueColumns = valueNames.flatMap((n, i) => (columns.includes(n) ? [i] : []));
-      this.metadata = metadataColumns.filter((c) => columns.includes(c.field.name));
+      this.metadata = metadataColumns.filter((f) => columns.includes(f.name));
     }
     this.schema = new arrow.Schema([
       ...this.valueColumns.map((i) => value.fields[i] as arrow.Field),
-      ...this.metadata.map((c) => c.field),
+      ...this.metadata,
     ]);
   }
 
@@ -181,7 +183,7 @@ export class BatchBuilder {
   private readonly stream: StreamSchema;
   private readonly tally = new Tally();
   private readonly values: ValueWriter;
-  private readonly metadata: ReturnType<MetadataColumn['writer']>[];
+  private readonly metadata: MetadataWriter;
   /** A row that failed to decode left the columns uneven: the batch cannot be used. */
   private failed: unknown;
   /** Rows appended since the last flush. */
@@ -190,7 +192,7 @@ export class BatchBuilder {
   constructor(stream: StreamSchema) {
     this.stream = stream;
     this.values = stream.value.writer(stream.valueColumns, this.tally);
-    this.metadata = stream.metadata.map((c) => c.writer(this.tally));
+    this.metadata = new MetadataWriter(stream.metadata, this.tally);
   }
 
   /**
@@ -216,14 +218,14 @@ export class BatchBuilder {
       this.failed = error;
       throw error;
     }
-    for (const c of this.metadata) c.append(message);
+    this.metadata.append(message);
     this.rows++;
   }
 
   /** The rows so far as a record batch; the builder starts over empty. */
   flush(): arrow.RecordBatch {
     if (this.failed !== undefined) throw this.failed;
-    const data = [...this.values.finish(), ...this.metadata.map((c) => c.column.finish())];
+    const data = [...this.values.finish(), ...this.metadata.columns.map((c) => c.finish())];
     const rows = this.rows;
     this.rows = 0;
     this.tally.bytes = 0;
