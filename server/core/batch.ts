@@ -18,10 +18,14 @@ export class Batch {
   private readonly schema: StreamSchema;
   private readonly memory: MemoryPool | undefined;
   private builder: BatchBuilder;
-  /** Its messages and how each was read (same index): to build the batch again. */
+  /** Its messages: to build the batch again, and for the tail's publish times. */
   private messages: Message[] = [];
-  private translates: (Translate | undefined)[] = [];
-  private publishTimes: number[] = [];
+  /**
+   * How its messages were read, as runs: each translate from the message at `from` on
+   * (one schema version, one run, mostly: a push a row would cost more than the rebuild
+   * it is for, which is rare).
+   */
+  private translates: { from: number; translate: Translate | undefined }[] = [];
   /** Bytes counted in the gateway's memory. */
   private held = 0;
   /** When the batch got its first row, ms. */
@@ -42,9 +46,11 @@ export class Batch {
     if (this.builder.rows === 0) this.startedAt = Date.now();
     this.builder.append(message, translate);
     this.hold(this.builder.bytes);
+    const runs = this.translates;
+    if (runs.length === 0 || runs[runs.length - 1]?.translate !== translate) {
+      runs.push({ from: this.messages.length, translate });
+    }
     this.messages.push(message);
-    this.translates.push(translate);
-    this.publishTimes.push(message.publishTime);
   }
 
   /**
@@ -53,7 +59,11 @@ export class Batch {
    */
   rebuild(): number {
     const builder = this.schema.builder();
-    for (const [i, message] of this.messages.entries()) builder.append(message, this.translates[i]);
+    const runs = this.translates;
+    for (const [r, { from, translate }] of runs.entries()) {
+      const to = runs[r + 1]?.from ?? this.messages.length;
+      for (let i = from; i < to; i++) builder.append(this.messages[i] as Message, translate);
+    }
     this.builder = builder;
     this.hold(builder.bytes);
     return builder.rows;
@@ -70,15 +80,17 @@ export class Batch {
     return this.memory !== undefined && this.memory.free === 0 && bytes >= pressureFlushBytes;
   }
 
-  /** The batch and its rows' publish times; the next batch starts empty. */
-  take(): { batch: arrow.RecordBatch; publishTimes: number[] } {
+  /**
+   * The batch, and its rows' publish times if `withPublishTimes` (the tail's lag is
+   * measured with them; history's is not); the next batch starts empty.
+   */
+  take(withPublishTimes: boolean): { batch: arrow.RecordBatch; publishTimes: number[] } {
     const batch = this.builder.flush();
     // The response is counted from here by whatever holds it (the gRPC write window).
     this.hold(0);
+    const publishTimes = withPublishTimes ? this.messages.map((m) => m.publishTime) : [];
     this.messages = [];
     this.translates = [];
-    const publishTimes = this.publishTimes;
-    this.publishTimes = [];
     return { batch, publishTimes };
   }
 

@@ -44,7 +44,7 @@ export type StreamEvent =
       phase: 'history' | 'tail';
       resumeToken: Buffer;
       progress: Progress;
-      /** Publish time (ms) of each row, in order: for lag measurements at send time. */
+      /** Tail only: the publish time (ms) of each row, in order, for lag at send time. */
       publishTimes: number[];
     }
   | { kind: 'seam'; resumeToken: Buffer; historyRows: number }
@@ -327,7 +327,7 @@ class Stream {
   }
 
   private flush(phase: 'history' | 'tail'): StreamEvent {
-    const { batch, publishTimes } = this.batch.take();
+    const { batch, publishTimes } = this.batch.take(phase === 'tail');
     this.lastToken = this.token();
     return {
       kind: 'batch',
