@@ -19,6 +19,7 @@ import { ValueDecodeError } from '../../server/arrow/value-schema.ts';
 import type { Message } from '../../server/pulsar/message.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
 import { PulsarSchemaType } from '../../server/pulsar/protocol/commands.ts';
+import { testMessage } from '../support/messages.ts';
 
 const runs = Number(process.env.SEAM_FUZZ_RUNS ?? 200);
 
@@ -287,24 +288,15 @@ const cells = (data: arrow.Data[]) =>
 const topic = 'persistent://public/default/arrow-build-é';
 
 function message(payload: Buffer | null, i: number, extra: Partial<Message> = {}): Message {
-  return {
+  return testMessage(payload ?? Buffer.alloc(0), {
     topic,
     messageId: new MessageId(3, i, -1),
-    payload: payload ?? Buffer.alloc(0),
-    key: undefined,
-    keyIsBase64: false,
-    orderingKey: undefined,
-    properties: {},
     publishTime: 1_767_000_000_000 + i,
-    eventTime: undefined,
-    schemaVersion: undefined,
     producerName: 'test',
     sequenceId: i,
     nullValue: payload === null,
-    brokerTimestamp: undefined,
-    brokerIndex: undefined,
     ...extra,
-  };
+  });
 }
 
 /**

@@ -8,28 +8,15 @@ import { StreamSchema } from '../../server/arrow/batch-builder.ts';
 import { topicSchema } from '../../server/arrow/topic-schema.ts';
 import type { Translate } from '../../server/arrow/value-schema.ts';
 import { Batch } from '../../server/core/batch.ts';
-import type { Message } from '../../server/pulsar/message.ts';
 import { MessageId } from '../../server/pulsar/message-id.ts';
+import { testMessage } from '../support/messages.ts';
 
-function message(i: number): Message {
-  return {
-    topic: 'persistent://public/default/batch',
+const message = (i: number) =>
+  testMessage(Buffer.from(`m${i}`), {
     messageId: new MessageId(3, i, -1),
-    payload: Buffer.from(`m${i}`),
-    key: undefined,
-    keyIsBase64: false,
-    orderingKey: undefined,
-    properties: {},
     publishTime: 1_767_000_000_000 + i,
-    eventTime: undefined,
-    schemaVersion: undefined,
-    producerName: 'test',
     sequenceId: i,
-    nullValue: false,
-    brokerTimestamp: undefined,
-    brokerIndex: undefined,
-  };
-}
+  });
 
 /** Two schema versions' ways of reading a payload, told apart in the value. */
 const older: Translate = (payload) => Buffer.concat([Buffer.from('old:'), payload]);

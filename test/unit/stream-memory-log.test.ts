@@ -23,6 +23,7 @@ import type { Ledger } from '../../server/pulsar/admin.ts';
 import type { Message } from '../../server/pulsar/message.ts';
 import { compareMessageIds, MessageId } from '../../server/pulsar/message-id.ts';
 import type { ReaderOptions } from '../../server/pulsar/reader.ts';
+import { testMessage } from '../support/messages.ts';
 
 const topic = 'persistent://public/default/in-memory';
 
@@ -73,23 +74,14 @@ class Log {
 }
 
 function message(messageId: MessageId, index: number): Message {
-  return {
+  return testMessage(Buffer.from(`m${index}`), {
     topic,
     messageId,
-    payload: Buffer.from(`m${index}`),
-    key: undefined,
-    keyIsBase64: false,
-    orderingKey: undefined,
-    properties: {},
     publishTime: 1_700_000_000_000 + index,
-    eventTime: undefined,
-    schemaVersion: undefined,
     producerName: 'fake',
     sequenceId: index,
-    nullValue: false,
-    brokerTimestamp: undefined,
     brokerIndex: index,
-  };
+  });
 }
 
 /** A reader of the log: at most two messages a receive, moved past deleted ledgers. */
