@@ -109,6 +109,43 @@ test('batches kept whole and batches decoded as taken give the same messages', (
   }
 });
 
+test('batches open at once, and batches decoded after others were read to the end, give their own messages', (t) => {
+  // A batch read to its end hands its arrays to the next one decoded: none may see another's.
+  const decode = (tag: string, count: number) =>
+    (
+      decodeEntry(
+        entry(
+          { [F.numMessagesInBatch]: count },
+          batch(
+            Array.from({ length: count }, (_, i) => Buffer.from(`${tag}${i}`)),
+            // sequence_id, event_time, and compacted_out on the second (full metadata kept).
+            (i) => ({ 8: 100 * tag.charCodeAt(0) + i, 5: 1000 + i, ...(i === 1 ? { 4: 1 } : {}) }),
+          ),
+        ),
+      ) as { messages: EntryMessages }
+    ).messages;
+  const take = (messages: EntryMessages, n: number) =>
+    Array.from({ length: n }, () => {
+      const m = messages.next();
+      return `${m?.payload} ${m?.single?.sequenceId} ${m?.single?.eventTime} ${m?.single?.compactedOut ?? false}`;
+    });
+  const expected = (tag: string, from: number, to: number) =>
+    Array.from({ length: to - from }, (_, k) => {
+      const i = from + k;
+      return `${tag}${i} ${100 * tag.charCodeAt(0) + i} ${1000 + i} ${i === 1}`;
+    });
+  const a = decode('a', 3);
+  const b = decode('b', 2);
+  t.deepEqual(take(a, 1), expected('a', 0, 1));
+  t.deepEqual(take(b, 2), expected('b', 0, 2)); // b's arrays are spare from here
+  const c = decode('c', 2);
+  t.deepEqual(take(a, 2), expected('a', 1, 3));
+  const d = decode('d', 1); // a's or b's arrays: larger than it needs
+  t.deepEqual(take(c, 2), expected('c', 0, 2));
+  t.deepEqual(take(d, 1), expected('d', 0, 1));
+  t.is(a.next(), undefined);
+});
+
 test("a caller may cap a batch's messages before it is decompressed or split", (t) => {
   const values = Array.from({ length: 10 }, (_, i) => Buffer.from([i]));
   const ten = entry({ [F.numMessagesInBatch]: 10 }, batch(values));
