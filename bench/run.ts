@@ -411,33 +411,26 @@ async function tail(gateway: GatewayProcess) {
   await produce(topic, 1000); // the topic and its schema
   const seconds = Number(args['tail-seconds']);
   // Measured at the same time, on the same producer: what one sees, the other sees too.
+  const seamClient = {
+    name: 'Seam · Python client',
+    argv: [python, peers, 'seam-tail', gateway.address, topic, '--warmup-ms', String(tailWarmupMs)],
+  };
   const clients = [
-    {
-      name: 'Seam · Python client',
-      argv: [
-        python,
-        peers,
-        'seam-tail',
-        gateway.address,
-        topic,
-        '--warmup-ms',
-        String(tailWarmupMs),
-      ],
-    },
+    seamClient,
     {
       name: 'official Java consumer',
       argv: await javaPeer('Tail', [serviceUrl, topic, String(tailWarmupMs)]),
     },
   ];
-  const steps: TailFigure[] = [];
-  for (const rate of numbers(args.rates)) {
-    const step: TailFigure[] = [];
-    const children = await Promise.all(clients.map((c) => startTailClient(c.argv)));
+  type TailClient = (typeof clients)[number];
+  /** One step: `readers` at once on the producer at `rate`, each one's figure. */
+  const step = async (rate: number, readers: TailClient[], suffix = '') => {
+    const children = await Promise.all(readers.map((c) => startTailClient(c.argv)));
     await sleep(1000); // the streams are open at `latest` before the first message
     const produced = await produce(topic, Math.round(rate * seconds), rate);
     await sleep(2000); // the clients' chance to catch up
     const reports = await Promise.all(children.map(stopTailClient));
-    for (const [i, client] of clients.entries()) {
+    return readers.map((client, i) => {
       const report = reports[i] as TailReport;
       const histogram = hdr.build({
         lowestDiscernibleValue: 1,
@@ -450,7 +443,7 @@ async function tail(gateway: GatewayProcess) {
       const ms = (p: number) => histogram.getValueAtPercentile(p) / 1000;
       const achieved = produced.count / produced.seconds;
       const figure: TailFigure = {
-        client: client.name,
+        client: client.name + suffix,
         rate,
         producedPerSec: Math.round(achieved),
         received: report.received,
@@ -466,14 +459,22 @@ async function tail(gateway: GatewayProcess) {
         percentiles: plotted.map((p) => [p, ms(p)]),
       };
       histogram.destroy();
-      step.push(figure);
       log(
-        `tail ${thousands(rate)} msg/s: ${client.name}: p50 ${fixed(figure.p50)} ms, p99 ${fixed(figure.p99)} ms, p99.9 ${fixed(figure.p999)} ms, received ${thousands(figure.received)}/${thousands(figure.produced)} (producer ${thousands(achieved)} msg/s)`,
+        `tail ${thousands(rate)} msg/s: ${figure.client}: p50 ${fixed(figure.p50)} ms, p99 ${fixed(figure.p99)} ms, p99.9 ${fixed(figure.p999)} ms, received ${thousands(figure.received)}/${thousands(figure.produced)} (producer ${thousands(achieved)} msg/s)`,
       );
-    }
-    steps.push(...step);
-    if (!step[0]?.sustained) break; // Seam has fallen behind: higher rates say no more
+      return figure;
+    });
+  };
+  const rates = numbers(args.rates);
+  const steps: TailFigure[] = [];
+  for (const rate of rates) {
+    const figures = await step(rate, clients);
+    steps.push(...figures);
+    if (!figures[0]?.sustained) break; // Seam has fallen behind: higher rates say no more
   }
+  // Issue 19's p99 ≤ 25 ms is for a machine otherwise idle: the first rate once more, Seam
+  // alone (the Java consumer shares the 2 cores in the steps above).
+  const alone = rates[0] === undefined ? [] : await step(rates[0], [seamClient], ' alone');
   // The last rate of the unbroken run of kept-up steps from the lowest: a step that failed
   // in between means the client did not sustain what followed it either.
   const highest = (name: string) => {
@@ -485,7 +486,7 @@ async function tail(gateway: GatewayProcess) {
     return rate;
   };
   table(
-    `Tail: publish → client latency (receive time − __publishTime, same clock), ${seconds} s per step after ${tailWarmupMs / 1000} s warm-up, both clients at once`,
+    `Tail: publish → client latency (receive time − __publishTime, same clock), ${seconds} s per step after ${tailWarmupMs / 1000} s warm-up, both clients at once; then Seam alone at the first rate`,
     [
       'client',
       'target msg/s',
@@ -496,7 +497,7 @@ async function tail(gateway: GatewayProcess) {
       'max ms',
       'kept up',
     ],
-    steps.map((s) => [
+    [...steps, ...alone].map((s) => [
       s.client,
       thousands(s.rate),
       thousands(s.producedPerSec),
@@ -513,7 +514,7 @@ async function tail(gateway: GatewayProcess) {
       .map(([name, rate]) => `${name} ${thousands(rate)} msg/s`)
       .join(', ')} (of the rates tried)`,
   );
-  return { topic, seconds, steps, highestSustained: sustained };
+  return { topic, seconds, steps, alone, highestSustained: sustained };
 }
 
 // ---------------------------------------------------------------- concurrency, slow client
