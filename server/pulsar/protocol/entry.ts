@@ -89,7 +89,8 @@ export class EntryMessages implements Iterable<EntryMessage> {
       return;
     }
     this.count = count;
-    const kept = count <= keptBatchMessages ? KeptMessages.take(count) : undefined;
+    // An empty batch takes none: its cursor never reaches a last message to give them back.
+    const kept = count > 0 && count <= keptBatchMessages ? KeptMessages.take(count) : undefined;
     const m = emptySingleMessageMetadata();
     let bytes = 0;
     for (let pos = 0, index = 0; index < count; index++) {
