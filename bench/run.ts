@@ -476,8 +476,8 @@ async function tail(gateway: GatewayProcess) {
   // each client alone (above, each shares the 2 cores with the other).
   const alone: TailFigure[] = [];
   const first = rates[0];
-  for (const client of first === undefined ? [] : clients) {
-    alone.push(...(await step(first as number, [client], ' alone')));
+  if (first !== undefined) {
+    for (const client of clients) alone.push(...(await step(first, [client], ' alone')));
   }
   // The last rate of the unbroken run of kept-up steps from the lowest: a step that failed
   // in between means the client did not sustain what followed it either.

@@ -47,7 +47,7 @@ export class Batch {
     this.builder.append(message, translate);
     this.hold(this.builder.bytes);
     const runs = this.translates;
-    if (runs.length === 0 || runs[runs.length - 1]?.translate !== translate) {
+    if (runs.length === 0 || runs.at(-1)?.translate !== translate) {
       runs.push({ from: this.messages.length, translate });
     }
     this.messages.push(message);
